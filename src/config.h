@@ -1,0 +1,150 @@
+/*
+ * config.h: the settings file, exoconnect.conf.
+ *
+ * An INI file: [section] headers, "key = value" lines, comments starting
+ * with ";" or "#" (also after a value, when preceded by white space).
+ * Every key is in one table (config.c) with its type, range, default and
+ * help text, which the parser, the default file writer and the screen's
+ * Settings form all use. Unknown keys and bad values are errors with file,
+ * line and the accepted range, and the program refuses to start.
+ */
+#ifndef EXO_CONFIG_H
+#define EXO_CONFIG_H
+
+#include "err.h"
+#include "event.h"
+#include "plat.h"
+
+#define CONFIG_FILE_NAME "exoconnect.conf"
+#define CONFIG_HOST_MAX 256
+#define CONFIG_TEXT_MAX 512
+
+struct endpoint {
+	char		host[CONFIG_HOST_MAX];
+	unsigned	port;
+};
+
+struct settings {
+	/* Where the settings came from; data files live in data_dir. */
+	char	path[PLAT_PATH_MAX];
+	char	data_dir[PLAT_PATH_MAX];
+
+	struct {
+		char	client_id[128];
+		char	client_secret[CONFIG_TEXT_MAX]; /* empty: public client */
+		char	tenant[CONFIG_HOST_MAX];
+		char	authority[CONFIG_TEXT_MAX];	/* https://login.microsoftonline.com */
+		char	resource[CONFIG_TEXT_MAX];	/* https://outlook.office.com */
+	} microsoft;
+
+	struct {
+		int		enabled;
+		char		listen[PLAT_ADDR_MAX];
+		unsigned	port;
+		struct endpoint	upstream;		/* implicit TLS */
+		int		idle_timeout;		/* seconds, after login */
+	} pop3;
+
+	struct {
+		int		enabled;
+		char		listen[PLAT_ADDR_MAX];
+		unsigned	port;
+		struct endpoint	upstream;		/* STARTTLS */
+		struct endpoint	upstream_personal;	/* Outlook.com accounts */
+		char		hostname[CONFIG_HOST_MAX]; /* our EHLO name; empty: host name */
+		long long	max_message_size;	/* bytes, advertised in SIZE */
+		int		idle_timeout;		/* seconds */
+	} smtp;
+
+	struct {
+		char	ca_file[PLAT_PATH_MAX];
+	} tls;
+
+	struct {
+		char	proxy[CONFIG_TEXT_MAX];		/* http://[user:pass@]host:port */
+	} network;
+
+	struct {
+		int	max_connections;		/* default 100 */
+		int	max_preauth_per_address;	/* default 20 */
+		int	preauth_timeout;		/* seconds, default 60 */
+	} limits;
+
+	struct log_settings log;
+};
+
+/* Fills s with the defaults (no paths). */
+void config_defaults(struct settings *s);
+
+/*
+ * Finds the settings file: explicit_path when not NULL; else
+ * exoconnect.conf beside the executable when that folder holds one or is
+ * writable; else in the per-user config folder.
+ */
+int config_locate(const char *explicit_path, char out[PLAT_PATH_MAX],
+    struct exo_error *e);
+
+/*
+ * Parses text (from a file named path, for messages) into s, on top of the
+ * defaults. Errors name the file, the line and the accepted values.
+ */
+int config_parse(const char *path, const char *text, size_t len,
+    struct settings *s, struct exo_error *e);
+
+/*
+ * Loads path into s and sets s->path and s->data_dir. A missing file is
+ * EXO_ERR_NOTFOUND (call config_write_default).
+ */
+int config_load(const char *path, struct settings *s, struct exo_error *e);
+
+/* Writes a commented settings file with every key at its default. */
+int config_write_default(const char *path, struct exo_error *e);
+
+/*
+ * Checks the values that must be filled in before any network call (a
+ * client ID that is a GUID, a tenant, an https authority). The message
+ * names the setting and says where the value comes from.
+ */
+int config_check_ready(const struct settings *s, struct exo_error *e);
+
+/* Builds "<authority>/<tenant>/oauth2/v2.0/<endpoint>". */
+int config_oauth_url(const struct settings *s, const char *endpoint,
+    char *buf, size_t cap);
+
+/* ---- the key table, for the Settings form and `user set` ---- */
+
+enum config_type {
+	CONFIG_BOOL,
+	CONFIG_INT,
+	CONFIG_SIZE,		/* "10 MB", "35MB", "1024" */
+	CONFIG_STRING,
+	CONFIG_ENDPOINT,	/* host:port */
+	CONFIG_PATH,
+	CONFIG_LEVEL,
+};
+
+struct config_key {
+	const char	*section;
+	const char	*name;
+	enum config_type type;
+	const char	*default_text;
+	long long	 min, max;	/* for CONFIG_INT and CONFIG_SIZE */
+	const char	*help;
+};
+
+/* The key table, ended by an entry with a NULL name. */
+const struct config_key *config_keys(void);
+
+/*
+ * Sets one key from text in s, checking it as the parser does. Used by the
+ * Settings form; config_save writes s back.
+ */
+int config_set(struct settings *s, const char *section, const char *name,
+    const char *value, struct exo_error *e);
+/* Formats the current value of a key. */
+int config_get(const struct settings *s, const char *section,
+    const char *name, char *buf, size_t cap);
+/* Writes s to s->path atomically, keeping comments of keys it knows. */
+int config_save(const struct settings *s, struct exo_error *e);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * event.h: what happens, reported once and rendered by each subscriber.
+ *
+ * Sessions, the token manager and the service emit events: a level, a
+ * connection id (0 when there is none), a stable id such as
+ * "pop3.login_failed", an English template with {name} placeholders, and
+ * name/value parameters. The log file renders the English text followed by
+ * the parameters as key=value fields; the screen looks the template up in
+ * its language catalog and renders the same parameters. Templates are
+ * message ids, so they must be string literals.
+ *
+ * Never pass a password, token or AUTH payload as a parameter.
+ */
+#ifndef EXO_EVENT_H
+#define EXO_EVENT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum ev_level {
+	EV_DEBUG = 0,
+	EV_INFO = 1,
+	EV_WARN = 2,
+	EV_ERROR = 3,
+};
+
+#define EV_MAX_PARAMS 12
+#define EV_VALUE_MAX 512
+
+struct ev_param {
+	const char *name;
+	const char *value;
+};
+
+struct ev {
+	enum ev_level	 level;
+	unsigned long	 conn;		/* connection id, 0 for none */
+	int64_t		 time;		/* wall clock, seconds */
+	const char	*id;		/* stable id, "pop3.login_failed" */
+	const char	*text;		/* English template */
+	int		 nparams;
+	struct ev_param	 params[EV_MAX_PARAMS];
+};
+
+/*
+ * Emits an event to every subscriber. The variadic part is pairs of
+ * const char * (name, value) ended by NULL; a NULL value prints as "-".
+ * Values are copied, and control characters in them are escaped by the
+ * renderers, so a peer's text cannot forge log lines. Thread-safe;
+ * subscribers run on the emitting thread.
+ */
+void ev_emit(enum ev_level level, unsigned long conn, const char *id,
+    const char *text, ...);
+void ev_emitv(enum ev_level level, unsigned long conn, const char *id,
+    const char *text, va_list ap);
+
+/* Value of parameter name, or NULL. */
+const char *ev_param(const struct ev *ev, const char *name);
+
+/*
+ * Renders ev into buf: the template with {name} replaced by escaped
+ * values, then the parameters the template did not use as name=value.
+ * template may be a translation of ev->text. Returns the length written.
+ */
+size_t ev_render(const struct ev *ev, const char *template, char *buf,
+    size_t cap);
+
+typedef void (*ev_subscriber_fn)(const struct ev *ev, void *ctx);
+
+/* Adds a subscriber; returns a handle for ev_unsubscribe, or -1. */
+int ev_subscribe(ev_subscriber_fn fn, void *ctx);
+void ev_unsubscribe(int handle);
+
+/* Returns "debug", "info", "warning" or "error"; parses the same names. */
+const char *ev_level_name(enum ev_level level);
+int ev_level_parse(const char *name, enum ev_level *out);
+
+/* Hands out connection ids, starting at 1, unique in this process. */
+unsigned long ev_next_conn_id(void);
+
+/* ---- the log file (log.c) ---- */
+
+struct log_settings {
+	char		file[1024];	/* empty: no log file */
+	enum ev_level	level;
+	long long	max_size;	/* rotate above this many bytes */
+	int		keep;		/* rotated files kept */
+	int		to_stderr;	/* also write to stderr */
+};
+
+/*
+ * Starts writing events at or above the level to the log file (rotated at
+ * max_size, keep old files named FILE.1 .. FILE.keep) and to stderr.
+ * Identical lines repeated within 60 seconds are counted and logged once
+ * with "(repeated N times)". Call again to change the settings.
+ */
+int log_start(const struct log_settings *ls, struct exo_error *e);
+void log_stop(void);
+
+#endif

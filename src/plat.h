@@ -1,0 +1,254 @@
+/*
+ * plat.h: the platform interface. Everything that differs between POSIX
+ * and Windows sits behind these functions, implemented once in
+ * plat-posix.c and once in plat-win32.c. No other file tests the platform
+ * with #ifdef.
+ *
+ * Strings are UTF-8 everywhere; plat-win32.c converts to UTF-16 at the
+ * Windows API. All functions are thread-safe unless a comment says
+ * otherwise.
+ */
+#ifndef EXO_PLAT_H
+#define EXO_PLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Initialises sockets and console; call once at start before any other. */
+int plat_init(void);
+
+/* ---- sockets ---- */
+
+/* A socket handle: an fd on POSIX, a SOCKET on Windows. */
+typedef intptr_t plat_socket;
+#define PLAT_SOCKET_INVALID ((plat_socket)-1)
+
+/* Maximum length of a numeric address as plat_accept writes it. */
+#define PLAT_ADDR_MAX 64
+
+/*
+ * Opens a listening TCP socket on addr ("0.0.0.0", "::", "127.0.0.1") and
+ * port (0 picks a free port). Returns EXO_ERR_ADDRINUSE when the port is
+ * taken and EXO_ERR_PERM when the port needs privileges, each with a
+ * message giving the fix.
+ */
+int plat_listen(const char *addr, unsigned port, plat_socket *out,
+    struct exo_error *e);
+
+/* Returns the local port a socket is bound to, or -1. */
+int plat_socket_port(plat_socket s);
+
+/*
+ * Waits up to timeout_ms (-1: no limit) for a connection on listener l and
+ * accepts it. peer receives the peer's numeric address (without port).
+ * Returns EXO_ERR_TIMEOUT when none came, EXO_ERR_CLOSED when the listener
+ * was shut down.
+ */
+int plat_accept(plat_socket l, int timeout_ms, plat_socket *out,
+    char peer[PLAT_ADDR_MAX]);
+
+/*
+ * Resolves host and connects to port within timeout_ms. Errors:
+ * EXO_ERR_RESOLVE, EXO_ERR_CONNECT, EXO_ERR_TIMEOUT, with a message naming
+ * host and port.
+ */
+int plat_connect(const char *host, unsigned port, int timeout_ms,
+    plat_socket *out, struct exo_error *e);
+
+/*
+ * Sends all len bytes, waiting at most timeout_ms for each chunk to be
+ * accepted. Returns 0, EXO_ERR_TIMEOUT, EXO_ERR_CLOSED or EXO_ERR_IO.
+ */
+int plat_send_all(plat_socket s, const void *buf, size_t len,
+    int timeout_ms);
+
+/*
+ * Receives up to len bytes, waiting at most timeout_ms (-1: no limit).
+ * Returns the byte count (> 0), 0 at end of stream, or EXO_ERR_TIMEOUT,
+ * EXO_ERR_CLOSED (reset) or EXO_ERR_IO.
+ */
+long plat_recv(plat_socket s, void *buf, size_t len, int timeout_ms);
+
+/* Shuts down both directions so threads blocked on s return. */
+void plat_socket_shutdown(plat_socket s);
+void plat_socket_close(plat_socket s);
+
+/* ---- threads and locks ---- */
+
+struct plat_mutex;
+struct plat_cond;
+
+/*
+ * Starts a detached thread running fn(arg) with a stack of stack_size
+ * bytes (0: the platform default).
+ */
+int plat_thread_start(void (*fn)(void *), void *arg, size_t stack_size);
+
+struct plat_mutex *plat_mutex_new(void);
+void plat_mutex_free(struct plat_mutex *m);
+void plat_mutex_lock(struct plat_mutex *m);
+void plat_mutex_unlock(struct plat_mutex *m);
+
+struct plat_cond *plat_cond_new(void);
+void plat_cond_free(struct plat_cond *c);
+/* Waits at most timeout_ms (-1: no limit); returns 0 or EXO_ERR_TIMEOUT. */
+int plat_cond_wait(struct plat_cond *c, struct plat_mutex *m, int timeout_ms);
+void plat_cond_broadcast(struct plat_cond *c);
+
+/* ---- time and randomness ---- */
+
+/* Milliseconds from a monotonic clock. */
+int64_t plat_now_ms(void);
+/* Seconds since 1970-01-01 UTC. */
+int64_t plat_wall_time(void);
+void plat_sleep_ms(int ms);
+/* Formats t (seconds since the epoch) as "2026-12-04T17:03:26Z". */
+void plat_format_time(int64_t t, char buf[32]);
+
+/* Fills buf from the operating system's CSPRNG; returns 0 or EXO_ERR_IO. */
+int plat_random(void *buf, size_t len);
+
+/* ---- files and paths ---- */
+
+#define PLAT_PATH_MAX 1024
+
+/*
+ * Reads a whole file of at most max bytes into a new NUL-terminated buffer
+ * (*data, freed by the caller). EXO_ERR_NOTFOUND when it does not exist,
+ * EXO_ERR_TOOLONG when it is larger than max.
+ */
+int plat_read_file(const char *path, size_t max, char **data, size_t *len,
+    struct exo_error *e);
+
+/*
+ * Replaces path atomically: writes a temporary file beside it, flushes it
+ * to disk, then renames it over path. A crash at any moment leaves the old
+ * or the new content. secret != 0 makes the file readable and writable by
+ * its owner only (mode 0600; on Windows an ACL for the user, SYSTEM and
+ * Administrators). On failure the old file is untouched; a full disk is
+ * EXO_ERR_NOSPACE.
+ */
+int plat_write_file_atomic(const char *path, const void *data, size_t len,
+    int secret, struct exo_error *e);
+
+/* Appends to a log file, creating it when missing. */
+int plat_append_file(const char *path, const void *data, size_t len);
+int plat_file_size(const char *path, int64_t *size);
+int plat_file_mtime(const char *path, int64_t *mtime_ns);
+int plat_rename(const char *from, const char *to);
+int plat_remove(const char *path);
+int plat_file_exists(const char *path);
+
+/* Creates dir and its parents; secret != 0 gives the last one mode 0700. */
+int plat_mkdir_p(const char *dir, int secret, struct exo_error *e);
+
+/*
+ * Returns 1 when files in dir can be restricted to their owner, 0 when the
+ * file system has no permissions (FAT, exFAT), so secrets must go elsewhere.
+ */
+int plat_dir_can_protect(const char *dir);
+
+/* Folder of the running executable. */
+int plat_exe_dir(char out[PLAT_PATH_MAX]);
+/* Per-user config folder: $XDG_CONFIG_HOME/exoconnect, %APPDATA%\exoconnect. */
+int plat_user_config_dir(char out[PLAT_PATH_MAX]);
+/* Per-user data folder: $XDG_DATA_HOME/exoconnect, %LOCALAPPDATA%\exoconnect. */
+int plat_user_data_dir(char out[PLAT_PATH_MAX]);
+/* 1 when the current process may create files in dir. */
+int plat_dir_writable(const char *dir);
+/* Joins dir and name with the platform's separator. */
+int plat_path_join(char out[PLAT_PATH_MAX], const char *dir,
+    const char *name);
+/* Writes the folder part of path into out ("." when there is none). */
+void plat_path_dir(char out[PLAT_PATH_MAX], const char *path);
+
+/* ---- inter-process locks ---- */
+
+struct plat_lock;
+
+/*
+ * Takes an exclusive lock on the file path (created when missing). wait
+ * != 0 blocks until the lock is free; wait == 0 returns EXO_ERR_LOCKED at
+ * once when another process holds it. The lock ends with
+ * plat_lock_release or with the process.
+ */
+int plat_lock_acquire(const char *path, int wait, struct plat_lock **out,
+    struct exo_error *e);
+void plat_lock_release(struct plat_lock *l);
+/* Writes text (such as a process id) into the locked file. */
+int plat_lock_write(struct plat_lock *l, const char *text);
+
+/* ---- secrets ---- */
+
+/*
+ * Protects a secret blob for storage on disk: identity on POSIX (the file
+ * mode protects it), DPAPI for the current user on Windows. *out is a new
+ * buffer freed by the caller.
+ */
+int plat_secret_protect(const void *in, size_t len, void **out,
+    size_t *out_len, struct exo_error *e);
+/* Reverses plat_secret_protect; data from another machine or user fails
+ * with EXO_ERR_AUTH and a message asking for a new sign-in. */
+int plat_secret_unprotect(const void *in, size_t len, void **out,
+    size_t *out_len, struct exo_error *e);
+
+/* Overwrites len bytes at p with zeros in a way the compiler keeps. */
+void plat_wipe(void *p, size_t len);
+
+/* ---- processes, console and signals ---- */
+
+long plat_getpid(void);
+/* 1 when a process with this id is running. */
+int plat_process_alive(long pid);
+int plat_hostname(char *buf, size_t len);
+
+/* Opens url in the system browser; returns 0 or EXO_ERR_IO. */
+int plat_open_browser(const char *url);
+
+/* 1 when stdin and stdout are terminals. */
+int plat_is_terminal(void);
+/* Writes UTF-8 text to stdout (fd 1) or stderr (fd 2). */
+void plat_write_console(int fd, const char *text, size_t len);
+/*
+ * Reads a line from the terminal without echo (from stdin when it is not a
+ * terminal), without the line end. Returns 0, EXO_ERR_CLOSED at end of
+ * input or EXO_ERR_TOOLONG.
+ */
+int plat_read_password(const char *prompt, char *buf, size_t len);
+
+/*
+ * Installs handlers so SIGINT and SIGTERM (Ctrl+C, Ctrl+Break, console
+ * close on Windows) call on_stop once, and SIGHUP calls on_reload (may be
+ * NULL). The callbacks run on a separate thread, never in a signal handler.
+ */
+void plat_on_signals(void (*on_stop)(void), void (*on_reload)(void));
+
+/* Raises the open-file limit as far as the system allows. */
+void plat_raise_fd_limit(void);
+
+/* ---- test seams ---- */
+
+/*
+ * Compiled into test builds only (-DEXO_TEST_SEAMS). The environment of a
+ * test build selects them, so end-to-end tests drive the real binary:
+ *   EXO_TEST_CLOCK_FILE  a file holding a number of seconds that
+ *                        plat_wall_time and plat_now_ms add, re-read on
+ *                        each call, so a test can move time forward;
+ *   EXO_TEST_FAST_SLEEP  "1": plat_sleep_ms adds to the offset instead of
+ *                        sleeping, and logs nothing;
+ *   EXO_TEST_WRITE_FAIL  plat_write_file_atomic fails with
+ *                        EXO_ERR_NOSPACE for paths containing this text;
+ *   EXO_TEST_RANDOM      a hex string that plat_random repeats instead of
+ *                        drawing from the CSPRNG.
+ * Unit tests call the setters below instead.
+ */
+#ifdef EXO_TEST_SEAMS
+void plat_test_set_clock_offset(int64_t seconds);
+void plat_test_set_fast_sleep(int on);
+void plat_test_set_write_fail(const char *path_part);
+void plat_test_set_random(const void *bytes, size_t len);
+#endif
+
+#endif

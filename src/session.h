@@ -1,0 +1,60 @@
+/*
+ * session.h: what the POP3 and SMTP sessions need from the service, and
+ * the entry points the service calls on each accepted connection.
+ */
+#ifndef EXO_SESSION_H
+#define EXO_SESSION_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "plat.h"
+#include "stream.h"
+#include "token.h"
+#include "users.h"
+
+/* Counters of one server, shown by the screen. */
+struct server_stats {
+	atomic_long	active;		/* open connections */
+	atomic_long	sessions;	/* connections since start */
+	atomic_long	logins;		/* successful logins */
+	atomic_long	messages;	/* messages retrieved or sent */
+	atomic_llong	bytes;		/* bytes relayed */
+};
+
+struct session_ctx {
+	const struct settings	 *settings;	/* valid while the session runs */
+	const struct trust_store *trust;
+	struct userdb		 *users;
+	struct token_mgr	 *tokens;
+	struct server_stats	 *stats;
+	unsigned long		  conn;		/* connection id for events */
+	char			  peer[PLAT_ADDR_MAX];
+	unsigned		  local_port;
+	const atomic_int	 *stopping;	/* set when the server stops */
+
+	/*
+	 * Called once after a successful local login, so the service can
+	 * release the per-address pre-login slot and know which user the
+	 * connection belongs to (to close it when the user is deleted).
+	 */
+	void	(*on_login)(struct session_ctx *ctx, const char *login);
+	void	*service;
+};
+
+/*
+ * Runs a whole session on device (owned by the session, closed on return).
+ * Never exits the process: any peer input unwinds to here.
+ */
+void pop3_session_run(struct session_ctx *ctx, struct stream *device);
+void smtp_session_run(struct session_ctx *ctx, struct stream *device);
+
+/*
+ * Checks a local login in constant time. Returns 0 and fills *u, or
+ * EXO_ERR_AUTH for an unknown user or wrong password (indistinguishable
+ * to the caller's peer).
+ */
+int auth_check_password(struct userdb *db, const char *login,
+    const void *password, size_t len, struct user *u);
+
+#endif

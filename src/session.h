@@ -57,4 +57,18 @@ void smtp_session_run(struct session_ctx *ctx, struct stream *device);
 int auth_check_password(struct userdb *db, const char *login,
     const void *password, size_t len, struct user *u);
 
+/*
+ * Checks one mailbox upstream for `user test`: connects to the POP3 (or
+ * SMTP) upstream of the settings, logs in with XOAUTH2 using lease, and
+ * logs out. report receives one plain line per step ("connect
+ * outlook.office365.com:995: ok", "XOAUTH2 login: rejected: -ERR ...",
+ * followed by the likely cause and fix). Returns 0 when every step passed.
+ */
+int pop3_upstream_check(const struct settings *s,
+    const struct trust_store *trust, const struct token_lease *lease,
+    char *report, size_t cap, struct exo_error *e);
+int smtp_upstream_check(const struct settings *s,
+    const struct trust_store *trust, const struct token_lease *lease,
+    char *report, size_t cap, struct exo_error *e);
+
 #endif

@@ -1,0 +1,402 @@
+/*
+ * test-event.c: the event bus, the renderer and the log file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/event.h"
+#include "../../src/plat.h"
+#include "test.h"
+
+struct captured {
+	int	count;
+	char	id[64];
+	char	rendered[1024];
+	char	param_user[64];
+};
+
+static void
+capture(const struct ev *ev, void *ctx)
+{
+	struct captured	*c = ctx;
+	const char	*user;
+
+	c->count++;
+	snprintf(c->id, sizeof(c->id), "%s", ev->id);
+	ev_render(ev, NULL, c->rendered, sizeof(c->rendered));
+	user = ev_param(ev, "user");
+	snprintf(c->param_user, sizeof(c->param_user), "%s",
+	    user != NULL ? user : "(none)");
+}
+
+/* Emits one event with one parameter and renders it with its own text. */
+static void
+render_one(char *out, size_t cap, const char *text, const char *name,
+    const char *value)
+{
+	struct captured	c;
+	int		h;
+
+	memset(&c, 0, sizeof(c));
+	h = ev_subscribe(capture, &c);
+	CHECK(h >= 0);
+	ev_emit(EV_INFO, 0, "test.render", text, name, value, (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_INT(c.count, 1);
+	snprintf(out, cap, "%s", c.rendered);
+}
+
+static char *
+read_text(const char *path)
+{
+	FILE	*f;
+	char	*text;
+	long	 n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	text = calloc(1, (size_t)n + 1);
+	if (text != NULL && fread(text, 1, (size_t)n, f) != (size_t)n) {
+		free(text);
+		text = NULL;
+	}
+	fclose(f);
+	return text;
+}
+
+static int
+count_lines(const char *text)
+{
+	int	n = 0;
+
+	for (; text != NULL && *text != '\0'; text++)
+		if (*text == '\n')
+			n++;
+	return n;
+}
+
+static void
+temp_dir(char *out, size_t cap)
+{
+	snprintf(out, cap, "/tmp/exo-test-event-XXXXXX");
+	CHECK(mkdtemp(out) != NULL);
+}
+
+/* Removes the log file, its rotated copies and the folder. */
+static void
+remove_log(const char *dir, const char *file)
+{
+	char	path[1100];
+	int	i;
+
+	plat_remove(file);
+	for (i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "%s.%d", file, i);
+		plat_remove(path);
+	}
+	rmdir(dir);
+}
+
+TEST(render_placeholder_and_fields)
+{
+	char	out[512];
+
+	render_one(out, sizeof(out), "login failed for {user}",
+	    "user", "scan");
+	CHECK_STR(out, "login failed for scan");
+
+	render_one(out, sizeof(out), "login failed", "user", "scan");
+	CHECK_STR(out, "login failed user=scan");
+
+	render_one(out, sizeof(out), "login failed", "user", NULL);
+	CHECK_STR(out, "login failed user=-");
+
+	render_one(out, sizeof(out), "reply", "line", "-ERR no such");
+	CHECK_STR(out, "reply line=\"-ERR no such\"");
+
+	render_one(out, sizeof(out), "reply", "line", "");
+	CHECK_STR(out, "reply line=\"\"");
+
+	render_one(out, sizeof(out), "{unknown} and {", "user", "x");
+	CHECK_STR(out, "{unknown} and { user=x");
+}
+
+TEST(render_escapes_control_characters)
+{
+	char	out[512];
+
+	render_one(out, sizeof(out), "banner {b}", "b",
+	    "ok\r\n2026-12-04T00:00:00Z error forged\tx\x1b[2J");
+	CHECK_STR(out, "banner ok\\r\\n2026-12-04T00:00:00Z error "
+	    "forged\\tx\\x1b[2J");
+	CHECK(strchr(out, '\n') == NULL);
+	CHECK(strchr(out, '\r') == NULL);
+
+	render_one(out, sizeof(out), "v", "v", "a\"b c\\d\x7f");
+	CHECK_STR(out, "v v=\"a\\\"b c\\\\d\\x7f\"");
+}
+
+TEST(render_utf8_kept_invalid_escaped)
+{
+	char	out[512];
+
+	render_one(out, sizeof(out), "{p}", "p", "p\xc3\xa4ss \xe2\x82\xac");
+	CHECK_STR(out, "p\xc3\xa4ss \xe2\x82\xac");
+
+	/* Latin-1 bytes, an overlong slash and a C1 CSI are escaped. */
+	render_one(out, sizeof(out), "{p}", "p", "p\xe4ss\xc0\xaf\xc2\x9b");
+	CHECK_STR(out, "p\\xe4ss\\xc0\\xaf\\xc2\\x9b");
+}
+
+TEST(render_with_translated_template)
+{
+	struct ev	ev;
+	char		out[128];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.text = "login failed for {user}";
+	ev.nparams = 2;
+	ev.params[0].name = "user";
+	ev.params[0].value = "scan";
+	ev.params[1].name = "addr";
+	ev.params[1].value = "10.0.0.5";
+	ev_render(&ev, "Anmeldung fehlgeschlagen: {user}", out, sizeof(out));
+	CHECK_STR(out, "Anmeldung fehlgeschlagen: scan addr=10.0.0.5");
+	CHECK_STR(ev_param(&ev, "addr"), "10.0.0.5");
+	CHECK(ev_param(&ev, "missing") == NULL);
+}
+
+TEST(render_cuts_at_capacity)
+{
+	struct ev	ev;
+	char		out[8];
+	size_t		n;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.text = "a long message text";
+	n = ev_render(&ev, NULL, out, sizeof(out));
+	CHECK_INT(n, 7);
+	CHECK_STR(out, "a long ");
+}
+
+TEST(emit_copies_bounded_values)
+{
+	struct captured	 c;
+	char		*big;
+	int		 h;
+
+	big = malloc(EV_VALUE_MAX * 2);
+	CHECK(big != NULL);
+	if (big == NULL)
+		return;
+	memset(big, 'u', EV_VALUE_MAX * 2 - 1);
+	big[EV_VALUE_MAX * 2 - 1] = '\0';
+	memset(&c, 0, sizeof(c));
+	h = ev_subscribe(capture, &c);
+	ev_emit(EV_WARN, 3, "test.big", "{user}", "user", big, (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_INT(strlen(c.rendered), EV_VALUE_MAX - 1);
+	CHECK_STR(c.id, "test.big");
+	free(big);
+}
+
+TEST(emit_drops_params_over_max)
+{
+	struct captured	c;
+	int		h;
+
+	memset(&c, 0, sizeof(c));
+	h = ev_subscribe(capture, &c);
+	ev_emit(EV_INFO, 0, "test.many", "m",
+	    "a", "1", "b", "2", "c", "3", "d", "4", "e", "5", "f", "6",
+	    "g", "7", "h", "8", "i", "9", "j", "10", "k", "11", "l", "12",
+	    "user", "13", (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_INT(c.count, 1);
+	CHECK_STR(c.param_user, "(none)");
+	CHECK(strstr(c.rendered, "l=12") != NULL);
+}
+
+TEST(unsubscribe_stops_delivery)
+{
+	struct captured	c;
+	int		h;
+
+	memset(&c, 0, sizeof(c));
+	h = ev_subscribe(capture, &c);
+	ev_emit(EV_INFO, 0, "test.one", "one", (char *)NULL);
+	ev_unsubscribe(h);
+	ev_emit(EV_INFO, 0, "test.two", "two", (char *)NULL);
+	CHECK_INT(c.count, 1);
+	CHECK_STR(c.id, "test.one");
+}
+
+TEST(level_names_round_trip)
+{
+	enum ev_level	l;
+
+	CHECK_STR(ev_level_name(EV_WARN), "warning");
+	CHECK_INT(ev_level_parse("warning", &l), 0);
+	CHECK_INT(l, EV_WARN);
+	CHECK_INT(ev_level_parse("DEBUG", &l), 0);
+	CHECK_INT(l, EV_DEBUG);
+	CHECK_INT(ev_level_parse("loud", &l), EXO_ERR_INVALID);
+}
+
+TEST(conn_ids_increase)
+{
+	unsigned long	a, b;
+
+	a = ev_next_conn_id();
+	b = ev_next_conn_id();
+	CHECK(a >= 1);
+	CHECK_INT(b, a + 1);
+}
+
+TEST(log_line_format)
+{
+	struct log_settings	 ls;
+	char			 dir[64], *text;
+
+	temp_dir(dir, sizeof(dir));
+	memset(&ls, 0, sizeof(ls));
+	snprintf(ls.file, sizeof(ls.file), "%s/exo.log", dir);
+	ls.level = EV_INFO;
+	ls.max_size = 1 << 20;
+	ls.keep = 2;
+	CHECK_INT(log_start(&ls, NULL), 0);
+	ev_emit(EV_DEBUG, 17, "test.debug", "hidden", (char *)NULL);
+	ev_emit(EV_INFO, 17, "pop3.login", "login for {user}", "user",
+	    "scan", "addr", "10.0.0.5", (char *)NULL);
+	ev_emit(EV_ERROR, 0, "svc.fail", "bad\nline", (char *)NULL);
+	log_stop();
+
+	text = read_text(ls.file);
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	CHECK_INT(count_lines(text), 2);
+	CHECK(strlen(text) > 21);
+	CHECK(text[4] == '-');
+	CHECK(text[19] == 'Z');
+	CHECK(strstr(text, "Z info conn=17 login for scan addr=10.0.0.5 "
+	    "event=pop3.login\n") != NULL);
+	CHECK(strstr(text, "Z error bad\\nline event=svc.fail\n") != NULL);
+	CHECK(strstr(text, "hidden") == NULL);
+	free(text);
+	remove_log(dir, ls.file);
+}
+
+TEST(log_counts_repeats)
+{
+	struct log_settings	 ls;
+	char			 dir[64], *text;
+	int			 i;
+
+	temp_dir(dir, sizeof(dir));
+	memset(&ls, 0, sizeof(ls));
+	snprintf(ls.file, sizeof(ls.file), "%s/exo.log", dir);
+	ls.level = EV_INFO;
+	ls.keep = 1;
+	CHECK_INT(log_start(&ls, NULL), 0);
+	for (i = 0; i < 5; i++)
+		ev_emit(EV_WARN, 4, "t.rep", "refused {user}", "user", "a",
+		    (char *)NULL);
+	ev_emit(EV_WARN, 4, "t.rep", "refused {user}", "user", "b",
+	    (char *)NULL);
+	text = read_text(ls.file);
+	CHECK_INT(count_lines(text), 2);
+	free(text);
+
+	/* After the window, the count is written and the line starts over. */
+	plat_test_set_clock_offset(61);
+	ev_emit(EV_WARN, 4, "t.rep", "refused {user}", "user", "a",
+	    (char *)NULL);
+	plat_test_set_clock_offset(0);
+	log_stop();
+
+	text = read_text(ls.file);
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	CHECK_INT(count_lines(text), 4);
+	CHECK(strstr(text, "warning conn=4 refused a event=t.rep "
+	    "(repeated 4 times)\n") != NULL);
+	CHECK(strstr(text, "(repeated 1 time") == NULL);
+	free(text);
+	remove_log(dir, ls.file);
+}
+
+TEST(log_rotates_and_keeps)
+{
+	struct log_settings	 ls;
+	char			 dir[64], path[sizeof(ls.file) + 8];
+	int			 i;
+
+	temp_dir(dir, sizeof(dir));
+	memset(&ls, 0, sizeof(ls));
+	snprintf(ls.file, sizeof(ls.file), "%s/exo.log", dir);
+	ls.level = EV_INFO;
+	ls.max_size = 200;
+	ls.keep = 2;
+	CHECK_INT(log_start(&ls, NULL), 0);
+	for (i = 0; i < 20; i++) {
+		char	n[16];
+
+		snprintf(n, sizeof(n), "%d", i);
+		ev_emit(EV_INFO, 0, "t.rot", "line {n} of the rotation test",
+		    "n", n, (char *)NULL);
+	}
+	log_stop();
+
+	snprintf(path, sizeof(path), "%s.1", ls.file);
+	CHECK(plat_file_exists(ls.file));
+	CHECK(plat_file_exists(path));
+	snprintf(path, sizeof(path), "%s.2", ls.file);
+	CHECK(plat_file_exists(path));
+	snprintf(path, sizeof(path), "%s.3", ls.file);
+	CHECK(!plat_file_exists(path));
+	{
+		int64_t	size = 0;
+
+		CHECK_INT(plat_file_size(ls.file, &size), 0);
+		CHECK(size <= 200);
+	}
+	remove_log(dir, ls.file);
+}
+
+TEST(log_start_rejects_bad_file)
+{
+	struct log_settings	ls;
+	struct exo_error	e;
+
+	memset(&ls, 0, sizeof(ls));
+	snprintf(ls.file, sizeof(ls.file), "/nonexistent-dir/x/exo.log");
+	CHECK_INT(log_start(&ls, &e), EXO_ERR_IO);
+	CHECK(strstr(e.msg, "/nonexistent-dir/x/exo.log") != NULL);
+}
+
+int
+main(void)
+{
+	RUN(render_placeholder_and_fields);
+	RUN(render_escapes_control_characters);
+	RUN(render_utf8_kept_invalid_escaped);
+	RUN(render_with_translated_template);
+	RUN(render_cuts_at_capacity);
+	RUN(emit_copies_bounded_values);
+	RUN(emit_drops_params_over_max);
+	RUN(unsubscribe_stops_delivery);
+	RUN(level_names_round_trip);
+	RUN(conn_ids_increase);
+	RUN(log_line_format);
+	RUN(log_counts_repeats);
+	RUN(log_rotates_and_keeps);
+	RUN(log_start_rejects_bad_file);
+	return TEST_EXIT();
+}

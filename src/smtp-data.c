@@ -1,0 +1,137 @@
+/*
+ * smtp-data.c: the streaming normalizer for message data, between a
+ * device's DATA and the upstream. The rules are in smtp.h; this file is a
+ * byte-at-a-time state machine so chunk boundaries never matter.
+ */
+#include <string.h>
+
+#include "smtp.h"
+
+enum data_state {
+	DATA_START_DEVICE,	/* line start after a CRLF the device sent */
+	DATA_START_MADE,	/* line start after a line end made here */
+	DATA_MIDDLE,		/* inside a line */
+	DATA_CR,		/* a CR is pending */
+	DATA_DOT,		/* "." at a device line start is pending */
+	DATA_DOT_CR,		/* "." CR at a device line start is pending */
+	DATA_DONE,
+};
+
+void
+smtp_data_init(struct smtp_data *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = DATA_START_DEVICE;
+}
+
+int
+smtp_data_done(const struct smtp_data *d)
+{
+	return (d->state == DATA_DONE);
+}
+
+static void
+put(char *out, size_t *n, const char *bytes, size_t len)
+{
+	memcpy(out + *n, bytes, len);
+	*n += len;
+}
+
+/* Handles byte c in a state where no byte is pending. */
+static void
+step_plain(struct smtp_data *d, unsigned char c, char *out, size_t *n)
+{
+	if (c == '\r') {
+		d->state = DATA_CR;
+		return;
+	}
+	if (c == '\n') {
+		/* A lone LF: the line end is made here. */
+		put(out, n, "\r\n", 2);
+		d->state = DATA_START_MADE;
+		return;
+	}
+	out[(*n)++] = (char)c;
+	d->state = DATA_MIDDLE;
+}
+
+/* Handles one input byte; returns 1 when it ended the data. */
+static int
+step(struct smtp_data *d, unsigned char c, char *out, size_t *n)
+{
+	switch (d->state) {
+	case DATA_START_DEVICE:
+		if (c == '.') {
+			d->state = DATA_DOT;
+			return (0);
+		}
+		break;
+	case DATA_START_MADE:
+		if (c == '.') {
+			/* The device did not stuff this line: do it here. */
+			put(out, n, "..", 2);
+			d->state = DATA_MIDDLE;
+			return (0);
+		}
+		break;
+	case DATA_CR:
+		put(out, n, "\r\n", 2);
+		if (c == '\n') {
+			d->state = DATA_START_DEVICE;
+			return (0);
+		}
+		/* A lone CR: the line end is made here. */
+		d->state = DATA_START_MADE;
+		return (step(d, c, out, n));
+	case DATA_DOT:
+		if (c == '\r') {
+			d->state = DATA_DOT_CR;
+			return (0);
+		}
+		if (c == '\n') {
+			/* ".\n" would become the end mark upstream. */
+			put(out, n, "..\r\n", 4);
+			d->state = DATA_START_MADE;
+			return (0);
+		}
+		/* A device-stuffed line or any other: pass it as it is. */
+		out[(*n)++] = '.';
+		d->state = DATA_MIDDLE;
+		break;
+	case DATA_DOT_CR:
+		if (c == '\n') {
+			put(out, n, ".\r\n", 3);
+			d->state = DATA_DONE;
+			return (1);
+		}
+		/* ".\r" then anything else: a lone "." line ended by CR. */
+		put(out, n, "..\r\n", 4);
+		d->state = DATA_START_MADE;
+		return (step(d, c, out, n));
+	default:
+		break;
+	}
+	step_plain(d, c, out, n);
+	return (0);
+}
+
+size_t
+smtp_data_feed(struct smtp_data *d, const void *in, size_t len, char *out,
+    size_t *out_len)
+{
+	const unsigned char	*p = in;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < len && d->state != DATA_DONE; i++) {
+		if (step(d, p[i], out, &n)) {
+			d->bytes_out += n - 3;
+			d->bytes_in += i + 1;
+			*out_len = n;
+			return (i + 1);
+		}
+	}
+	d->bytes_out += n;
+	d->bytes_in += i;
+	*out_len = n;
+	return (i);
+}

@@ -15,12 +15,14 @@ struct trust_store;
 
 #define HTTP_HEADER_MAX 8192	/* status line plus all headers */
 #define HTTP_BODY_MAX (256 * 1024)
+#define HTTP_CHUNK_LINE_MAX 1024	/* chunk size with its extensions */
 
 struct http_client {
 	const struct trust_store *trust;
 	/* http://[user:password@]host:port, or empty for a direct connection. */
 	char	proxy[512];
 	int	connect_timeout_ms;
+	/* Limit for the TLS handshake, the request and the whole response. */
 	int	read_timeout_ms;
 };
 
@@ -55,18 +57,33 @@ void http_choose_proxy(const char *setting, const char *host, char out[512]);
 /* ---- parts exposed for unit tests and fuzzing ---- */
 
 struct http_url {
-	char		host[256];
-	unsigned	port;
-	char		path[1024];
+	char		host[256];	/* without the brackets of IPv6 */
+	unsigned	port;		/* 443 or 80 when absent */
+	char		path[1024];	/* with the query; "/" when absent */
 	int		https;
+	char		user[128];	/* percent-decoded user information */
+	char		password[256];
 };
 
+/*
+ * Parses "http[s]://[user[:password]@]host[:port][/path]". The host is a
+ * DNS name, an IPv4 address or a bracketed IPv6 address. A fragment is
+ * dropped. EXO_ERR_INVALID for anything else, such as a space or control
+ * character in the path or "%00" in the user information.
+ */
 int http_parse_url(const char *url, struct http_url *out);
+
+/* Parses "HTTP/1.x NNN[ reason]" into *status (100 to 599). */
+int http_parse_status_line(const char *line, int *status);
 
 /*
  * Incremental response parser: feed it bytes as they arrive. Returns 1
  * when the response is complete, 0 when it needs more, or a negative
- * error. eof tells it the peer closed (which ends a body without length).
+ * error: EXO_ERR_PROTO (malformed, or the peer closed too early),
+ * EXO_ERR_TOOLONG (over a limit above), EXO_ERR_CLOSED (eof before any
+ * byte), EXO_ERR_NOMEM. eof tells it the peer closed (which ends a body
+ * without length). resp is filled only when 1 is returned; bytes after
+ * the response are ignored.
  */
 struct http_parser;
 struct http_parser *http_parser_new(void);

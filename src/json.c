@@ -1,6 +1,6 @@
 /*
  * json.c: bounded reading of the JSON objects that the identity platform
- * returns. jsmn finds the tokens; this file checks nesting, finds members
+ * returns. jsmn finds the tokens, and this file checks nesting, finds members
  * of the top-level object and unescapes strings (RFC 8259 section 7).
  *
  * This is the only file that includes jsmn.h, and it compiles jsmn's
@@ -20,9 +20,9 @@
 #include "plat.h"
 #include "util.h"
 
-/* Longest member name compared; longer names never match. */
+/* Maximum member name length compared; longer names never match. */
 #define JSON_KEY_MAX 128
-/* Longest number text accepted by json_get_int. */
+/* Maximum length of the number text that json_get_int accepts. */
 #define JSON_NUMBER_MAX 32
 
 struct json_doc {

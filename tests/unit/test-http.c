@@ -1,0 +1,420 @@
+/*
+ * test-http.c: the HTTP response parser, URL parsing and the choice of
+ * an HTTP proxy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/http.h"
+#include "test.h"
+
+/*
+ * Feeds text in pieces of at most step bytes, then end of stream when
+ * eof is set. Returns the parser's last result.
+ */
+static int
+feed(const char *text, size_t len, size_t step, int eof,
+    struct http_response *resp)
+{
+	struct http_parser	*p = http_parser_new();
+	size_t			 o = 0, n;
+	int			 r = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	while (o < len && r == 0) {
+		n = len - o < step ? len - o : step;
+		r = http_parser_feed(p, text + o, n, 0, resp);
+		o += n;
+	}
+	if (r == 0 && eof)
+		r = http_parser_feed(p, "", 0, 1, resp);
+	http_parser_free(p);
+	return r;
+}
+
+static int
+feed_str(const char *text, int eof, struct http_response *resp)
+{
+	return feed(text, strlen(text), strlen(text) + 1, eof, resp);
+}
+
+TEST(parser_content_length)
+{
+	const char		*text = "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Length: 7\r\n\r\n{\"a\":1}extra";
+	struct http_response	 resp;
+
+	CHECK_INT(feed_str(text, 0, &resp), 1);
+	CHECK_INT(resp.status, 200);
+	CHECK_STR(resp.content_type, "application/json; charset=utf-8");
+	CHECK_INT(resp.retry_after, -1);
+	CHECK_INT(resp.body_len, 7);
+	CHECK_STR(resp.body, "{\"a\":1}");
+	http_response_free(&resp);
+	CHECK(resp.body == NULL);
+}
+
+TEST(parser_bare_lf_and_retry_after)
+{
+	const char		*text = "HTTP/1.1 429 Too Many Requests\n"
+	    "retry-after:  2 \nContent-Length: 0\n\n";
+	struct http_response	 resp;
+
+	CHECK_INT(feed_str(text, 0, &resp), 1);
+	CHECK_INT(resp.status, 429);
+	CHECK_INT(resp.retry_after, 2);
+	CHECK_INT(resp.body_len, 0);
+	CHECK(resp.body != NULL);
+	CHECK_STR(resp.body, "");
+	http_response_free(&resp);
+}
+
+TEST(parser_retry_after_date_ignored)
+{
+	const char		*text = "HTTP/1.1 503 Busy\r\n"
+	    "Retry-After: Fri, 04 Dec 2026 18:00:00 GMT\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	struct http_response	 resp;
+
+	CHECK_INT(feed_str(text, 0, &resp), 1);
+	CHECK_INT(resp.retry_after, -1);
+	http_response_free(&resp);
+}
+
+TEST(parser_chunked_every_split)
+{
+	const char		*text = "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"
+	    "5;name=value\r\nhello\r\n"
+	    "1\r\n \r\n"
+	    "A\r\n0123456789\r\n"
+	    "0\r\nTrailer-Field: x\r\n\r\n";
+	struct http_response	 resp;
+	size_t			 len = strlen(text), cut;
+	struct http_parser	*p;
+	int			 r1, r2;
+
+	/* Two pieces, split at every byte boundary. */
+	for (cut = 0; cut <= len; cut++) {
+		memset(&resp, 0, sizeof(resp));
+		p = http_parser_new();
+		r1 = http_parser_feed(p, text, cut, 0, &resp);
+		r2 = http_parser_feed(p, text + cut, len - cut, 0, &resp);
+		CHECK_INT(cut == len ? r1 : r2, 1);
+		if (cut < len)
+			CHECK_INT(r1, 0);
+		CHECK_STR(resp.body, "hello 0123456789");
+		http_response_free(&resp);
+		http_parser_free(p);
+	}
+
+	/* One byte at a time. */
+	CHECK_INT(feed(text, len, 1, 0, &resp), 1);
+	CHECK_INT(resp.body_len, 16);
+	CHECK_STR(resp.body, "hello 0123456789");
+	http_response_free(&resp);
+}
+
+TEST(parser_bad_chunk_sizes)
+{
+	static const char *const chunks[] = {
+		"\r\nabc\r\n0\r\n\r\n",		/* empty size */
+		"xyz\r\nabc\r\n0\r\n\r\n",	/* not hex */
+		"3x\r\nabc\r\n0\r\n\r\n",		/* junk after size */
+		"-3\r\nabc\r\n0\r\n\r\n",		/* sign */
+		"3\r\nabcd\r\n0\r\n\r\n",		/* data longer than size */
+	};
+	char			 text[256];
+	struct http_response	 resp;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		snprintf(text, sizeof(text), "HTTP/1.1 200 OK\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n%s", chunks[i]);
+		CHECK_INT(feed_str(text, 1, &resp), EXO_ERR_PROTO);
+	}
+	snprintf(text, sizeof(text), "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n");
+	CHECK_INT(feed_str(text, 0, &resp), EXO_ERR_TOOLONG);
+	snprintf(text, sizeof(text), "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n%x\r\n", HTTP_BODY_MAX + 1);
+	CHECK_INT(feed_str(text, 0, &resp), EXO_ERR_TOOLONG);
+}
+
+TEST(parser_chunk_line_limit)
+{
+	size_t			 cap = HTTP_CHUNK_LINE_MAX + 256, o;
+	char			*text = malloc(cap);
+	struct http_response	 resp;
+
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	o = (size_t)snprintf(text, cap, "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n1;");
+	memset(text + o, 'x', HTTP_CHUNK_LINE_MAX);
+	o += HTTP_CHUNK_LINE_MAX;
+	text[o] = '\0';
+	CHECK_INT(feed(text, o, 7, 0, &resp), EXO_ERR_TOOLONG);
+	free(text);
+}
+
+TEST(parser_overlong_headers)
+{
+	size_t			 cap = HTTP_HEADER_MAX + 256, o;
+	char			*text = malloc(cap);
+	struct http_response	 resp;
+	int			 i;
+
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+
+	/* One long header field. */
+	o = (size_t)snprintf(text, cap, "HTTP/1.1 200 OK\r\nX-Long: ");
+	memset(text + o, 'a', HTTP_HEADER_MAX);
+	o += HTTP_HEADER_MAX;
+	CHECK_INT(feed(text, o, 100, 0, &resp), EXO_ERR_TOOLONG);
+
+	/* Many short fields that add up past the limit. */
+	o = (size_t)snprintf(text, cap, "HTTP/1.1 200 OK\r\n");
+	for (i = 0; o + 20 < cap; i++)
+		o += (size_t)snprintf(text + o, cap - o, "X-F%05d: 12345\r\n",
+		    i);
+	CHECK_INT(feed(text, o, 64, 0, &resp), EXO_ERR_TOOLONG);
+
+	/* Just under the limit is fine. */
+	o = (size_t)snprintf(text, cap, "HTTP/1.1 204 No Content\r\nX: ");
+	memset(text + o, 'b', HTTP_HEADER_MAX - o - 4);
+	o = HTTP_HEADER_MAX - 4;
+	memcpy(text + o, "\r\n\r\n", 4);
+	o += 4;
+	CHECK_INT(feed(text, o, 1000, 0, &resp), 1);
+	CHECK_INT(resp.status, 204);
+	http_response_free(&resp);
+	free(text);
+}
+
+TEST(parser_body_too_large)
+{
+	char			 head[128];
+	char			*body = calloc(1, HTTP_BODY_MAX + 2);
+	struct http_response	 resp;
+	struct http_parser	*p;
+
+	CHECK(body != NULL);
+	if (body == NULL)
+		return;
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: %d\r\n\r\n", HTTP_BODY_MAX + 1);
+	CHECK_INT(feed_str(head, 0, &resp), EXO_ERR_TOOLONG);
+
+	/* Without a length, the limit applies while the body arrives. */
+	memset(body, 'x', HTTP_BODY_MAX + 1);
+	p = http_parser_new();
+	memset(&resp, 0, sizeof(resp));
+	CHECK_INT(http_parser_feed(p, "HTTP/1.1 502 Bad\r\n\r\n", 20, 0,
+	    &resp), 0);
+	CHECK_INT(http_parser_feed(p, body, HTTP_BODY_MAX, 0, &resp), 0);
+	CHECK_INT(http_parser_feed(p, body, 1, 0, &resp), EXO_ERR_TOOLONG);
+	http_parser_free(p);
+
+	/* Exactly the limit is accepted. */
+	p = http_parser_new();
+	CHECK_INT(http_parser_feed(p, "HTTP/1.1 502 Bad\r\n\r\n", 20, 0,
+	    &resp), 0);
+	CHECK_INT(http_parser_feed(p, body, HTTP_BODY_MAX, 1, &resp), 1);
+	CHECK_INT(resp.body_len, HTTP_BODY_MAX);
+	http_response_free(&resp);
+	http_parser_free(p);
+	free(body);
+}
+
+TEST(parser_eof_handling)
+{
+	struct http_response	resp;
+
+	/* A body without a length ends at end of stream. */
+	CHECK_INT(feed_str("HTTP/1.0 502 Bad Gateway\r\n"
+	    "Content-Type: text/html\r\n\r\n<html>down</html>", 1, &resp), 1);
+	CHECK_INT(resp.status, 502);
+	CHECK_STR(resp.body, "<html>down</html>");
+	http_response_free(&resp);
+
+	CHECK_INT(feed_str("HTTP/1.1 200 OK\r\n\r\n", 0, &resp), 0);
+	CHECK_INT(feed_str("", 1, &resp), EXO_ERR_CLOSED);
+	CHECK_INT(feed_str("HTTP/1.1 200", 1, &resp), EXO_ERR_PROTO);
+	CHECK_INT(feed_str("HTTP/1.1 200 OK\r\nContent-Le", 1, &resp),
+	    EXO_ERR_PROTO);
+	CHECK_INT(feed_str("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+	    "short", 1, &resp), EXO_ERR_PROTO);
+	CHECK_INT(feed_str("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+	    "\r\n\r\n5\r\nhello\r\n", 1, &resp), EXO_ERR_PROTO);
+}
+
+TEST(parser_interim_response)
+{
+	struct http_response	resp;
+
+	CHECK_INT(feed_str("HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}", 0,
+	    &resp), 1);
+	CHECK_INT(resp.status, 400);
+	CHECK_STR(resp.body, "{}");
+	http_response_free(&resp);
+}
+
+TEST(parser_malformed_heads)
+{
+	static const char *const heads[] = {
+		"HTTP/2 200 OK\r\n\r\n",
+		"HTTP/1.1 20 OK\r\n\r\n",
+		"HTTP/1.1 2000 OK\r\n\r\n",
+		"HTTP/1.1 099 Low\r\n\r\n",
+		"ICY 200 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+		    "Content-Length: 3\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\x01z\r\n\r\n",
+	};
+	struct http_response	resp;
+	size_t			i;
+
+	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		if (feed_str(heads[i], 1, &resp) != EXO_ERR_PROTO)
+			printf("  case %zu: %s\n", i, heads[i]);
+		CHECK_INT(feed_str(heads[i], 1, &resp), EXO_ERR_PROTO);
+	}
+
+	/* A NUL inside a header line. */
+	CHECK_INT(feed("HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", 27, 27, 1, &resp),
+	    EXO_ERR_PROTO);
+}
+
+TEST(url_parse_forms)
+{
+	struct http_url	u;
+
+	CHECK_INT(http_parse_url("https://login.microsoftonline.com/common/"
+	    "oauth2/v2.0/token", &u), 0);
+	CHECK_STR(u.host, "login.microsoftonline.com");
+	CHECK_INT(u.port, 443);
+	CHECK_INT(u.https, 1);
+	CHECK_STR(u.path, "/common/oauth2/v2.0/token");
+	CHECK_STR(u.user, "");
+
+	CHECK_INT(http_parse_url("HTTPS://127.0.0.1:8443", &u), 0);
+	CHECK_STR(u.host, "127.0.0.1");
+	CHECK_INT(u.port, 8443);
+	CHECK_STR(u.path, "/");
+
+	CHECK_INT(http_parse_url("https://[::1]:9/a?b=c#frag", &u), 0);
+	CHECK_STR(u.host, "::1");
+	CHECK_INT(u.port, 9);
+	CHECK_STR(u.path, "/a?b=c");
+
+	CHECK_INT(http_parse_url("http://us%40r:p%3As@proxy.lan:3128", &u),
+	    0);
+	CHECK_INT(u.https, 0);
+	CHECK_STR(u.host, "proxy.lan");
+	CHECK_INT(u.port, 3128);
+	CHECK_STR(u.user, "us@r");
+	CHECK_STR(u.password, "p:s");
+
+	CHECK_INT(http_parse_url("http://proxy.lan", &u), 0);
+	CHECK_INT(u.port, 80);
+}
+
+TEST(url_parse_rejects)
+{
+	static const char *const urls[] = {
+		"ftp://host/", "https://", "https:///path", "https://ho st/",
+		"https://host:0/", "https://host:65536/", "https://host:/",
+		"https://host:12a/", "https://host\r\nX: y/",
+		"https://host/pa th", "https://host/a\x01", "https://[::1/",
+		"https://[::1]x/", "http://u:p%00@host/", "http://u:p%zz@h/",
+		"https://host?query",
+	};
+	struct http_url	u;
+	size_t		i;
+
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		if (http_parse_url(urls[i], &u) != EXO_ERR_INVALID)
+			printf("  case %zu: %s\n", i, urls[i]);
+		CHECK_INT(http_parse_url(urls[i], &u), EXO_ERR_INVALID);
+	}
+}
+
+TEST(proxy_choice_from_environment)
+{
+	char	out[512];
+
+	unsetenv("HTTPS_PROXY");
+	unsetenv("https_proxy");
+	unsetenv("NO_PROXY");
+	unsetenv("no_proxy");
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "");
+
+	http_choose_proxy("http://set:8080", "login.microsoftonline.com", out);
+	CHECK_STR(out, "http://set:8080");
+
+	setenv("HTTPS_PROXY", "proxy.lan:3128", 1);
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "http://proxy.lan:3128");
+
+	setenv("NO_PROXY", "localhost, .microsoftonline.com", 1);
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "");
+	http_choose_proxy("", "microsoftonline.com", out);
+	CHECK_STR(out, "");
+	http_choose_proxy("", "notmicrosoftonline.com", out);
+	CHECK_STR(out, "http://proxy.lan:3128");
+
+	setenv("NO_PROXY", "LOGIN.microsoftonline.com:443", 1);
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "");
+
+	setenv("NO_PROXY", "*", 1);
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "");
+
+	/* The setting wins over NO_PROXY. */
+	http_choose_proxy("http://set:8080", "login.microsoftonline.com", out);
+	CHECK_STR(out, "http://set:8080");
+
+	unsetenv("HTTPS_PROXY");
+	unsetenv("NO_PROXY");
+	setenv("https_proxy", "http://lower:1", 1);
+	http_choose_proxy("", "login.microsoftonline.com", out);
+	CHECK_STR(out, "http://lower:1");
+	unsetenv("https_proxy");
+}
+
+int
+main(void)
+{
+	RUN(parser_content_length);
+	RUN(parser_bare_lf_and_retry_after);
+	RUN(parser_retry_after_date_ignored);
+	RUN(parser_chunked_every_split);
+	RUN(parser_bad_chunk_sizes);
+	RUN(parser_chunk_line_limit);
+	RUN(parser_overlong_headers);
+	RUN(parser_body_too_large);
+	RUN(parser_eof_handling);
+	RUN(parser_interim_response);
+	RUN(parser_malformed_heads);
+	RUN(url_parse_forms);
+	RUN(url_parse_rejects);
+	RUN(proxy_choice_from_environment);
+	return TEST_EXIT();
+}

@@ -42,9 +42,11 @@ int plat_socket_port(plat_socket s);
 
 /*
  * Waits up to timeout_ms (-1: no limit) for a connection on listener l and
- * accepts it. peer receives the peer's numeric address (without port).
- * Returns EXO_ERR_TIMEOUT when none came, EXO_ERR_CLOSED when the listener
- * was shut down.
+ * accepts it. peer receives the peer's numeric address (without port;
+ * IPv4-mapped IPv6 addresses as plain IPv4). Returns EXO_ERR_TIMEOUT when
+ * none came, EXO_ERR_CLOSED when the listener was shut down, and
+ * EXO_ERR_TRANSIENT when the process is out of file descriptors or memory
+ * (the caller waits a moment and retries).
  */
 int plat_accept(plat_socket l, int timeout_ms, plat_socket *out,
     char peer[PLAT_ADDR_MAX]);
@@ -141,7 +143,10 @@ int plat_rename(const char *from, const char *to);
 int plat_remove(const char *path);
 int plat_file_exists(const char *path);
 
-/* Creates dir and its parents; secret != 0 gives the last one mode 0700. */
+/*
+ * Creates dir and its parents (mode 0755); secret != 0 creates the last one
+ * with mode 0700. A folder that already exists keeps its mode.
+ */
 int plat_mkdir_p(const char *dir, int secret, struct exo_error *e);
 
 /*
@@ -222,6 +227,8 @@ int plat_read_password(const char *prompt, char *buf, size_t len);
  * Installs handlers so SIGINT and SIGTERM (Ctrl+C, Ctrl+Break, console
  * close on Windows) call on_stop once, and SIGHUP calls on_reload (may be
  * NULL). The callbacks run on a separate thread, never in a signal handler.
+ * A second SIGINT or SIGTERM ends the process at once, so a hung shutdown
+ * can still be interrupted. Call it before starting other threads.
  */
 void plat_on_signals(void (*on_stop)(void), void (*on_reload)(void));
 

@@ -73,12 +73,18 @@ void oauth_scope(const struct settings *s, char *buf, size_t cap);
  * Refreshes: POST token with grant_type=refresh_token, client_id,
  * refresh_token and scope (client_secret only for a confidential client).
  * On failure fills err (kind, code, advice) and returns EXO_ERR_TRANSIENT,
- * EXO_ERR_SIGNIN or EXO_ERR_CONFIG.
+ * EXO_ERR_SIGNIN (kinds SIGNIN, CONSENT and BLOCKED: an admin must act on
+ * the account) or EXO_ERR_CONFIG. A response without refresh_token leaves
+ * out->refresh_token empty.
  */
 int oauth_refresh(const struct oauth_client *c, const char *refresh_token,
     struct oauth_tokens *out, struct oauth_error *err);
 
-/* Classifies an HTTP response of the token endpoint into err. */
+/*
+ * Classifies an HTTP response of the token endpoint into err, from the
+ * status, `error` and `error_codes` only (never the description's
+ * wording). err->retry_after is left at -1 for the caller to fill.
+ */
 void oauth_classify(int http_status, const char *content_type,
     const char *body, size_t len, struct oauth_error *err);
 
@@ -120,5 +126,36 @@ int oauth_browser_signin(const struct oauth_client *c,
 void oauth_consent_url(const struct settings *s, char *buf, size_t cap);
 
 void oauth_tokens_wipe(struct oauth_tokens *t);
+
+/* ---- shared by oauth.c, oauth-device.c and oauth-browser.c ---- */
+
+/* Connect and response timeouts of token requests, in milliseconds. */
+#define OAUTH_CONNECT_TIMEOUT_MS 15000
+#define OAUTH_READ_TIMEOUT_MS 30000
+
+/* Appends "&name=value" (no "&" first) with RFC 3986 percent-encoding. */
+int oauth_form_add(struct buf *b, const char *name, const char *value);
+
+/*
+ * POSTs form to the endpoint ("token", "devicecode") of the configured
+ * authority and tenant. Network, TLS and proxy failures fill err as
+ * OAUTH_FAIL_TRANSIENT (OAUTH_FAIL_CONFIG for an invalid URL or proxy
+ * setting) and return the matching error code.
+ */
+int oauth_post(const struct oauth_client *c, const char *endpoint,
+    const struct buf *form, struct http_response *resp,
+    struct oauth_error *err);
+
+/*
+ * POSTs form to the token endpoint and reads the tokens from a 200
+ * response. Other responses are classified into err; the return value
+ * is as for oauth_refresh.
+ */
+int oauth_token_request(const struct oauth_client *c,
+    const struct buf *form, struct oauth_tokens *out,
+    struct oauth_error *err);
+
+/* Maps err->kind to EXO_ERR_TRANSIENT, EXO_ERR_SIGNIN or EXO_ERR_CONFIG. */
+int oauth_failure_code(const struct oauth_error *err);
 
 #endif

@@ -1,0 +1,574 @@
+/*
+ * cli-user.c: the `exoconnect user ...` commands. Each one parses its
+ * arguments, calls the service operation and prints the result as text
+ * or, with --json, as JSON lines.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plat.h"
+#include "service.h"
+#include "users.h"
+#include "util.h"
+
+/* Time a browser sign-in waits for the redirect; codes live 10 minutes. */
+#define CLI_BROWSER_TIMEOUT 600
+/* Longer passwords do not fit the password fields of many printers. */
+#define CLI_DEVICE_PASSWORD_MAX 20
+
+/* What the sign-in callbacks need. */
+struct signin_view {
+	int	json;
+	int	no_open;
+};
+
+/* Writes b to stdout and empties it. */
+static void
+cli_flush_buf(struct buf *b)
+{
+	if (b->data != NULL)
+		plat_write_console(1, b->data, b->len);
+	buf_free(b);
+}
+
+/* Appends "name": value pairs of strings. */
+static void
+json_member(struct buf *b, const char *name, const char *value, int first)
+{
+	if (!first)
+		buf_puts(b, ",");
+	cli_json_string(b, name);
+	buf_puts(b, ":");
+	if (value == NULL)
+		buf_puts(b, "null");
+	else
+		cli_json_string(b, value);
+}
+
+/* Appends "name": seconds, or null for 0 (never). */
+static void
+json_time(struct buf *b, const char *name, int64_t t)
+{
+	buf_puts(b, ",");
+	cli_json_string(b, name);
+	if (t == 0)
+		buf_puts(b, ":null");
+	else
+		buf_printf(b, ":%lld", (long long)t);
+}
+
+static void
+show_device_code(const char *uri, const char *code, const char *message,
+    int expires_in, void *ctx)
+{
+	struct signin_view	*v = ctx;
+	struct buf		 b;
+	char			 text[1024];
+
+	if (v->json) {
+		buf_init(&b);
+		buf_puts(&b, "{");
+		json_member(&b, "verification_uri", uri, 1);
+		json_member(&b, "user_code", code, 0);
+		buf_printf(&b, ",\"expires_in\":%d", expires_in);
+		json_member(&b, "message", message, 0);
+		buf_puts(&b, "}\n");
+		cli_flush_buf(&b);
+		return;
+	}
+	if (message[0] != '\0') {
+		cli_clean(text, sizeof(text), message);
+		cli_out("%s\n", text);
+	} else {
+		cli_clean(text, sizeof(text), uri);
+		cli_out("To sign in, open %s in a browser on any device", text);
+		cli_clean(text, sizeof(text), code);
+		cli_out(" and enter the code %s\n", text);
+	}
+	cli_out("Waiting for the sign-in (the code expires in %d minutes); "
+	    "press Ctrl+C to cancel.\n", (expires_in + 59) / 60);
+}
+
+static void
+show_browser_url(const char *url, void *ctx)
+{
+	struct signin_view	*v = ctx;
+	struct buf		 b;
+	int			 opened = 0;
+
+	if (!v->no_open)
+		opened = plat_open_browser(url) == EXO_OK;
+	if (v->json) {
+		buf_init(&b);
+		buf_puts(&b, "{");
+		json_member(&b, "authorize_url", url, 1);
+		buf_puts(&b, "}\n");
+		cli_flush_buf(&b);
+		return;
+	}
+	cli_out("Sign in with a browser on this computer%s:\n%s\n",
+	    opened ? " (one was opened)" : "", url);
+	if (!v->no_open && !opened)
+		cli_out("Could not open a browser; open the URL yourself.\n");
+	cli_out("Waiting for the sign-in; press Ctrl+C to cancel.\n");
+}
+
+static void
+signin_setup(struct cli_args *a, struct signin_request *rq,
+    struct signin_view *v)
+{
+	memset(rq, 0, sizeof(*rq));
+	v->json = (a->seen & CLI_OPT_JSON) != 0;
+	v->no_open = (a->seen & CLI_OPT_NO_OPEN) != 0;
+	rq->method = (a->seen & CLI_OPT_BROWSER) ? SIGNIN_BROWSER :
+	    SIGNIN_DEVICE_CODE;
+	rq->timeout_s = CLI_BROWSER_TIMEOUT;
+	rq->on_device_code = show_device_code;
+	rq->on_browser_url = show_browser_url;
+	rq->ctx = v;
+	rq->cancel = cli_cancel_flag();
+}
+
+static int
+signin_failed(const struct exo_error *e, const struct oauth_error *oerr)
+{
+	cli_fail(e);
+	cli_print_oauth_error(oerr);
+	return CLI_FAIL;
+}
+
+static void
+print_credentials(const char *mailbox, const char *login,
+    const char *password)
+{
+	char	text[USER_MAILBOX_MAX];
+
+	cli_clean(text, sizeof(text), mailbox);
+	cli_out("Mailbox: %s\n", text);
+	cli_out("Login username: %s\n", login);
+	if (password != NULL) {
+		cli_out("Login password: %s\n", password);
+		cli_out("The password is shown only once.\n");
+	}
+}
+
+int
+cli_user_add(struct cli_args *a)
+{
+	struct service		*sv;
+	struct signin_request	 rq;
+	struct signin_view	 view;
+	struct signin_result	 r;
+	struct oauth_error	 oerr;
+	struct exo_error	 err;
+	struct buf		 b;
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	signin_setup(a, &rq, &view);
+	err_clear(&err);
+	if (service_user_add(sv, &rq, a->login, a->mailbox, &r, &oerr,
+	    &err) != EXO_OK) {
+		rc = signin_failed(&err, &oerr);
+		goto out;
+	}
+
+	if (view.json) {
+		buf_init(&b);
+		buf_puts(&b, "{");
+		json_member(&b, "login", r.login, 1);
+		json_member(&b, "mailbox", r.mailbox, 0);
+		json_member(&b, "password", r.password, 0);
+		buf_printf(&b, ",\"personal\":%s}\n",
+		    r.personal ? "true" : "false");
+		cli_flush_buf(&b);
+	} else
+		print_credentials(r.mailbox, r.login, r.password);
+	signin_result_wipe(&r);
+out:
+	service_close(sv);
+	return rc;
+}
+
+int
+cli_user_signin(struct cli_args *a)
+{
+	struct service		*sv;
+	struct signin_request	 rq;
+	struct signin_view	 view;
+	struct signin_result	 r;
+	struct oauth_error	 oerr;
+	struct exo_error	 err;
+	struct buf		 b;
+	char			 account[USER_MAILBOX_MAX];
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	signin_setup(a, &rq, &view);
+	err_clear(&err);
+	if (service_user_signin(sv, a->args[0], &rq, &r, &oerr, &err) !=
+	    EXO_OK) {
+		rc = signin_failed(&err, &oerr);
+		goto out;
+	}
+
+	if (view.json) {
+		buf_init(&b);
+		buf_puts(&b, "{");
+		json_member(&b, "login", r.login, 1);
+		json_member(&b, "mailbox", r.mailbox, 0);
+		json_member(&b, "account", r.account, 0);
+		buf_printf(&b, ",\"personal\":%s}\n",
+		    r.personal ? "true" : "false");
+		cli_flush_buf(&b);
+		goto out;
+	}
+	print_credentials(r.mailbox, r.login, NULL);
+	if (str_casecmp(r.account, r.mailbox) != 0) {
+		cli_clean(account, sizeof(account), r.account);
+		cli_out("Signed in as %s, which differs from the mailbox; "
+		    "change the mailbox with `exoconnect user set %s "
+		    "mailbox=ADDRESS` if needed.\n", account, r.login);
+	}
+	cli_out("The password is unchanged.\n");
+out:
+	service_close(sv);
+	return rc;
+}
+
+/* ---- user list ---- */
+
+static void
+format_time(int64_t t, char out[32])
+{
+	if (t == 0)
+		str_copy(out, "never", 32);
+	else
+		plat_format_time(t, out);
+}
+
+static void
+list_json(const struct user *users, size_t n)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	buf_puts(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		const struct user *u = &users[i];
+
+		buf_puts(&b, i == 0 ? "\n{" : ",\n{");
+		json_member(&b, "login", u->login, 1);
+		json_member(&b, "mailbox", u->mailbox, 0);
+		buf_printf(&b, ",\"personal\":%s",
+		    u->personal ? "true" : "false");
+		json_member(&b, "state", user_state_name(u->state), 0);
+		json_member(&b, "state_code", u->state_code, 0);
+		json_member(&b, "state_reason", u->state_reason, 0);
+		json_time(&b, "last_pop3", u->last_pop3);
+		json_time(&b, "last_smtp", u->last_smtp);
+		json_time(&b, "last_refresh", u->last_refresh);
+		buf_puts(&b, "}");
+	}
+	buf_puts(&b, n > 0 ? "\n]\n" : "]\n");
+	cli_flush_buf(&b);
+}
+
+static void
+list_text(const struct user *users, size_t n)
+{
+	char	mailbox[USER_MAILBOX_MAX], reason[USER_REASON_MAX];
+	char	pop3[32], smtp[32];
+	int	wl = 5, wm = 7, ws = 5;
+
+	if (n == 0) {
+		cli_out("No users. Add one with `exoconnect user add`.\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(users[i].login);
+		int m = (int)strlen(users[i].mailbox);
+		int s = (int)strlen(user_state_name(users[i].state));
+
+		wl = l > wl ? l : wl;
+		wm = m > wm ? m : wm;
+		ws = s > ws ? s : ws;
+	}
+	cli_out("%-*s  %-*s  %-*s  %-20s  %s\n", wl, "LOGIN", wm, "MAILBOX",
+	    ws, "STATE", "LAST POP3", "LAST SMTP");
+	for (size_t i = 0; i < n; i++) {
+		const struct user *u = &users[i];
+
+		cli_clean(mailbox, sizeof(mailbox), u->mailbox);
+		format_time(u->last_pop3, pop3);
+		format_time(u->last_smtp, smtp);
+		cli_out("%-*s  %-*s  %-*s  %-20s  %s\n", wl, u->login, wm,
+		    mailbox, ws, user_state_name(u->state), pop3, smtp);
+		if (u->state == USER_OK)
+			continue;
+		cli_clean(reason, sizeof(reason), u->state_reason);
+		cli_out("  %s%s%s\n", u->state_code, u->state_code[0] ?
+		    ": " : "", reason);
+	}
+}
+
+int
+cli_user_list(struct cli_args *a)
+{
+	struct service		*sv;
+	struct user		*users = NULL;
+	struct exo_error	 err;
+	size_t			 n = 0;
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	if (service_user_list(sv, &users, &n, &err) != EXO_OK) {
+		cli_fail(&err);
+		service_close(sv);
+		return CLI_FAIL;
+	}
+
+	if (a->seen & CLI_OPT_JSON)
+		list_json(users, n);
+	else
+		list_text(users, n);
+	if (a->seen & CLI_OPT_CHECK)
+		for (size_t i = 0; i < n; i++)
+			if (users[i].state != USER_OK)
+				rc = CLI_FAIL;
+	userdb_free_list(users, n);
+	service_close(sv);
+	return rc;
+}
+
+/* ---- commands on one user without a sign-in ---- */
+
+int
+cli_user_delete(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	if (service_user_delete(sv, a->args[0], &err) != EXO_OK) {
+		cli_fail(&err);
+		rc = CLI_FAIL;
+	} else
+		cli_out("Deleted user %s.\n", a->args[0]);
+	service_close(sv);
+	return rc;
+}
+
+int
+cli_user_reset_password(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	struct buf		 b;
+	char			 password[USER_PASSWORD_MAX];
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	if (service_user_reset_password(sv, a->args[0], password, &err) !=
+	    EXO_OK) {
+		cli_fail(&err);
+		rc = CLI_FAIL;
+		goto out;
+	}
+	if (a->seen & CLI_OPT_JSON) {
+		buf_init(&b);
+		buf_puts(&b, "{");
+		json_member(&b, "login", a->args[0], 1);
+		json_member(&b, "password", password, 0);
+		buf_puts(&b, "}\n");
+		cli_flush_buf(&b);
+	} else {
+		cli_out("Login username: %s\n", a->args[0]);
+		cli_out("Login password: %s\n", password);
+		cli_out("The password is shown only once.\n");
+	}
+	plat_wipe(password, sizeof(password));
+out:
+	service_close(sv);
+	return rc;
+}
+
+/* Warns about passwords that some devices cannot send. */
+static void
+warn_password(const char *password)
+{
+	int	ascii = 1;
+
+	for (const char *p = password; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			ascii = 0;
+	if (strlen(password) > CLI_DEVICE_PASSWORD_MAX)
+		cli_err("Note: the password is longer than %d characters; "
+		    "some printers cannot store that many.\n",
+		    CLI_DEVICE_PASSWORD_MAX);
+	if (!ascii)
+		cli_err("Note: the password has non-ASCII characters; some "
+		    "devices send them in another encoding, so plain ASCII "
+		    "is safer.\n");
+}
+
+static int
+read_new_password(const char *login, char *pw, char *again, size_t cap)
+{
+	char	prompt[USER_LOGIN_MAX + 40];
+	int	rc;
+
+	snprintf(prompt, sizeof(prompt), "New password for %s: ", login);
+	rc = plat_read_password(prompt, pw, cap);
+	if (rc != EXO_OK || !plat_is_terminal())
+		return rc;
+	rc = plat_read_password("Repeat the password: ", again, cap);
+	if (rc == EXO_OK && strcmp(pw, again) != 0)
+		rc = EXO_ERR_AUTH;
+	return rc;
+}
+
+int
+cli_user_set_password(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	char			 pw[USER_PASSWORD_MAX], again[USER_PASSWORD_MAX];
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	switch (read_new_password(a->args[0], pw, again, sizeof(pw))) {
+	case EXO_OK:
+		break;
+	case EXO_ERR_AUTH:
+		err_set(&err, EXO_ERR_INVALID, "the passwords differ; "
+		    "nothing was changed");
+		goto fail;
+	case EXO_ERR_TOOLONG:
+		err_set(&err, EXO_ERR_INVALID, "the password is longer than "
+		    "%d bytes", SERVICE_PASSWORD_MAX);
+		goto fail;
+	default:
+		err_set(&err, EXO_ERR_CLOSED, "no password was entered");
+		goto fail;
+	}
+	if (service_user_set_password(sv, a->args[0], pw, &err) != EXO_OK)
+		goto fail;
+	warn_password(pw);
+	cli_out("Password set for %s.\n", a->args[0]);
+	goto out;
+fail:
+	cli_fail(&err);
+	rc = CLI_FAIL;
+out:
+	plat_wipe(pw, sizeof(pw));
+	plat_wipe(again, sizeof(again));
+	service_close(sv);
+	return rc;
+}
+
+/* Checks every KEY=VALUE before any is applied. */
+static int
+check_assignments(struct cli_args *a)
+{
+	const char *const	*keys = service_user_keys();
+	const char		*eq;
+	size_t			 len;
+	int			 known;
+
+	for (int i = 1; i < a->nargs; i++) {
+		eq = strchr(a->args[i], '=');
+		if (eq == NULL || eq == a->args[i]) {
+			cli_err("exoconnect: expected KEY=VALUE, not \"%s\"\n",
+			    a->args[i]);
+			return CLI_USAGE;
+		}
+		len = (size_t)(eq - a->args[i]);
+		known = 0;
+		for (size_t k = 0; keys[k] != NULL; k++)
+			if (strlen(keys[k]) == len &&
+			    strncmp(keys[k], a->args[i], len) == 0)
+				known = 1;
+		if (!known) {
+			cli_err("exoconnect: unknown setting \"%.*s\"; known "
+			    "settings:", (int)len, a->args[i]);
+			for (size_t k = 0; keys[k] != NULL; k++)
+				cli_err(" %s", keys[k]);
+			cli_err("\n");
+			return CLI_USAGE;
+		}
+	}
+	return CLI_OK;
+}
+
+int
+cli_user_set(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	char			 key[64];
+	const char		*eq;
+	int			 rc;
+
+	if ((rc = check_assignments(a)) != CLI_OK)
+		return rc;
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	for (int i = 1; i < a->nargs && rc == CLI_OK; i++) {
+		eq = strchr(a->args[i], '=');
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - a->args[i]),
+		    a->args[i]);
+		err_clear(&err);
+		if (service_user_set(sv, a->args[0], key, eq + 1, &err) !=
+		    EXO_OK) {
+			cli_fail(&err);
+			rc = CLI_FAIL;
+		} else
+			cli_out("Set %s for %s.\n", key, a->args[0]);
+	}
+	service_close(sv);
+	return rc;
+}
+
+static void
+print_step(const char *line, void *ctx)
+{
+	char	text[1024];
+
+	(void)ctx;
+	cli_clean(text, sizeof(text), line);
+	cli_out("%s\n", text);
+}
+
+int
+cli_user_test(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	if (service_user_test(sv, a->args[0], print_step, NULL, &err) !=
+	    EXO_OK) {
+		cli_err("exoconnect: the test of %s failed\n", a->args[0]);
+		rc = CLI_FAIL;
+	} else
+		cli_out("All checks passed.\n");
+	service_close(sv);
+	return rc;
+}

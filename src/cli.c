@@ -1,0 +1,634 @@
+/*
+ * cli.c: the command line. Parses the options into struct cli_args, finds
+ * the command in the command table, and runs `serve`, `consent-url` and
+ * `help`. The user commands are in cli-user.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "event.h"
+#include "plat.h"
+#include "service.h"
+#include "util.h"
+
+/* Text longer than this goes through the heap in cli_out and cli_err. */
+#define CLI_LINE_MAX 1024
+
+struct cli_command {
+	const char	*words;		/* "user add" */
+	int		(*run)(struct cli_args *a);
+	unsigned	 opts;		/* CLI_OPT_* the command accepts */
+	int		 min_args;
+	int		 max_args;	/* -1: no limit */
+	const char	*usage;		/* arguments after the words */
+	const char	*summary;	/* one line for the command list */
+	const char	*help;		/* the rest of `help COMMAND` */
+};
+
+/* Options, in the form the user types them. */
+static const struct cli_option {
+	const char	*name;
+	const char	*alias;
+	unsigned	 bit;		/* 0 for -c, --help and --version */
+	int		 takes_value;
+} cli_options[] = {
+	{ "--config", "-c", 0, 1 },
+	{ "--json", NULL, CLI_OPT_JSON, 0 },
+	{ "--check", NULL, CLI_OPT_CHECK, 0 },
+	{ "--device-code", NULL, CLI_OPT_DEVICE_CODE, 0 },
+	{ "--browser", NULL, CLI_OPT_BROWSER, 0 },
+	{ "--no-open", NULL, CLI_OPT_NO_OPEN, 0 },
+	{ "--login", NULL, CLI_OPT_LOGIN, 1 },
+	{ "--mailbox", NULL, CLI_OPT_MAILBOX, 1 },
+	{ "--help", "-h", 0, 0 },
+	{ "--version", "-V", 0, 0 },
+};
+
+#define CLI_OPTION_COUNT (sizeof(cli_options) / sizeof(cli_options[0]))
+
+static int cli_serve(struct cli_args *a);
+static int cli_consent_url(struct cli_args *a);
+static int cli_help(struct cli_args *a);
+
+#define SIGNIN_OPTS (CLI_OPT_DEVICE_CODE | CLI_OPT_BROWSER | CLI_OPT_NO_OPEN \
+	| CLI_OPT_JSON)
+
+static const struct cli_command cli_commands[] = {
+	{ "serve", cli_serve, 0, 0, 0, "",
+	  "run the POP3 and SMTP servers until Ctrl+C or SIGTERM",
+	  "Loads the settings, opens the listeners of the enabled servers\n"
+	  "and proxies devices to Exchange Online. Logs to the log file and\n"
+	  "to stderr. On Ctrl+C or SIGTERM it stops accepting, gives open\n"
+	  "sessions 10 seconds and exits. SIGHUP re-reads the settings: the\n"
+	  "[log] section applies at once, the rest at the next start.\n"
+	  "Only one serve runs per data folder.\n" },
+	{ "user add", cli_user_add, SIGNIN_OPTS | CLI_OPT_LOGIN |
+	  CLI_OPT_MAILBOX, 0, 0,
+	  "[--device-code | --browser] [--login NAME] [--mailbox ADDRESS] "
+	  "[--json] [--no-open]",
+	  "sign a mailbox in and create a local login for devices",
+	  "Signs in with the device code flow (the default: open the page\n"
+	  "on any device and enter the code) or with --browser (a browser on\n"
+	  "this computer; --no-open prints the URL without opening it).\n"
+	  "The mailbox is the signed-in account unless --mailbox gives one;\n"
+	  "the login is derived from the mailbox unless --login gives one.\n"
+	  "Prints the login and a new password, shown only once. With\n"
+	  "--json, prints one JSON line with the sign-in details, then one\n"
+	  "with login, mailbox, password and personal. Ctrl+C cancels and\n"
+	  "stores nothing.\n" },
+	{ "user list", cli_user_list, CLI_OPT_JSON | CLI_OPT_CHECK, 0, 0,
+	  "[--json] [--check]",
+	  "list users with their state and last use",
+	  "--json prints an array of objects with login, mailbox, personal,\n"
+	  "state, state_code, state_reason, last_pop3, last_smtp and\n"
+	  "last_refresh (seconds since 1970, or null). --check exits with\n"
+	  "status 1 when any user is not in state valid.\n" },
+	{ "user delete", cli_user_delete, 0, 1, 1, "NAME",
+	  "delete a user and its tokens",
+	  "A running serve closes the user's sessions within a few "
+	  "seconds.\n" },
+	{ "user signin", cli_user_signin, SIGNIN_OPTS, 1, 1,
+	  "NAME [--device-code | --browser] [--json] [--no-open]",
+	  "sign a user's mailbox in again",
+	  "Replaces the tokens and clears the state; the login, password\n"
+	  "and mailbox stay. Use it when `user list` shows sign-in\n"
+	  "required.\n" },
+	{ "user reset-password", cli_user_reset_password, CLI_OPT_JSON, 1, 1,
+	  "NAME [--json]", "give a user a new random password",
+	  "Prints the new password once; devices need it entered again.\n" },
+	{ "user set-password", cli_user_set_password, 0, 1, 1, "NAME",
+	  "set a user's password to one you choose",
+	  "Reads the password from the terminal without echo, or one line\n"
+	  "from stdin when stdin is not a terminal. Plain ASCII of at most\n"
+	  "20 characters works on every device seen so far.\n" },
+	{ "user set", cli_user_set, 0, 2, -1, "NAME KEY=VALUE...",
+	  "change a user's settings",
+	  "Keys:\n"
+	  "  mailbox=ADDRESS       the mailbox used upstream (shared\n"
+	  "                        mailboxes, a primary address that differs\n"
+	  "                        from the sign-in name)\n"
+	  "  sender=pass|rewrite   pass the device's sender address as it\n"
+	  "                        is, or replace it with the mailbox\n" },
+	{ "user test", cli_user_test, 0, 1, 1, "NAME",
+	  "refresh a user's token and log in to Exchange POP3 and SMTP",
+	  "Prints each step; exits with status 1 when a step fails.\n" },
+	{ "consent-url", cli_consent_url, 0, 0, 0, "",
+	  "print the URL where a tenant admin grants consent to the app",
+	  "Open it as an administrator of the tenant when sign-ins fail\n"
+	  "with AADSTS65001 (consent missing).\n" },
+	{ "help", cli_help, 0, 0, -1, "[COMMAND]",
+	  "show help for all commands or one", "" },
+};
+
+#define CLI_COMMAND_COUNT (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+/* ---- output ---- */
+
+static void
+cli_write(int fd, const char *fmt, va_list ap)
+{
+	char	 line[CLI_LINE_MAX];
+	char	*big;
+	va_list	 copy;
+	int	 n;
+
+	va_copy(copy, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0) {
+		va_end(copy);
+		return;
+	}
+	if ((size_t)n < sizeof(line)) {
+		plat_write_console(fd, line, (size_t)n);
+		va_end(copy);
+		return;
+	}
+	big = malloc((size_t)n + 1);
+	if (big != NULL) {
+		vsnprintf(big, (size_t)n + 1, fmt, copy);
+		plat_write_console(fd, big, (size_t)n);
+		plat_wipe(big, (size_t)n);
+		free(big);
+	}
+	va_end(copy);
+}
+
+void
+cli_out(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cli_write(1, fmt, ap);
+	va_end(ap);
+}
+
+void
+cli_err(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cli_write(2, fmt, ap);
+	va_end(ap);
+}
+
+void
+cli_fail(const struct exo_error *e)
+{
+	cli_err("exoconnect: %s\n", e->msg[0] != '\0' ? e->msg :
+	    exo_strerror(e->code));
+}
+
+void
+cli_clean(char *dst, size_t cap, const char *text)
+{
+	size_t	i;
+
+	if (cap == 0)
+		return;
+	for (i = 0; i + 1 < cap && text[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	dst[i] = '\0';
+}
+
+int
+cli_json_string(struct buf *b, const char *text)
+{
+	const unsigned char	*p;
+	int			 rc = buf_puts(b, "\"");
+
+	for (p = (const unsigned char *)text; rc == EXO_OK && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			rc = buf_printf(b, "\\u%04x", *p);
+		else
+			rc = buf_append(b, p, 1);
+	}
+	if (rc == EXO_OK)
+		rc = buf_puts(b, "\"");
+	return rc;
+}
+
+/* Next steps for token endpoint codes that the advice may not cover. */
+static const struct {
+	long long	 code;
+	const char	*hint;
+} oauth_hints[] = {
+	{ 65001, "An administrator of the tenant can grant consent at the "
+	  "URL that `exoconnect consent-url` prints." },
+	{ 65004, "The consent was declined; an administrator can grant it "
+	  "at the URL that `exoconnect consent-url` prints." },
+	{ 7000218, "In Microsoft Entra, open the app registration, then "
+	  "Authentication, and set \"Allow public client flows\" to Yes." },
+	{ 50020, "The account is not in the configured tenant; set tenant "
+	  "to common or to the account's tenant." },
+};
+
+void
+cli_print_oauth_error(const struct oauth_error *oerr)
+{
+	char	text[sizeof(oerr->advice)];
+
+	if (oerr->advice[0] != '\0') {
+		cli_clean(text, sizeof(text), oerr->advice);
+		cli_err("%s\n", text);
+	}
+	for (size_t i = 0; i < sizeof(oauth_hints) / sizeof(oauth_hints[0]);
+	    i++)
+		if (oauth_hints[i].code == oerr->code)
+			cli_err("%s\n", oauth_hints[i].hint);
+}
+
+/* ---- opening the service ---- */
+
+static volatile int cli_cancelled;
+
+static void
+cli_on_cancel(void)
+{
+	cli_cancelled = 1;
+}
+
+volatile int *
+cli_cancel_flag(void)
+{
+	cli_cancelled = 0;
+	plat_on_signals(cli_on_cancel, NULL);
+	return &cli_cancelled;
+}
+
+int
+cli_open(const struct cli_args *a, struct service **sv)
+{
+	const struct settings	*s;
+	struct log_settings	 ls;
+	struct exo_error	 err;
+	char			 notice[512];
+
+	err_clear(&err);
+	if (service_open(a->config, sv, notice, &err) != EXO_OK) {
+		cli_fail(&err);
+		return CLI_FAIL;
+	}
+	if (notice[0] != '\0')
+		cli_err("exoconnect: %s\n", notice);
+
+	/* Admin actions and token refreshes belong in the service's log. */
+	s = service_settings(*sv);
+	if (s->log.file[0] != '\0') {
+		ls = s->log;
+		ls.to_stderr = 0;
+		if (log_start(&ls, &err) != EXO_OK)
+			cli_err("exoconnect: warning: %s\n", err.msg);
+	}
+	return CLI_OK;
+}
+
+/* ---- serve ---- */
+
+static struct service *serving;
+
+static void
+serve_on_stop(void)
+{
+	service_request_stop(serving);
+}
+
+static void
+serve_on_reload(void)
+{
+	service_reload(serving);
+}
+
+static int
+cli_serve(struct cli_args *a)
+{
+	struct service		*sv = NULL;
+	struct log_settings	 ls;
+	struct exo_error	 err;
+	char			 notice[512];
+	int			 rc = CLI_FAIL;
+
+	err_clear(&err);
+	if (service_open(a->config, &sv, notice, &err) != EXO_OK)
+		goto fail;
+	if (service_check_ready(sv, &err) != EXO_OK)
+		goto fail;
+
+	ls = service_settings(sv)->log;
+	ls.to_stderr = 1;
+	if (log_start(&ls, &err) != EXO_OK)
+		goto fail;
+	if (notice[0] != '\0')
+		ev_emit(EV_WARN, 0, "service.notice", "{notice}", "notice",
+		    notice, (char *)NULL);
+
+	serving = sv;
+	plat_on_signals(serve_on_stop, serve_on_reload);
+	if (service_start(sv, &err) != EXO_OK)
+		goto fail;
+
+	service_wait(sv);
+	service_stop(sv);
+	rc = CLI_OK;
+	goto out;
+fail:
+	cli_fail(&err);
+out:
+	log_stop();
+	service_close(sv);
+	return rc;
+}
+
+/* ---- consent-url ---- */
+
+static int
+cli_consent_url(struct cli_args *a)
+{
+	struct service		*sv;
+	struct exo_error	 err;
+	char			 url[2048];
+	int			 rc;
+
+	if ((rc = cli_open(a, &sv)) != CLI_OK)
+		return rc;
+	err_clear(&err);
+	if (service_check_ready(sv, &err) != EXO_OK) {
+		cli_fail(&err);
+		service_close(sv);
+		return CLI_FAIL;
+	}
+	service_consent_url(sv, url, sizeof(url));
+	cli_out("%s\n", url);
+	service_close(sv);
+	return CLI_OK;
+}
+
+/* ---- help ---- */
+
+static void
+cli_usage_line(int fd, const struct cli_command *c)
+{
+	const char	*space = c->usage[0] != '\0' ? " " : "";
+
+	if (fd == 1)
+		cli_out("  exoconnect %s%s%s\n", c->words, space, c->usage);
+	else
+		cli_err("  exoconnect %s%s%s\n", c->words, space, c->usage);
+}
+
+/* Prints the list of commands to fd 1 or 2. */
+static void
+cli_print_help(int fd)
+{
+	void	(*put)(const char *, ...) = fd == 1 ? cli_out : cli_err;
+
+	put("exoconnect %s: POP3 and SMTP for old devices, with OAuth2 to "
+	    "Exchange Online\n\nUsage: exoconnect [-c FILE] COMMAND "
+	    "[ARGS]\n\nCommands:\n", EXO_VERSION);
+	for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
+		put("  %-22s %s\n", cli_commands[i].words,
+		    cli_commands[i].summary);
+	put("\nOptions:\n"
+	    "  -c, --config FILE      the settings file (default: "
+	    "exoconnect.conf beside\n"
+	    "                         the program, or in the user's "
+	    "config folder)\n"
+	    "  -h, --help             show help; with a command, its help\n"
+	    "  -V, --version          show the version\n\n"
+	    "`exoconnect help COMMAND` describes one command. Exit status: "
+	    "0 success,\n1 failure, 2 invalid command line.\n");
+}
+
+static void
+cli_print_command_help(const struct cli_command *c)
+{
+	cli_out("Usage:\n");
+	cli_usage_line(1, c);
+	cli_out("\n%s.\n", c->summary);
+	if (c->help[0] != '\0')
+		cli_out("\n%s", c->help);
+}
+
+static const struct cli_command *
+cli_find(const char *const *words, int nwords, int *used)
+{
+	const struct cli_command	*best = NULL;
+	char				 joined[128];
+	size_t				 len;
+	int				 best_used = 0;
+
+	joined[0] = '\0';
+	for (int n = 1; n <= nwords && n <= 2; n++) {
+		if (n > 1)
+			str_copy(joined + strlen(joined), " ",
+			    sizeof(joined) - strlen(joined));
+		len = strlen(joined);
+		if (str_copy(joined + len, words[n - 1], sizeof(joined) -
+		    len) >= sizeof(joined) - len)
+			break;
+		for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
+			if (strcmp(cli_commands[i].words, joined) == 0) {
+				best = &cli_commands[i];
+				best_used = n;
+			}
+	}
+	*used = best_used;
+	return best;
+}
+
+static int
+cli_help(struct cli_args *a)
+{
+	const struct cli_command	*c;
+	int				 used;
+
+	if (a->nargs == 0) {
+		cli_print_help(1);
+		return CLI_OK;
+	}
+	c = cli_find(a->args, a->nargs, &used);
+	if (c == NULL || used != a->nargs) {
+		cli_err("exoconnect: no command \"%s\"; `exoconnect help` "
+		    "lists them\n", a->args[0]);
+		return CLI_USAGE;
+	}
+	cli_print_command_help(c);
+	return CLI_OK;
+}
+
+/* ---- parsing ---- */
+
+static const struct cli_option *
+cli_find_option(const char *arg, const char **value)
+{
+	const char	*eq = strchr(arg, '=');
+	size_t		 len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+
+	*value = NULL;
+	for (size_t i = 0; i < CLI_OPTION_COUNT; i++) {
+		const struct cli_option *o = &cli_options[i];
+
+		if ((strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
+		    || (o->alias != NULL && strcmp(o->alias, arg) == 0)) {
+			if (eq != NULL && !o->takes_value)
+				return NULL;
+			if (eq != NULL)
+				*value = eq + 1;
+			return o;
+		}
+	}
+	return NULL;
+}
+
+/* Parses argv into a; sets *help and *version for those options. */
+static int
+cli_parse(int argc, char **argv, struct cli_args *a, int *help,
+    int *version)
+{
+	const struct cli_option	*o;
+	const char		*value;
+	int			 only_words = 0;
+
+	memset(a, 0, sizeof(*a));
+	*help = *version = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (only_words || arg[0] != '-' || arg[1] == '\0') {
+			if (a->nwords == CLI_WORDS_MAX) {
+				cli_err("exoconnect: more than %d arguments\n",
+				    CLI_WORDS_MAX);
+				return CLI_USAGE;
+			}
+			a->words[a->nwords++] = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_words = 1;
+			continue;
+		}
+		o = cli_find_option(arg, &value);
+		if (o == NULL) {
+			cli_err("exoconnect: unknown option %s; `exoconnect "
+			    "help` lists the options\n", arg);
+			return CLI_USAGE;
+		}
+		if (o->takes_value && value == NULL) {
+			if (i + 1 >= argc) {
+				cli_err("exoconnect: option %s needs a "
+				    "value\n", o->name);
+				return CLI_USAGE;
+			}
+			value = argv[++i];
+		}
+
+		a->seen |= o->bit;
+		if (strcmp(o->name, "--config") == 0)
+			a->config = value;
+		else if (o->bit == CLI_OPT_LOGIN)
+			a->login = value;
+		else if (o->bit == CLI_OPT_MAILBOX)
+			a->mailbox = value;
+		else if (strcmp(o->name, "--help") == 0)
+			*help = 1;
+		else if (strcmp(o->name, "--version") == 0)
+			*version = 1;
+	}
+	return CLI_OK;
+}
+
+/* Checks the options and argument count of a against command c. */
+static int
+cli_check(const struct cli_command *c, const struct cli_args *a)
+{
+	unsigned	extra = a->seen & ~c->opts;
+
+	for (size_t i = 0; extra != 0 && i < CLI_OPTION_COUNT; i++)
+		if (cli_options[i].bit & extra) {
+			cli_err("exoconnect: option %s does not apply to "
+			    "`%s`\n", cli_options[i].name, c->words);
+			return CLI_USAGE;
+		}
+	if ((a->seen & CLI_OPT_DEVICE_CODE) && (a->seen & CLI_OPT_BROWSER)) {
+		cli_err("exoconnect: choose either --device-code or "
+		    "--browser\n");
+		return CLI_USAGE;
+	}
+	if (a->nargs < c->min_args ||
+	    (c->max_args >= 0 && a->nargs > c->max_args)) {
+		cli_err("exoconnect: wrong number of arguments. Usage:\n");
+		cli_usage_line(2, c);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int
+cli_unknown(const struct cli_args *a)
+{
+	if (strcmp(a->words[0], "user") != 0) {
+		cli_err("exoconnect: unknown command \"%s\"; `exoconnect "
+		    "help` lists the commands\n", a->words[0]);
+		return CLI_USAGE;
+	}
+	if (a->nwords > 1)
+		cli_err("exoconnect: unknown command \"user %s\". ",
+		    a->words[1]);
+	else
+		cli_err("exoconnect: `user` needs a subcommand. ");
+	cli_err("The user commands are:\n");
+	for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
+		if (strncmp(cli_commands[i].words, "user ", 5) == 0)
+			cli_usage_line(2, &cli_commands[i]);
+	return CLI_USAGE;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	const struct cli_command	*c;
+	struct cli_args			 a;
+	int				 help, version, used, rc;
+
+	if (plat_init() != EXO_OK) {
+		cli_err("exoconnect: could not initialise sockets and the "
+		    "console\n");
+		return CLI_FAIL;
+	}
+	rc = cli_parse(argc, argv, &a, &help, &version);
+	if (rc != CLI_OK)
+		return rc;
+
+	if (a.nwords == 0) {
+		if (version) {
+			cli_out("exoconnect %s\n", EXO_VERSION);
+			return CLI_OK;
+		}
+		cli_print_help(help ? 1 : 2);
+		return help ? CLI_OK : CLI_USAGE;
+	}
+
+	c = cli_find(a.words, a.nwords, &used);
+	if (c == NULL)
+		return cli_unknown(&a);
+	a.args = a.words + used;
+	a.nargs = a.nwords - used;
+	if (help) {
+		cli_print_command_help(c);
+		return CLI_OK;
+	}
+	rc = cli_check(c, &a);
+	if (rc != CLI_OK)
+		return rc;
+	return c->run(&a);
+}

@@ -1,0 +1,921 @@
+/*
+ * service.c: the running proxy. Opens the shared objects, takes the
+ * instance lock, runs the listeners with their accept threads, starts one
+ * detached thread per connection within the connection limits, and runs
+ * the background thread that keeps grants alive and closes the sessions
+ * of deleted users.
+ *
+ * Threads: one accept thread per enabled server, one background thread,
+ * one thread per connection. All of them count themselves in
+ * sv->threads under sv->mu, so service_stop knows when nothing uses the
+ * shared objects any more.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "event.h"
+#include "plat.h"
+#include "service.h"
+#include "session.h"
+#include "stream.h"
+#include "token.h"
+#include "users.h"
+#include "util.h"
+
+/* Wait of each plat_accept call, so the accept loop sees a stop. */
+#define ACCEPT_POLL_MS 1000
+/* Time threads get to end after their sockets were shut down. */
+#define STOP_JOIN_MS 30000
+/* Rejected connections are logged at most once in this period. */
+#define BUSY_LOG_PERIOD_MS 60000
+/* Send timeout of the reply to a connection over a limit. */
+#define BUSY_REPLY_MS 1000
+
+/* One accepted connection, from accept until its thread ends. */
+struct conn {
+	struct conn	*next;
+	struct conn	*prev;
+	struct service	*sv;
+	struct server	*srv;
+	plat_socket	 sock;
+	int		 sock_open;	/* 0 once the fd may belong to another */
+	int		 preauth;	/* holds a pre-login slot of its peer */
+	char		 login[USER_LOGIN_MAX];
+	struct session_ctx ctx;
+};
+
+struct server {
+	struct service	*sv;
+	enum server_kind kind;
+	plat_socket	 sock;
+	int		 accepting;	/* the accept thread runs */
+	struct server_status status;
+	struct server_stats stats;
+};
+
+struct service {
+	struct settings		 settings;
+	struct trust_store	*trust;
+	struct userdb		*users;
+	struct token_mgr	*tokens;
+
+	struct plat_mutex	*mu;
+	struct plat_cond	*cond;	/* any change of the fields below */
+	atomic_int		 stopping;
+	int			 stop_requested;
+	int			 started;
+	int			 threads;	/* accept, background, sessions */
+	int			 nconns;
+	struct conn		*conns;
+	struct plat_lock	*lock;
+	struct server		 servers[SERVER_COUNT];
+
+	int64_t			 busy_logged_ms;
+	long			 busy_unlogged;
+	unsigned long		 checked_generation;
+	int			 leaked;	/* threads outlived service_stop */
+};
+
+static const char *const busy_replies[SERVER_COUNT] = {
+	"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+	"421 4.7.0 Too many connections, try again later\r\n",
+};
+
+static const char *const kind_names[SERVER_COUNT] = { "POP3", "SMTP" };
+
+static const char *const state_names[] = {
+	"stopped", "starting", "running", "failed",
+};
+
+const char *
+server_kind_name(enum server_kind kind)
+{
+	if ((unsigned)kind >= SERVER_COUNT)
+		return "?";
+	return kind_names[kind];
+}
+
+const char *
+server_state_name(enum server_state st)
+{
+	if ((unsigned)st >= sizeof(state_names) / sizeof(state_names[0]))
+		return "?";
+	return state_names[st];
+}
+
+/* ---- opening and closing ---- */
+
+static int
+service_load_settings(struct service *sv, const char *config_path,
+    struct exo_error *e)
+{
+	char	path[PLAT_PATH_MAX];
+	int	rc;
+
+	rc = config_locate(config_path, path, e);
+	if (rc != EXO_OK)
+		return rc;
+
+	rc = config_load(path, &sv->settings, e);
+	if (rc != EXO_ERR_NOTFOUND)
+		return rc;
+
+	rc = config_write_default(path, e);
+	if (rc != EXO_OK)
+		return rc;
+	return err_set(e, EXO_ERR_CONFIG, "created the settings file %s "
+	    "with default values; edit it, fill in client_id under "
+	    "[microsoft] with the Application (client) ID of your app "
+	    "registration in Microsoft Entra, then run exoconnect again",
+	    path);
+}
+
+int
+service_open(const char *config_path, struct service **out,
+    char notice[512], struct exo_error *e)
+{
+	struct service	*sv;
+	int		 rc;
+
+	*out = NULL;
+	notice[0] = '\0';
+	sv = calloc(1, sizeof(*sv));
+	if (sv == NULL)
+		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+	atomic_init(&sv->stopping, 0);
+
+	rc = service_load_settings(sv, config_path, e);
+	if (rc != EXO_OK)
+		goto out;
+
+	sv->mu = plat_mutex_new();
+	sv->cond = plat_cond_new();
+	if (sv->mu == NULL || sv->cond == NULL) {
+		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+
+	rc = trust_load(sv->settings.tls.ca_file, &sv->trust, e);
+	if (rc != EXO_OK)
+		goto out;
+	rc = userdb_open(&sv->settings, &sv->users, notice, e);
+	if (rc != EXO_OK)
+		goto out;
+	sv->tokens = token_mgr_new(&sv->settings, sv->users, sv->trust);
+	if (sv->tokens == NULL) {
+		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		sv->servers[k].sv = sv;
+		sv->servers[k].kind = (enum server_kind)k;
+		sv->servers[k].sock = PLAT_SOCKET_INVALID;
+	}
+	*out = sv;
+	sv = NULL;
+out:
+	service_close(sv);
+	return rc;
+}
+
+void
+service_close(struct service *sv)
+{
+	if (sv == NULL)
+		return;
+
+	/* Threads still running use everything below. */
+	if (sv->leaked)
+		return;
+
+	if (sv->tokens != NULL)
+		token_mgr_free(sv->tokens);
+	if (sv->users != NULL)
+		userdb_close(sv->users);
+	if (sv->trust != NULL)
+		trust_free(sv->trust);
+	if (sv->cond != NULL)
+		plat_cond_free(sv->cond);
+	if (sv->mu != NULL)
+		plat_mutex_free(sv->mu);
+	plat_wipe(&sv->settings, sizeof(sv->settings));
+	free(sv);
+}
+
+const struct settings *
+service_settings(const struct service *sv)
+{
+	return &sv->settings;
+}
+
+int
+service_check_ready(const struct service *sv, struct exo_error *e)
+{
+	return config_check_ready(&sv->settings, e);
+}
+
+void
+service_consent_url(const struct service *sv, char *buf, size_t cap)
+{
+	oauth_consent_url(&sv->settings, buf, cap);
+}
+
+/*
+ * The user operations live in service-users.c; these give it the shared
+ * objects without exposing struct service.
+ */
+struct userdb *
+service_userdb(struct service *sv)
+{
+	return sv->users;
+}
+
+struct token_mgr *
+service_tokens(struct service *sv)
+{
+	return sv->tokens;
+}
+
+const struct trust_store *
+service_trust(const struct service *sv)
+{
+	return sv->trust;
+}
+
+/* ---- thread bookkeeping ---- */
+
+/* Waits with sv->mu held until cond_fn(sv) or deadline_ms passes. */
+static int
+wait_until(struct service *sv, int (*cond_fn)(struct service *),
+    int64_t deadline_ms)
+{
+	int64_t	left;
+
+	while (!cond_fn(sv)) {
+		left = deadline_ms - plat_now_ms();
+		if (left <= 0)
+			return EXO_ERR_TIMEOUT;
+		plat_cond_wait(sv->cond, sv->mu, left > 1000 ? 1000 : (int)left);
+	}
+	return EXO_OK;
+}
+
+static int
+no_accepting(struct service *sv)
+{
+	for (int k = 0; k < SERVER_COUNT; k++)
+		if (sv->servers[k].accepting)
+			return 0;
+	return 1;
+}
+
+static int
+no_conns(struct service *sv)
+{
+	return sv->nconns == 0;
+}
+
+static int
+no_threads(struct service *sv)
+{
+	return sv->threads == 0;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_on_login(struct session_ctx *ctx, const char *login)
+{
+	struct conn	*c = ctx->service;
+	struct service	*sv = c->sv;
+
+	plat_mutex_lock(sv->mu);
+	c->preauth = 0;
+	str_copy(c->login, login, sizeof(c->login));
+	plat_mutex_unlock(sv->mu);
+}
+
+static void
+conn_unlink(struct conn *c)
+{
+	struct service	*sv = c->sv;
+
+	plat_mutex_lock(sv->mu);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		sv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	sv->nconns--;
+	sv->threads--;
+	atomic_fetch_sub(&c->srv->stats.active, 1);
+	plat_cond_broadcast(sv->cond);
+	plat_mutex_unlock(sv->mu);
+}
+
+static void
+conn_main(void *arg)
+{
+	struct conn	*c = arg;
+	struct stream	*device;
+	int		 timeout_ms;
+
+	timeout_ms = c->sv->settings.limits.preauth_timeout * 1000;
+	device = stream_new(c->sock, timeout_ms);
+	if (device == NULL) {
+		ev_emit(EV_ERROR, c->ctx.conn, "service.conn_nomem",
+		    "Out of memory for a new connection from {peer}",
+		    "peer", c->ctx.peer, (char *)NULL);
+		plat_socket_close(c->sock);
+	} else if (c->srv->kind == SERVER_POP3)
+		pop3_session_run(&c->ctx, device);
+	else
+		smtp_session_run(&c->ctx, device);
+
+	conn_unlink(c);
+	free(c);
+}
+
+/*
+ * Decides with sv->mu held whether a connection from peer may start.
+ * Returns NULL when it may, else the name of the limit it hits.
+ */
+static const char *
+conn_limit_hit(struct service *sv, const char *peer)
+{
+	struct conn	*c;
+	int		 same = 0;
+
+	if (sv->nconns >= sv->settings.limits.max_connections)
+		return "max_connections";
+	for (c = sv->conns; c != NULL; c = c->next)
+		if (c->preauth && strcmp(c->ctx.peer, peer) == 0)
+			same++;
+	if (same >= sv->settings.limits.max_preauth_per_address)
+		return "max_preauth_per_address";
+	return NULL;
+}
+
+/* Logs rejected connections, at most once per BUSY_LOG_PERIOD_MS. */
+static void
+busy_log(struct service *sv, const char *limit, const char *peer)
+{
+	char	count[32];
+	int64_t	now = plat_now_ms();
+	long	n;
+
+	plat_mutex_lock(sv->mu);
+	if (limit != NULL)
+		sv->busy_unlogged++;
+	n = sv->busy_unlogged;
+	if (n == 0 || (sv->busy_logged_ms != 0 &&
+	    now - sv->busy_logged_ms < BUSY_LOG_PERIOD_MS)) {
+		plat_mutex_unlock(sv->mu);
+		return;
+	}
+	sv->busy_logged_ms = now;
+	sv->busy_unlogged = 0;
+	plat_mutex_unlock(sv->mu);
+
+	snprintf(count, sizeof(count), "%ld", n);
+	ev_emit(EV_WARN, 0, "service.busy",
+	    "Rejected {count} connections over a connection limit; raise "
+	    "the limit under [limits] if devices need more", "count", count,
+	    "limit", limit, "peer", peer, (char *)NULL);
+}
+
+static void
+conn_reject(struct server *srv, plat_socket s, const char *limit,
+    const char *peer)
+{
+	const char	*reply = busy_replies[srv->kind];
+
+	plat_send_all(s, reply, strlen(reply), BUSY_REPLY_MS);
+	plat_socket_close(s);
+	busy_log(srv->sv, limit, peer);
+}
+
+/* Marks older entries that still name the fd s, which accept reused. */
+static void
+conn_forget_socket(struct service *sv, plat_socket s)
+{
+	struct conn	*c;
+
+	for (c = sv->conns; c != NULL; c = c->next)
+		if (c->sock == s)
+			c->sock_open = 0;
+}
+
+static void
+conn_fill_ctx(struct conn *c, const char *peer)
+{
+	struct service	*sv = c->sv;
+
+	c->ctx.settings = &sv->settings;
+	c->ctx.trust = sv->trust;
+	c->ctx.users = sv->users;
+	c->ctx.tokens = sv->tokens;
+	c->ctx.stats = &c->srv->stats;
+	c->ctx.conn = ev_next_conn_id();
+	str_copy(c->ctx.peer, peer, sizeof(c->ctx.peer));
+	c->ctx.local_port = c->srv->status.port;
+	c->ctx.stopping = &sv->stopping;
+	c->ctx.on_login = conn_on_login;
+	c->ctx.service = c;
+}
+
+static void
+conn_start(struct server *srv, plat_socket s, const char *peer)
+{
+	struct service	*sv = srv->sv;
+	struct conn	*c;
+	const char	*limit;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		conn_reject(srv, s, "memory", peer);
+		return;
+	}
+	c->sv = sv;
+	c->srv = srv;
+	c->sock = s;
+	c->sock_open = 1;
+	c->preauth = 1;
+	conn_fill_ctx(c, peer);
+
+	plat_mutex_lock(sv->mu);
+	limit = conn_limit_hit(sv, peer);
+	if (limit == NULL) {
+		conn_forget_socket(sv, s);
+		c->next = sv->conns;
+		if (sv->conns != NULL)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+		sv->threads++;
+		atomic_fetch_add(&srv->stats.active, 1);
+		atomic_fetch_add(&srv->stats.sessions, 1);
+	}
+	plat_mutex_unlock(sv->mu);
+
+	if (limit != NULL) {
+		free(c);
+		conn_reject(srv, s, limit, peer);
+		return;
+	}
+
+	if (plat_thread_start(conn_main, c, SERVICE_THREAD_STACK) != EXO_OK) {
+		/* Undo the insertion, but the socket is still ours. */
+		c->sock_open = 0;
+		conn_unlink(c);
+		free(c);
+		conn_reject(srv, s, "threads", peer);
+	}
+}
+
+static void
+accept_main(void *arg)
+{
+	struct server	*srv = arg;
+	struct service	*sv = srv->sv;
+	char		 peer[PLAT_ADDR_MAX];
+	plat_socket	 s;
+	int		 rc;
+
+	while (!atomic_load(&sv->stopping)) {
+		rc = plat_accept(srv->sock, ACCEPT_POLL_MS, &s, peer);
+		if (rc == EXO_ERR_TIMEOUT)
+			continue;
+		if (rc == EXO_ERR_CLOSED)
+			break;
+		if (rc != EXO_OK) {
+			/* Out of file descriptors, most likely: let some
+			 * sessions end before trying again. */
+			ev_emit(EV_WARN, 0, "service.accept_failed",
+			    "Accepting a {server} connection failed: {error}",
+			    "server", kind_names[srv->kind],
+			    "error", exo_strerror(rc), (char *)NULL);
+			plat_sleep_ms(100);
+			continue;
+		}
+		conn_start(srv, s, peer);
+	}
+
+	plat_mutex_lock(sv->mu);
+	srv->accepting = 0;
+	sv->threads--;
+	plat_cond_broadcast(sv->cond);
+	plat_mutex_unlock(sv->mu);
+}
+
+/* Shuts down the sockets of matching sessions; login NULL means all. */
+static int
+conn_shutdown(struct service *sv, const char *login)
+{
+	struct conn	*c;
+	int		 n = 0;
+
+	plat_mutex_lock(sv->mu);
+	for (c = sv->conns; c != NULL; c = c->next) {
+		if (!c->sock_open)
+			continue;
+		if (login != NULL && str_casecmp(c->login, login) != 0)
+			continue;
+		plat_socket_shutdown(c->sock);
+		n++;
+	}
+	plat_mutex_unlock(sv->mu);
+	return n;
+}
+
+/* ---- the background thread ---- */
+
+/*
+ * Closes the sessions of users that no longer exist. userdb_get on a
+ * logged-in user makes the store re-read changed files, after which the
+ * generation tells whether anything changed at all.
+ */
+static void
+check_deleted_users(struct service *sv)
+{
+	struct user	*u = NULL;
+	char		(*logins)[USER_LOGIN_MAX] = NULL;
+	char		 count[16];
+	struct conn	*c;
+	unsigned long	 gen;
+	int		 n = 0, closed;
+
+	plat_mutex_lock(sv->mu);
+	if (sv->nconns > 0)
+		logins = calloc((size_t)sv->nconns, sizeof(*logins));
+	for (c = sv->conns; logins != NULL && c != NULL; c = c->next)
+		if (c->login[0] != '\0')
+			str_copy(logins[n++], c->login, USER_LOGIN_MAX);
+	plat_mutex_unlock(sv->mu);
+
+	u = malloc(sizeof(*u));
+	if (n == 0 || u == NULL)
+		goto out;
+
+	userdb_get(sv->users, logins[0], u, NULL);
+	gen = userdb_generation(sv->users);
+	if (gen == sv->checked_generation)
+		goto out;
+	sv->checked_generation = gen;
+
+	for (int i = 0; i < n; i++) {
+		if (userdb_get(sv->users, logins[i], u, NULL) !=
+		    EXO_ERR_NOTFOUND)
+			continue;
+		closed = conn_shutdown(sv, logins[i]);
+		if (closed == 0)
+			continue;
+		snprintf(count, sizeof(count), "%d", closed);
+		ev_emit(EV_INFO, 0, "service.user_deleted",
+		    "User {login} was deleted; closed {count} of its sessions",
+		    "login", logins[i], "count", count, (char *)NULL);
+	}
+out:
+	if (u != NULL) {
+		user_wipe(u);
+		free(u);
+	}
+	free(logins);
+}
+
+static void
+background_main(void *arg)
+{
+	struct service	*sv = arg;
+	int64_t		 next_keepalive = 0;
+
+	plat_mutex_lock(sv->mu);
+	while (!atomic_load(&sv->stopping)) {
+		plat_cond_wait(sv->cond, sv->mu, SERVICE_CHECK_SECONDS * 1000);
+		if (atomic_load(&sv->stopping))
+			break;
+		plat_mutex_unlock(sv->mu);
+
+		check_deleted_users(sv);
+		busy_log(sv, NULL, NULL);
+		if (plat_now_ms() >= next_keepalive) {
+			token_keepalive(sv->tokens);
+			next_keepalive = plat_now_ms() +
+			    (int64_t)SERVICE_KEEPALIVE_SECONDS * 1000;
+		}
+
+		plat_mutex_lock(sv->mu);
+	}
+	sv->threads--;
+	plat_cond_broadcast(sv->cond);
+	plat_mutex_unlock(sv->mu);
+}
+
+/* ---- starting and stopping ---- */
+
+static int
+lock_instance(struct service *sv, struct exo_error *e)
+{
+	char	 path[PLAT_PATH_MAX], pid[32];
+	char	*text = NULL;
+	size_t	 len;
+	long long n = 0;
+	int	 rc;
+
+	plat_path_join(path, sv->settings.data_dir, SERVICE_LOCK_NAME);
+	rc = plat_lock_acquire(path, 0, &sv->lock, e);
+	if (rc == EXO_ERR_LOCKED) {
+		if (plat_read_file(path, 64, &text, &len, NULL) == EXO_OK) {
+			str_trim_end(text, len);
+			if (parse_ll(text, 1, 0x7fffffff, &n) != EXO_OK)
+				n = 0;
+		}
+		free(text);
+		if (n > 0)
+			snprintf(pid, sizeof(pid), "%lld", n);
+		else
+			str_copy(pid, "unknown", sizeof(pid));
+		return err_set(e, EXO_ERR_LOCKED, "exoconnect serve is already "
+		    "running for %s (process %s)", sv->settings.data_dir, pid);
+	}
+	if (rc != EXO_OK)
+		return rc;
+
+	snprintf(pid, sizeof(pid), "%ld\n", plat_getpid());
+	plat_lock_write(sv->lock, pid);
+	return EXO_OK;
+}
+
+static void
+server_set_state(struct server *srv, enum server_state st,
+    const char *error)
+{
+	struct service	*sv = srv->sv;
+
+	plat_mutex_lock(sv->mu);
+	srv->status.state = st;
+	if (error != NULL)
+		str_copy(srv->status.last_error, error,
+		    sizeof(srv->status.last_error));
+	if (st != SERVER_RUNNING)
+		srv->status.port = 0;
+	plat_mutex_unlock(sv->mu);
+}
+
+static int
+server_listen(struct server *srv, struct exo_error *e)
+{
+	const struct settings	*s = &srv->sv->settings;
+	const char		*addr;
+	char			 port[16];
+	unsigned		 want;
+	int			 rc;
+
+	addr = srv->kind == SERVER_POP3 ? s->pop3.listen : s->smtp.listen;
+	want = srv->kind == SERVER_POP3 ? s->pop3.port : s->smtp.port;
+
+	plat_mutex_lock(srv->sv->mu);
+	str_copy(srv->status.listen, addr, sizeof(srv->status.listen));
+	srv->status.last_error[0] = '\0';
+	srv->status.state = SERVER_STARTING;
+	plat_mutex_unlock(srv->sv->mu);
+
+	rc = plat_listen(addr, want, &srv->sock, e);
+	if (rc != EXO_OK) {
+		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
+		    exo_strerror(rc));
+		return rc;
+	}
+
+	plat_mutex_lock(srv->sv->mu);
+	srv->status.port = (unsigned)plat_socket_port(srv->sock);
+	plat_mutex_unlock(srv->sv->mu);
+	snprintf(port, sizeof(port), "%u", srv->status.port);
+	ev_emit(EV_INFO, 0, "service.listening",
+	    "{server} server listening on {address} port {port}",
+	    "server", kind_names[srv->kind], "address", addr, "port", port,
+	    (char *)NULL);
+	return EXO_OK;
+}
+
+static void
+servers_close(struct service *sv)
+{
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		struct server *srv = &sv->servers[k];
+
+		if (srv->sock == PLAT_SOCKET_INVALID)
+			continue;
+		plat_socket_close(srv->sock);
+		srv->sock = PLAT_SOCKET_INVALID;
+		server_set_state(srv, SERVER_STOPPED, NULL);
+	}
+}
+
+static int
+server_enabled(const struct service *sv, enum server_kind kind)
+{
+	if (kind == SERVER_POP3)
+		return sv->settings.pop3.enabled;
+	return sv->settings.smtp.enabled;
+}
+
+/* Starts a counted thread; the count drops when fn ends. */
+static int
+start_counted(struct service *sv, void (*fn)(void *), void *arg,
+    int *flag)
+{
+	plat_mutex_lock(sv->mu);
+	sv->threads++;
+	if (flag != NULL)
+		*flag = 1;
+	plat_mutex_unlock(sv->mu);
+
+	if (plat_thread_start(fn, arg, 0) == EXO_OK)
+		return EXO_OK;
+
+	plat_mutex_lock(sv->mu);
+	sv->threads--;
+	if (flag != NULL)
+		*flag = 0;
+	plat_mutex_unlock(sv->mu);
+	return EXO_ERR_NOMEM;
+}
+
+int
+service_start(struct service *sv, struct exo_error *e)
+{
+	int	rc;
+
+	if (sv->started)
+		return err_set(e, EXO_ERR_INVALID, "the service already runs");
+	if (!sv->settings.pop3.enabled && !sv->settings.smtp.enabled)
+		return err_set(e, EXO_ERR_CONFIG, "both servers are disabled "
+		    "in %s; set enabled = yes under [pop3] or [smtp]",
+		    sv->settings.path);
+	atomic_store(&sv->stopping, 0);
+	sv->stop_requested = 0;
+	sv->checked_generation = userdb_generation(sv->users);
+
+	rc = lock_instance(sv, e);
+	if (rc != EXO_OK)
+		return rc;
+	plat_raise_fd_limit();
+
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		if (!server_enabled(sv, (enum server_kind)k))
+			continue;
+		rc = server_listen(&sv->servers[k], e);
+		if (rc != EXO_OK)
+			goto fail;
+	}
+
+	sv->started = 1;
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		struct server *srv = &sv->servers[k];
+
+		if (srv->sock == PLAT_SOCKET_INVALID)
+			continue;
+		rc = start_counted(sv, accept_main, srv, &srv->accepting);
+		if (rc != EXO_OK)
+			break;
+		server_set_state(srv, SERVER_RUNNING, NULL);
+	}
+	if (rc == EXO_OK)
+		rc = start_counted(sv, background_main, sv, NULL);
+	if (rc != EXO_OK) {
+		service_stop(sv);
+		return err_set(e, rc, "could not start a thread: %s",
+		    exo_strerror(rc));
+	}
+	ev_emit(EV_INFO, 0, "service.started", "exoconnect {version} started "
+	    "with data folder {data_dir}", "version", EXO_VERSION,
+	    "data_dir", sv->settings.data_dir, (char *)NULL);
+	return EXO_OK;
+
+fail:
+	servers_close(sv);
+	plat_lock_release(sv->lock);
+	sv->lock = NULL;
+	return rc;
+}
+
+void
+service_stop(struct service *sv)
+{
+	char	count[16], grace[16];
+	int	n;
+
+	if (!sv->started)
+		return;
+	atomic_store(&sv->stopping, 1);
+
+	plat_mutex_lock(sv->mu);
+	plat_cond_broadcast(sv->cond);
+	wait_until(sv, no_accepting, plat_now_ms() + 2 * ACCEPT_POLL_MS +
+	    STOP_JOIN_MS);
+	n = sv->nconns;
+	plat_mutex_unlock(sv->mu);
+	servers_close(sv);
+
+	snprintf(count, sizeof(count), "%d", n);
+	snprintf(grace, sizeof(grace), "%d", SERVICE_GRACE_SECONDS);
+	ev_emit(EV_INFO, 0, "service.stopping", "Stopping: no new "
+	    "connections; {count} open sessions get {grace} seconds to end",
+	    "count", count, "grace", grace, (char *)NULL);
+
+	plat_mutex_lock(sv->mu);
+	wait_until(sv, no_conns, plat_now_ms() +
+	    SERVICE_GRACE_SECONDS * 1000);
+	plat_mutex_unlock(sv->mu);
+
+	n = conn_shutdown(sv, NULL);
+	if (n > 0) {
+		snprintf(count, sizeof(count), "%d", n);
+		ev_emit(EV_INFO, 0, "service.aborted", "Closed {count} "
+		    "sessions that did not end in time", "count", count,
+		    (char *)NULL);
+	}
+
+	plat_mutex_lock(sv->mu);
+	if (wait_until(sv, no_threads, plat_now_ms() + STOP_JOIN_MS) !=
+	    EXO_OK)
+		sv->leaked = 1;
+	plat_mutex_unlock(sv->mu);
+	if (sv->leaked)
+		ev_emit(EV_WARN, 0, "service.threads_left", "Some threads did "
+		    "not end within 30 seconds; exiting without waiting",
+		    (char *)NULL);
+
+	plat_lock_release(sv->lock);
+	sv->lock = NULL;
+	sv->started = 0;
+	ev_emit(EV_INFO, 0, "service.stopped", "exoconnect stopped",
+	    (char *)NULL);
+}
+
+void
+service_request_stop(struct service *sv)
+{
+	plat_mutex_lock(sv->mu);
+	sv->stop_requested = 1;
+	plat_cond_broadcast(sv->cond);
+	plat_mutex_unlock(sv->mu);
+}
+
+void
+service_wait(struct service *sv)
+{
+	plat_mutex_lock(sv->mu);
+	while (!sv->stop_requested)
+		plat_cond_wait(sv->cond, sv->mu, -1);
+	plat_mutex_unlock(sv->mu);
+}
+
+void
+service_reload(struct service *sv)
+{
+	struct settings		*s;
+	struct exo_error	 err;
+
+	s = malloc(sizeof(*s));
+	if (s == NULL)
+		return;
+	err_clear(&err);
+	if (config_load(sv->settings.path, s, &err) != EXO_OK) {
+		ev_emit(EV_ERROR, 0, "service.reload_failed", "Settings not "
+		    "reloaded: {error}", "error", err.msg, (char *)NULL);
+		goto out;
+	}
+	if (log_start(&s->log, &err) != EXO_OK) {
+		ev_emit(EV_ERROR, 0, "service.reload_failed", "Settings not "
+		    "reloaded: {error}", "error", err.msg, (char *)NULL);
+		goto out;
+	}
+	ev_emit(EV_INFO, 0, "service.reloaded", "Re-read {file}: the [log] "
+	    "settings apply now, the others when exoconnect serve restarts",
+	    "file", sv->settings.path, (char *)NULL);
+out:
+	plat_wipe(s, sizeof(*s));
+	free(s);
+}
+
+void
+service_server_status(struct service *sv, enum server_kind kind,
+    struct server_status *out)
+{
+	plat_mutex_lock(sv->mu);
+	*out = sv->servers[kind].status;
+	plat_mutex_unlock(sv->mu);
+}
+
+const struct server_stats *
+service_server_stats(const struct service *sv, enum server_kind kind)
+{
+	return &sv->servers[kind].stats;
+}

@@ -1,0 +1,253 @@
+/*
+ * service.h: the running proxy and the user operations, shared by the
+ * command line (cli.c, cli-user.c) and the curses screen.
+ *
+ * A struct service holds what every part needs: the settings, the trust
+ * anchors, the user store and the token manager. service_start opens the
+ * POP3 and SMTP listeners, runs one accept thread per listener and one
+ * detached thread per connection, and a background thread that keeps
+ * idle grants alive and closes the sessions of deleted users.
+ *
+ * The user operations (service-users.c) print nothing: they report
+ * progress through callbacks and fill result structs, so the screen can
+ * call them as the command line does.
+ */
+#ifndef EXO_SERVICE_H
+#define EXO_SERVICE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "err.h"
+#include "oauth.h"
+#include "session.h"
+#include "users.h"
+
+#define EXO_VERSION "0.1.0"
+
+/* Stack of each connection thread; small, so 1,000 idle sessions fit. */
+#define SERVICE_THREAD_STACK (256 * 1024)
+/* Time current sessions get to finish after a stop, in seconds. */
+#define SERVICE_GRACE_SECONDS 10
+/* How often the background thread looks for deleted users, in seconds. */
+#define SERVICE_CHECK_SECONDS 3
+/* Interval of token_keepalive, in seconds. */
+#define SERVICE_KEEPALIVE_SECONDS 3600
+/* The instance lock in the data folder; it contains the process id. */
+#define SERVICE_LOCK_NAME "serve.lock"
+
+enum server_kind {
+	SERVER_POP3 = 0,
+	SERVER_SMTP,
+	SERVER_COUNT
+};
+
+enum server_state {
+	SERVER_STOPPED = 0,
+	SERVER_STARTING,
+	SERVER_RUNNING,
+	SERVER_FAILED,
+};
+
+/* A snapshot of one server for the screen. */
+struct server_status {
+	enum server_state state;
+	char		listen[PLAT_ADDR_MAX];
+	unsigned	port;			/* bound port; 0 when stopped */
+	char		last_error[EXO_ERROR_MSG_MAX];
+};
+
+struct service;
+
+/*
+ * Loads the settings and opens everything the commands share:
+ * config_locate and config_load for config_path (NULL: the default
+ * place), trust_load, userdb_open and the token manager. When the
+ * settings file is missing, it writes one with the defaults and fails
+ * with EXO_ERR_CONFIG and a message that names the file and says to fill
+ * in client_id. notice receives userdb_open's notice (may be empty).
+ * Does not call config_check_ready: commands that reach the network call
+ * service_check_ready.
+ */
+int service_open(const char *config_path, struct service **out,
+    char notice[512], struct exo_error *e);
+
+/*
+ * Frees sv. Call service_stop first when service_start succeeded. When a
+ * thread did not end within the stop's time limits, the shared objects
+ * are left allocated (the process is about to exit anyway).
+ */
+void service_close(struct service *sv);
+
+/* The settings sv was opened with; valid until service_close. */
+const struct settings *service_settings(const struct service *sv);
+
+/* config_check_ready on the settings of sv. */
+int service_check_ready(const struct service *sv, struct exo_error *e);
+
+/*
+ * Takes the instance lock (SERVICE_LOCK_NAME in the data folder, without
+ * waiting), writes the process id into it, opens the listener of every
+ * enabled server and starts the accept and background threads. A second
+ * instance fails with EXO_ERR_LOCKED and "exoconnect serve is already
+ * running for DATA_DIR (process PID)". A listener that cannot bind fails
+ * the whole start with plat_listen's message; nothing stays open.
+ */
+int service_start(struct service *sv, struct exo_error *e);
+
+/*
+ * Stops accepting, sets the stopping flag that sessions see, gives the
+ * current sessions SERVICE_GRACE_SECONDS to finish, then shuts their
+ * sockets down and waits for the threads to end. Releases the instance
+ * lock. Safe to call when not started.
+ */
+void service_stop(struct service *sv);
+
+/*
+ * Asks a running service to stop from any thread (a signal callback);
+ * service_wait returns afterwards. Only sets a flag and wakes waiters.
+ */
+void service_request_stop(struct service *sv);
+
+/* Blocks until service_request_stop was called. */
+void service_wait(struct service *sv);
+
+/*
+ * Re-reads the settings file and checks it. The [log] section applies at
+ * once; the other settings apply when the service next starts, which the
+ * log says. Errors in the file are logged and change nothing.
+ */
+void service_reload(struct service *sv);
+
+/* Copies the state of one server into *out. */
+void service_server_status(struct service *sv, enum server_kind kind,
+    struct server_status *out);
+
+/* Counters of one server; valid until service_close. */
+const struct server_stats *service_server_stats(const struct service *sv,
+    enum server_kind kind);
+
+/* "stopped", "starting", "running" or "failed". */
+const char *server_state_name(enum server_state st);
+
+/* "POP3" or "SMTP". */
+const char *server_kind_name(enum server_kind kind);
+
+/*
+ * The shared objects, for service-users.c and the screen; valid until
+ * service_close.
+ */
+struct userdb *service_userdb(struct service *sv);
+struct token_mgr *service_tokens(struct service *sv);
+const struct trust_store *service_trust(const struct service *sv);
+
+/* ---- user operations (service-users.c) ---- */
+
+enum signin_method {
+	SIGNIN_DEVICE_CODE = 0,
+	SIGNIN_BROWSER,
+};
+
+/*
+ * How a sign-in runs and reports progress. Callbacks run on the calling
+ * thread and must not block for long. cancel may be NULL; when it becomes
+ * non-zero, the sign-in stops within about a second with
+ * EXO_ERR_CANCELLED and stores nothing.
+ */
+struct signin_request {
+	enum signin_method method;
+	int		   timeout_s;	/* browser: wait for the redirect */
+
+	/* Device code: what the admin opens and types, and for how long. */
+	void	(*on_device_code)(const char *verification_uri,
+		    const char *user_code, const char *message,
+		    int expires_in, void *ctx);
+	/* Browser: the authorize URL to print and open. */
+	void	(*on_browser_url)(const char *url, void *ctx);
+	void		  *ctx;
+	volatile int	  *cancel;
+};
+
+/* What a sign-in produced; password is set by user add only. */
+struct signin_result {
+	char	login[USER_LOGIN_MAX];
+	char	mailbox[USER_MAILBOX_MAX];
+	char	account[USER_MAILBOX_MAX];	/* the account that signed in */
+	char	password[USER_PASSWORD_MAX];
+	int	personal;
+};
+
+/* Wipes the password of r. */
+void signin_result_wipe(struct signin_result *r);
+
+/*
+ * Signs a mailbox in and adds a user. mailbox overrides the id_token's
+ * preferred_username (or email); login (NULL: userdb_unique_login of the
+ * mailbox) must be unused. The new user gets a random password, the
+ * refresh token and state ok. On a sign-in failure oerr (may be NULL)
+ * holds the token endpoint's error and advice, and the return is the
+ * code of oauth_device_poll or oauth_browser_signin. EXO_ERR_EXISTS when
+ * the login is taken, checked before and after the sign-in.
+ */
+int service_user_add(struct service *sv, const struct signin_request *rq,
+    const char *login, const char *mailbox, struct signin_result *out,
+    struct oauth_error *oerr, struct exo_error *e);
+
+/*
+ * Signs an existing user in again: replaces the refresh token, clears the
+ * state and keeps login, password and mailbox. out->account names the
+ * account that signed in, which may differ from the mailbox.
+ */
+int service_user_signin(struct service *sv, const char *login,
+    const struct signin_request *rq, struct signin_result *out,
+    struct oauth_error *oerr, struct exo_error *e);
+
+/* Gives login a new random password and copies it to password. */
+int service_user_reset_password(struct service *sv, const char *login,
+    char password[USER_PASSWORD_MAX], struct exo_error *e);
+
+/* Maximum length of a local password that an admin chooses, in bytes. */
+#define SERVICE_PASSWORD_MAX (USER_PASSWORD_MAX - 1)
+
+/*
+ * Sets the local password of login. It must be 1 to SERVICE_PASSWORD_MAX
+ * bytes of valid UTF-8 without control characters.
+ */
+int service_user_set_password(struct service *sv, const char *login,
+    const char *password, struct exo_error *e);
+
+/*
+ * Sets one per-user setting: "mailbox" (an address with one "@") or
+ * "sender" ("pass" or "rewrite"). An unknown key is EXO_ERR_INVALID with
+ * a message that lists the known keys.
+ */
+int service_user_set(struct service *sv, const char *login,
+    const char *key, const char *value, struct exo_error *e);
+
+/* Names of the keys service_user_set accepts, ended by NULL. */
+const char *const *service_user_keys(void);
+
+/*
+ * Deletes login. A running service in any process closes that user's
+ * sessions within SERVICE_CHECK_SECONDS.
+ */
+int service_user_delete(struct service *sv, const char *login,
+    struct exo_error *e);
+
+/* All users sorted by login; free with userdb_free_list. */
+int service_user_list(struct service *sv, struct user **users,
+    size_t *count, struct exo_error *e);
+
+/*
+ * Checks one user end to end: a forced token refresh, then a POP3 and an
+ * SMTP login upstream. step receives one line per step as it completes.
+ * Returns 0 when every step passed, else the first failure's code.
+ */
+int service_user_test(struct service *sv, const char *login,
+    void (*step)(const char *line, void *ctx), void *ctx,
+    struct exo_error *e);
+
+/* Writes the admin consent URL of the app into buf. */
+void service_consent_url(const struct service *sv, char *buf, size_t cap);
+
+#endif

@@ -85,8 +85,9 @@ int config_locate(const char *explicit_path, char out[PLAT_PATH_MAX],
     struct exo_error *e);
 
 /*
- * Parses text (from a file named path, for messages) into s, on top of the
- * defaults. Errors name the file, the line and the accepted values.
+ * Resets s to the defaults, keeping s->path and s->data_dir, and parses
+ * text (from a file named path, for messages) into it. Errors name the
+ * file, the line and the accepted values.
  */
 int config_parse(const char *path, const char *text, size_t len,
     struct settings *s, struct exo_error *e);
@@ -130,10 +131,16 @@ struct config_key {
 	const char	*default_text;
 	long long	 min, max;	/* for CONFIG_INT and CONFIG_SIZE */
 	const char	*help;
+	size_t		 offset;	/* of the field in struct settings */
+	size_t		 size;		/* of that field, in bytes */
 };
 
 /* The key table, ended by an entry with a NULL name. */
 const struct config_key *config_keys(void);
+
+/* Returns the row for section and name, or NULL when there is none. */
+const struct config_key *config_find(const char *section,
+    const char *name);
 
 /*
  * Sets one key from text in s, checking it as the parser does. Used by the
@@ -144,7 +151,12 @@ int config_set(struct settings *s, const char *section, const char *name,
 /* Formats the current value of a key. */
 int config_get(const struct settings *s, const char *section,
     const char *name, char *buf, size_t cap);
-/* Writes s to s->path atomically, keeping comments of keys it knows. */
+/*
+ * Writes s to s->path atomically. Comments, unknown lines and the order of
+ * keys stay as the file has them; keys missing from the file are added
+ * only when they differ from the default. The file gets owner-only access
+ * when it contains a client secret or a proxy password.
+ */
 int config_save(const struct settings *s, struct exo_error *e);
 
 #endif

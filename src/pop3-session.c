@@ -1,0 +1,1080 @@
+/*
+ * pop3-session.c: one device's POP3 session (RFC 1939, CAPA from RFC
+ * 2449, AUTH from RFC 5034, response codes from RFC 3206).
+ *
+ * In the AUTHORIZATION state the proxy replies to the device itself and
+ * checks the local password. A successful check opens the upstream
+ * connection and logs in to Exchange with XOAUTH2; only then does the
+ * device get "+OK". In the TRANSACTION state each command is checked,
+ * rebuilt and relayed, and the upstream's reply goes back byte for byte,
+ * multi-line replies streamed as they arrive.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "pop3.h"
+#include "sasl.h"
+#include "session.h"
+#include "util.h"
+
+/* Failed logins on one connection before the proxy closes it. */
+#define POP3_AUTH_FAILURES_MAX 5
+/* Time to wait for the upstream's close after an -ERR reply. */
+#define POP3_CLOSE_WAIT_MS 250
+/* Maximum arguments of a relayed command (TOP has two). */
+#define POP3_ARGS_MAX 2
+/* Largest message number or line count relayed. */
+#define POP3_NUMBER_MAX 2147483647LL
+
+#define POP3_CAPA_TEXT							\
+	"+OK Capability list follows\r\n"				\
+	"TOP\r\n"							\
+	"UIDL\r\n"							\
+	"USER\r\n"							\
+	"SASL PLAIN LOGIN\r\n"						\
+	"RESP-CODES\r\n"						\
+	"AUTH-RESP-CODE\r\n"						\
+	".\r\n"
+
+#define POP3_REPLY_BAD_LOGIN "-ERR [AUTH] Invalid user name or password"
+
+enum pop3_state {
+	POP3_AUTHORIZATION,
+	POP3_TRANSACTION,
+};
+
+/* Result of a command handler: read the next command or end the session. */
+enum pop3_next {
+	POP3_CONTINUE = 0,
+	POP3_END = 1,
+};
+
+/* When a relayed command's "+OK" starts a multi-line reply. */
+enum pop3_multi {
+	POP3_SINGLE,		/* never */
+	POP3_MULTI,		/* always */
+	POP3_MULTI_NO_ARGS,	/* only without an argument (LIST, UIDL) */
+};
+
+struct pop3_session {
+	struct session_ctx	*ctx;
+	struct stream		*device;
+	struct stream		*up;
+	enum pop3_state		 state;
+	const char		*reason;	/* why the session ended */
+
+	int			 have_user;	/* USER was accepted */
+	char			 user[POP3_LINE_MAX];
+	char			 login[USER_LOGIN_MAX];	/* after login */
+	char			 mailbox[USER_MAILBOX_MAX];
+	int			 failures;	/* failed logins */
+	int			 stls_logged;
+	int			 on_login_called;
+	unsigned long		 deletions;	/* DELE answered "+OK" */
+
+	char			 line[POP3_LINE_MAX + 1];
+	char			 sasl[SASL_LINE_MAX + 3];	/* CRLF, NUL */
+};
+
+struct pop3_command;
+
+typedef enum pop3_next (*pop3_handler)(struct pop3_session *ps,
+    const struct pop3_command *cmd, char *args);
+
+struct pop3_command {
+	const char	*verb;
+	pop3_handler	 authorization;	/* NULL: not before login */
+	pop3_handler	 transaction;	/* NULL: not after login */
+	int		 args_min;	/* of relayed commands */
+	int		 args_max;
+	enum pop3_multi	 multi;
+};
+
+static const struct pop3_token_ops pop3_real_tokens = {
+	token_get,
+	token_report_rejected,
+	token_report_success,
+};
+static const struct pop3_token_ops *pop3_tokens = &pop3_real_tokens;
+
+#ifdef EXO_TEST_SEAMS
+void
+pop3_test_set_token_ops(const struct pop3_token_ops *ops)
+{
+	pop3_tokens = ops != NULL ? ops : &pop3_real_tokens;
+}
+#endif
+
+/* ---- replies ---- */
+
+static enum pop3_next
+pop3_send(struct pop3_session *ps, const char *data, size_t len)
+{
+	if (stream_write(ps->device, data, len) != EXO_OK ||
+	    stream_flush(ps->device) != EXO_OK) {
+		ps->reason = "device closed";
+		return POP3_END;
+	}
+	return POP3_CONTINUE;
+}
+
+/* Sends one status line; text comes without the line end. */
+static enum pop3_next
+pop3_reply(struct pop3_session *ps, const char *text)
+{
+	char	line[POP3_LINE_MAX + 1];
+	int	n;
+
+	n = snprintf(line, sizeof(line), "%s\r\n", text);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = snprintf(line, sizeof(line), "-ERR Reply too long\r\n");
+	return pop3_send(ps, line, (size_t)n);
+}
+
+/*
+ * Sends "-ERR [SYS/TEMP] " and a message that may come from a peer or
+ * the token manager: control characters become spaces and the line is
+ * cut to POP3_LINE_MAX, so it cannot add lines to the reply.
+ */
+static enum pop3_next EXO_PRINTF(2, 3)
+pop3_reply_temp(struct pop3_session *ps, const char *fmt, ...)
+{
+	char	text[POP3_LINE_MAX - 18];	/* "-ERR [SYS/TEMP] ", CRLF */
+	char	line[POP3_LINE_MAX];
+	va_list	ap;
+	size_t	i;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	for (i = 0; text[i] != '\0'; i++) {
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
+	}
+	snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s", text);
+	return pop3_reply(ps, line);
+}
+
+/* Returns the text of a status line after "-ERR ", for the device. */
+static const char *
+pop3_err_text(const char *reply)
+{
+	if (str_has_prefix_case(reply, "-ERR"))
+		reply += 4;
+	while (*reply == ' ')
+		reply++;
+	return *reply != '\0' ? reply : "Exchange POP3 error";
+}
+
+/* ---- events ---- */
+
+static void
+pop3_count(atomic_long *counter, long n)
+{
+	atomic_fetch_add(counter, n);
+}
+
+static void
+pop3_count_bytes(struct pop3_session *ps, unsigned long long n)
+{
+	atomic_fetch_add(&ps->ctx->stats->bytes, (long long)n);
+}
+
+/* Logs the deletions that the missing QUIT left uncommitted. */
+static void
+pop3_log_uncommitted(struct pop3_session *ps)
+{
+	char	count[24];
+
+	snprintf(count, sizeof(count), "%lu", ps->deletions);
+	if (ps->deletions == 1)
+		ev_emit(EV_WARN, ps->ctx->conn, "pop3.deletions_uncommitted",
+		    "device closed without QUIT; {count} deletion not "
+		    "committed", "count", count, "user", ps->login,
+		    "reason", ps->reason, (char *)NULL);
+	else
+		ev_emit(ps->deletions > 0 ? EV_WARN : EV_INFO, ps->ctx->conn,
+		    "pop3.deletions_uncommitted",
+		    "device closed without QUIT; {count} deletions not "
+		    "committed", "count", count, "user", ps->login,
+		    "reason", ps->reason, (char *)NULL);
+}
+
+/* Warns that the upstream closed after a reply, with the usual cause. */
+static void
+pop3_log_upstream_closed(struct pop3_session *ps, const char *reply)
+{
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_closed",
+	    "Exchange closed the POP3 connection of {user} after "
+	    "\"{reply}\"; {hint}", "user", ps->login, "mailbox", ps->mailbox,
+	    "reply", reply, "hint", "Exchange is limiting this mailbox; "
+	    "delete mail after retrieval or poll less often", (char *)NULL);
+}
+
+/* ---- the upstream login ---- */
+
+/* Replies to a failed upstream login and logs it. */
+static enum pop3_next
+pop3_upstream_failed(struct pop3_session *ps, const char *login, int rc,
+    const char *reply, const struct exo_error *e)
+{
+	if (rc == EXO_ERR_AUTH) {
+		ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_rejected",
+		    "Exchange refused the OAuth login for {user} ({mailbox}): "
+		    "\"{reply}\"; {hint}", "user", login, "mailbox",
+		    ps->mailbox, "reply", reply, "hint",
+		    pop3_rejection_hint(), (char *)NULL);
+		return pop3_reply_temp(ps, "Exchange refused the OAuth login "
+		    "for %s, see proxy log", ps->mailbox);
+	}
+
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_failed",
+	    "POP3 login to Exchange for {user} failed: {error}", "user",
+	    login, "mailbox", ps->mailbox, "error", e->msg, (char *)NULL);
+	if (rc == EXO_ERR_CLOSED)
+		return pop3_reply_temp(ps, "Upstream connection closed");
+	if (rc == EXO_ERR_TRANSIENT || rc == EXO_ERR_UPSTREAM) {
+		if (reply[0] != '\0' && reply[0] != '+')
+			return pop3_reply_temp(ps, "%s", pop3_err_text(reply));
+	}
+	return pop3_reply_temp(ps, "%s", e->msg);
+}
+
+/* Records a refused token with the token manager. */
+static void
+pop3_report_rejected(struct pop3_session *ps, const char *login,
+    const char *reply)
+{
+	char	reason[USER_REASON_MAX];
+
+	snprintf(reason, sizeof(reason), "Exchange POP3 refused the OAuth "
+	    "login: %s; %s", reply, pop3_rejection_hint());
+	pop3_tokens->report_rejected(ps->ctx->tokens, login, "POP3", reason);
+}
+
+/*
+ * Gets a token and logs in upstream. A cached token that Exchange refuses
+ * gets one forced refresh and one more attempt on a new connection. A
+ * token issued during this call gets no retry, because when a fresh token
+ * fails, the cause is the mailbox or the app, not the token's age.
+ * *token_failed tells whether the error came from the token manager.
+ */
+static int
+pop3_upstream_start(struct pop3_session *ps, const char *login,
+    struct token_lease *lease, char *reply, size_t cap, int *token_failed,
+    struct exo_error *e)
+{
+	const struct session_ctx	*ctx = ps->ctx;
+	int				 rc;
+
+	*token_failed = 1;
+	rc = pop3_tokens->get(ctx->tokens, login, 0, lease, e);
+	if (rc != EXO_OK)
+		return rc;
+	*token_failed = 0;
+	str_copy(ps->mailbox, lease->mailbox, sizeof(ps->mailbox));
+	rc = pop3_upstream_login(ctx->settings, ctx->trust, lease->mailbox,
+	    lease->access_token, &ps->up, reply, cap, e);
+	if (rc != EXO_ERR_AUTH || lease->fresh)
+		return rc;
+
+	ev_emit(EV_INFO, ctx->conn, "pop3.token_retry", "Exchange refused "
+	    "the cached token of {user}; refreshing it and trying once more",
+	    "user", login, "reply", reply, (char *)NULL);
+	token_lease_wipe(lease);
+	*token_failed = 1;
+	rc = pop3_tokens->get(ctx->tokens, login, 1, lease, e);
+	if (rc != EXO_OK)
+		return rc;
+	*token_failed = 0;
+	str_copy(ps->mailbox, lease->mailbox, sizeof(ps->mailbox));
+	return pop3_upstream_login(ctx->settings, ctx->trust, lease->mailbox,
+	    lease->access_token, &ps->up, reply, cap, e);
+}
+
+/* Stores the time of this login in the user store. */
+static int
+pop3_touch_user(struct user *u, void *arg)
+{
+	u->last_pop3 = *(const int64_t *)arg;
+	return EXO_OK;
+}
+
+/* Finishes a login: the device gets "+OK" and the session relays. */
+static enum pop3_next
+pop3_logged_in(struct pop3_session *ps, const char *login)
+{
+	struct session_ctx	*ctx = ps->ctx;
+	struct exo_error	 e;
+	int64_t			 now = plat_wall_time();
+	int			 idle = ctx->settings->pop3.idle_timeout;
+
+	str_copy(ps->login, login, sizeof(ps->login));
+	ps->state = POP3_TRANSACTION;
+	stream_set_timeout(ps->device, idle > 0 ? idle * 1000 : -1);
+	pop3_tokens->report_success(ctx->tokens, login);
+	pop3_count(&ctx->stats->logins, 1);
+
+	ev_emit(EV_INFO, ctx->conn, "pop3.login", "{user} logged in from "
+	    "{peer} and Exchange accepted the login for {mailbox}", "user",
+	    login, "peer", ctx->peer, "mailbox", ps->mailbox, (char *)NULL);
+	if (userdb_update(ctx->users, login, pop3_touch_user, &now, &e) !=
+	    EXO_OK)
+		ev_emit(EV_WARN, ctx->conn, "pop3.last_use_failed",
+		    "Cannot record the last POP3 use of {user}: {error}",
+		    "user", login, "error", e.msg, (char *)NULL);
+	return pop3_reply(ps, "+OK Logged in");
+}
+
+/* Replies to a login that found no token and logs it. */
+static enum pop3_next
+pop3_token_failed(struct pop3_session *ps, const char *login, int rc,
+    const struct exo_error *e)
+{
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.token_failed",
+	    "No token for the POP3 login of {user}: {error}", "user", login,
+	    "error", e->msg, (char *)NULL);
+
+	/* While the token manager backs off after a refusal, the device
+	 * gets the reply of the refusal, and Exchange is not asked. */
+	if (rc == EXO_ERR_UPSTREAM)
+		return pop3_reply_temp(ps, "Exchange refused the OAuth login "
+		    "for %s, see proxy log", ps->mailbox);
+	if (e->msg[0] == '\0')
+		return pop3_reply_temp(ps, "OAuth token unavailable: %s",
+		    exo_strerror(rc));
+	return pop3_reply_temp(ps, "%s", e->msg);
+}
+
+/* Logs in upstream for a user whose local password was right. */
+static enum pop3_next
+pop3_login_upstream(struct pop3_session *ps, const struct user *u)
+{
+	struct token_lease	*lease;
+	struct exo_error	 e;
+	char			 reply[POP3_REPLY_MAX];
+	int			 rc, token_failed;
+
+	if ((lease = calloc(1, sizeof(*lease))) == NULL) {
+		ev_emit(EV_ERROR, ps->ctx->conn, "pop3.nomem", "Out of memory "
+		    "for the login of {user}", "user", u->login, (char *)NULL);
+		return pop3_reply_temp(ps, "Out of memory");
+	}
+	err_clear(&e);
+	reply[0] = '\0';
+	str_copy(ps->mailbox, u->mailbox, sizeof(ps->mailbox));
+
+	rc = pop3_upstream_start(ps, u->login, lease, reply, sizeof(reply),
+	    &token_failed, &e);
+	token_lease_wipe(lease);
+	free(lease);
+
+	if (rc == EXO_OK)
+		return pop3_logged_in(ps, u->login);
+	if (token_failed)
+		return pop3_token_failed(ps, u->login, rc, &e);
+	if (rc == EXO_ERR_AUTH)
+		pop3_report_rejected(ps, u->login, reply);
+	return pop3_upstream_failed(ps, u->login, rc, reply, &e);
+}
+
+/* Counts and logs a failed login and replies to it. */
+static enum pop3_next
+pop3_login_failed(struct pop3_session *ps, const char *user)
+{
+	ps->failures++;
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.login_failed", "POP3 login "
+	    "failed for {user} from {peer}: invalid user name or password",
+	    "user", user, "peer", ps->ctx->peer, (char *)NULL);
+	if (pop3_reply(ps, POP3_REPLY_BAD_LOGIN) == POP3_END)
+		return POP3_END;
+	if (ps->failures >= POP3_AUTH_FAILURES_MAX) {
+		ps->reason = "too many failed logins";
+		return POP3_END;
+	}
+	return POP3_CONTINUE;
+}
+
+/*
+ * Checks a device's user name and password and, when they are right,
+ * logs in upstream. Every failure leaves the AUTHORIZATION state as it
+ * was, so the device may try again on the same connection.
+ */
+static enum pop3_next
+pop3_login(struct pop3_session *ps, const char *user, const void *password,
+    size_t len)
+{
+	struct session_ctx	*ctx = ps->ctx;
+	struct user		*u;
+	enum pop3_next		 next;
+
+	if ((u = malloc(sizeof(*u))) == NULL) {
+		ev_emit(EV_ERROR, ctx->conn, "pop3.nomem", "Out of memory for "
+		    "the login of {user}", "user", user, (char *)NULL);
+		return pop3_reply_temp(ps, "Out of memory");
+	}
+	if (auth_check_password(ctx->users, user, password, len, u) !=
+	    EXO_OK) {
+		free(u);
+		return pop3_login_failed(ps, user);
+	}
+
+	if (!ps->on_login_called && ctx->on_login != NULL) {
+		ps->on_login_called = 1;
+		ctx->on_login(ctx, u->login);
+	}
+	next = pop3_login_upstream(ps, u);
+	plat_wipe(u, sizeof(*u));
+	free(u);
+	return next;
+}
+
+/* ---- AUTHORIZATION state ---- */
+
+/* Result of reading a line from the device. */
+enum pop3_read {
+	POP3_READ_OK,		/* a complete line */
+	POP3_READ_REPLIED,	/* the line was rejected with a reply */
+	POP3_READ_GONE,		/* the session ends */
+};
+
+/*
+ * Reads one line from the device into buf. An overlong line is read to
+ * its end and rejected; a timeout gets "-ERR Connection timed out".
+ */
+static enum pop3_read
+pop3_read_line(struct pop3_session *ps, char *buf, size_t cap, size_t *len)
+{
+	int	rc;
+
+	rc = stream_read_line(ps->device, buf, cap, len);
+	if (rc == EXO_ERR_TOOLONG) {
+		if (stream_skip_line(ps->device) != EXO_OK) {
+			ps->reason = "device closed";
+			return POP3_READ_GONE;
+		}
+		return pop3_reply(ps, "-ERR Line too long") == POP3_END ?
+		    POP3_READ_GONE : POP3_READ_REPLIED;
+	}
+	if (rc == EXO_ERR_TIMEOUT) {
+		pop3_reply(ps, "-ERR Connection timed out");
+		ps->reason = "timeout";
+		return POP3_READ_GONE;
+	}
+
+	/* Bytes without a line end come only just before the close. */
+	if (rc != EXO_OK || *len == 0 || buf[*len - 1] != '\n') {
+		ps->reason = "device closed";
+		return POP3_READ_GONE;
+	}
+	return POP3_READ_OK;
+}
+
+/* Sends a SASL prompt and reads the device's response into ps->sasl. */
+static enum pop3_read
+pop3_read_sasl(struct pop3_session *ps, const char *prompt, size_t *len)
+{
+	enum pop3_read	r;
+
+	if (pop3_send(ps, prompt, strlen(prompt)) == POP3_END)
+		return POP3_READ_GONE;
+	r = pop3_read_line(ps, ps->sasl, sizeof(ps->sasl), len);
+	if (r != POP3_READ_OK)
+		return r;
+	*len = str_trim_end(ps->sasl, *len);
+	if (sasl_is_cancel(ps->sasl, *len))
+		return pop3_reply(ps, "-ERR Authentication cancelled") ==
+		    POP3_END ? POP3_READ_GONE : POP3_READ_REPLIED;
+	return POP3_READ_OK;
+}
+
+/* Maps the result of pop3_read_sasl to a handler's result. */
+static enum pop3_next
+pop3_read_next(enum pop3_read r)
+{
+	return r == POP3_READ_GONE ? POP3_END : POP3_CONTINUE;
+}
+
+/* "=" alone is an empty initial response (RFC 5034 section 4). */
+static const char *
+pop3_initial_response(const char *ir, size_t *len)
+{
+	if (strcmp(ir, "=") == 0) {
+		*len = 0;
+		return "";
+	}
+	*len = strlen(ir);
+	return ir;
+}
+
+static enum pop3_next
+pop3_auth_plain(struct pop3_session *ps, const char *ir)
+{
+	struct sasl_cred	 cred;
+	enum pop3_read		 r;
+	enum pop3_next		 next;
+	const char		*b64 = ps->sasl;
+	size_t			 len;
+	int			 rc;
+
+	if (ir != NULL)
+		b64 = pop3_initial_response(ir, &len);
+	else if ((r = pop3_read_sasl(ps, "+ \r\n", &len)) != POP3_READ_OK)
+		return pop3_read_next(r);
+
+	rc = sasl_plain_decode(b64, len, &cred);
+	plat_wipe(ps->sasl, sizeof(ps->sasl));
+	if (rc == EXO_ERR_INVALID)
+		return pop3_reply(ps, "-ERR Invalid base64 data or PLAIN "
+		    "message");
+	/* An overlong field or another user's authorization identity
+	 * cannot log in, so it counts as a failed login. */
+	if (rc != EXO_OK)
+		return pop3_login_failed(ps, "-");
+	next = pop3_login(ps, cred.user, cred.password, cred.password_len);
+	sasl_cred_wipe(&cred);
+	return next;
+}
+
+static enum pop3_next
+pop3_auth_login(struct pop3_session *ps, const char *ir)
+{
+	char			 user[SASL_FIELD_MAX], pass[SASL_FIELD_MAX];
+	enum pop3_read		 r;
+	enum pop3_next		 next;
+	const char		*b64 = ps->sasl;
+	size_t			 len, ulen, plen;
+
+	if (ir != NULL)
+		b64 = pop3_initial_response(ir, &len);
+	else if ((r = pop3_read_sasl(ps, "+ VXNlcm5hbWU6\r\n", &len)) !=
+	    POP3_READ_OK)
+		return pop3_read_next(r);
+	if (sasl_login_decode(b64, len, user, sizeof(user), &ulen) != EXO_OK)
+		return pop3_reply(ps, "-ERR Invalid base64 data");
+
+	if ((r = pop3_read_sasl(ps, "+ UGFzc3dvcmQ6\r\n", &len)) !=
+	    POP3_READ_OK)
+		return pop3_read_next(r);
+	if (sasl_login_decode(ps->sasl, len, pass, sizeof(pass), &plen) !=
+	    EXO_OK) {
+		plat_wipe(ps->sasl, sizeof(ps->sasl));
+		return pop3_reply(ps, "-ERR Invalid base64 data");
+	}
+	plat_wipe(ps->sasl, sizeof(ps->sasl));
+	next = pop3_login(ps, user, pass, plen);
+	plat_wipe(pass, sizeof(pass));
+	return next;
+}
+
+static const struct {
+	const char	*name;
+	enum pop3_next	(*fn)(struct pop3_session *ps, const char *ir);
+} pop3_mechanisms[] = {
+	{ "PLAIN", pop3_auth_plain },
+	{ "LOGIN", pop3_auth_login },
+};
+
+#define POP3_MECHANISM_COUNT \
+	(sizeof(pop3_mechanisms) / sizeof(pop3_mechanisms[0]))
+
+/* AUTH alone lists the mechanisms, as CAPA's SASL line does. */
+static enum pop3_next
+pop3_cmd_auth(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	static const char	 list[] = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
+	char			*ir;
+	size_t			 i;
+
+	(void)cmd;
+	ps->have_user = 0;
+	if (args[0] == '\0')
+		return pop3_send(ps, list, sizeof(list) - 1);
+
+	ir = strchr(args, ' ');
+	if (ir != NULL) {
+		*ir++ = '\0';
+		while (*ir == ' ')
+			ir++;
+		if (*ir == '\0')
+			ir = NULL;
+	}
+	for (i = 0; i < POP3_MECHANISM_COUNT; i++) {
+		if (str_casecmp(args, pop3_mechanisms[i].name) == 0)
+			return pop3_mechanisms[i].fn(ps, ir);
+	}
+	return pop3_reply(ps, "-ERR Unsupported authentication mechanism");
+}
+
+static enum pop3_next
+pop3_cmd_user(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	(void)cmd;
+	if (args[0] == '\0') {
+		ps->have_user = 0;
+		return pop3_reply(ps, "-ERR Missing user name");
+	}
+
+	/* Unknown and overlong names get "+OK" too, so USER does not tell
+	 * which users exist; PASS rejects them. */
+	str_copy(ps->user, args, sizeof(ps->user));
+	ps->have_user = 1;
+	return pop3_reply(ps, "+OK");
+}
+
+static enum pop3_next
+pop3_cmd_pass(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	enum pop3_next	next;
+
+	(void)cmd;
+	if (!ps->have_user)
+		return pop3_reply(ps, "-ERR Send USER first");
+	ps->have_user = 0;
+	next = pop3_login(ps, ps->user, args, strlen(args));
+	plat_wipe(ps->line, sizeof(ps->line));
+	return next;
+}
+
+static enum pop3_next
+pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	(void)cmd;
+	(void)args;
+	if (!ps->stls_logged) {
+		ps->stls_logged = 1;
+		ev_emit(EV_INFO, ps->ctx->conn, "pop3.stls_refused",
+		    "device sent STLS but this listener has no certificate",
+		    "peer", ps->ctx->peer, (char *)NULL);
+	}
+	return pop3_reply(ps, "-ERR TLS not available");
+}
+
+static enum pop3_next
+pop3_cmd_capa(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	(void)cmd;
+	(void)args;
+	return pop3_send(ps, POP3_CAPA_TEXT, sizeof(POP3_CAPA_TEXT) - 1);
+}
+
+static enum pop3_next
+pop3_cmd_noop(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	(void)cmd;
+	(void)args;
+	return pop3_reply(ps, "+OK");
+}
+
+static enum pop3_next
+pop3_cmd_quit(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	(void)cmd;
+	(void)args;
+	ps->reason = "quit";
+	pop3_reply(ps, "+OK Bye");
+	return POP3_END;
+}
+
+/* ---- TRANSACTION state ---- */
+
+/* Ends the session after the upstream failed while a reply was due. */
+static enum pop3_next
+pop3_upstream_lost(struct pop3_session *ps, int rc,
+    const struct exo_error *e)
+{
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
+	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
+	    "error", e->msg, (char *)NULL);
+	ps->reason = "upstream closed";
+	if (rc == EXO_ERR_TIMEOUT)
+		pop3_reply_temp(ps, "Upstream timed out");
+	else
+		pop3_reply_temp(ps, "Upstream connection closed");
+	return POP3_END;
+}
+
+/*
+ * Returns 1 when the upstream closed right after an -ERR reply, as
+ * Exchange does with "Server Unavailable. 21", or sent bytes that no
+ * command requested, which leaves the two sides out of step.
+ */
+static int
+pop3_upstream_gone(struct pop3_session *ps)
+{
+	char	buf[64];
+	long	n;
+
+	stream_set_timeout(ps->up, POP3_CLOSE_WAIT_MS);
+	n = stream_read(ps->up, buf, sizeof(buf));
+	stream_set_timeout(ps->up, POP3_UPSTREAM_TIMEOUT_MS);
+	return n != EXO_ERR_TIMEOUT;
+}
+
+/*
+ * Checks the arguments of a relayed command and rebuilds it in out as
+ * "VERB n [n]\r\n". Every argument of the relayed commands is a decimal
+ * number, so nothing else from the device reaches Exchange.
+ */
+static int
+pop3_build_command(const struct pop3_command *cmd, char *args,
+    long long argv[POP3_ARGS_MAX], int *argc, char *out, size_t cap)
+{
+	char	*p = args, *arg;
+	size_t	 len;
+	int	 n = 0;
+
+	len = (size_t)snprintf(out, cap, "%s", cmd->verb);
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		arg = p;
+		while (*p != '\0' && *p != ' ')
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+		if (n == POP3_ARGS_MAX ||
+		    parse_ll(arg, 0, POP3_NUMBER_MAX, &argv[n]) != EXO_OK)
+			return EXO_ERR_INVALID;
+		len += (size_t)snprintf(out + len, cap - len, " %lld",
+		    argv[n]);
+		n++;
+	}
+	if (n < cmd->args_min || n > cmd->args_max)
+		return EXO_ERR_INVALID;
+	snprintf(out + len, cap - len, "\r\n");
+	*argc = n;
+	return EXO_OK;
+}
+
+/* Sends a command upstream and reads the status line into reply, which
+ * must have room for two more bytes. */
+static int
+pop3_upstream_command(struct pop3_session *ps, const char *command,
+    char *reply, size_t cap, size_t *len, struct exo_error *e)
+{
+	int	rc;
+
+	if ((rc = stream_puts(ps->up, command)) == EXO_OK)
+		rc = stream_flush(ps->up);
+	if (rc != EXO_OK)
+		return err_set(e, rc, "writing to Exchange POP3 failed: %s",
+		    exo_strerror(rc));
+	rc = pop3_upstream_read_status(ps->up, reply, cap - 2, len, e);
+	if (rc != EXO_OK)
+		return rc;
+
+	/* A last line cut by the upstream's close still reaches the
+	 * device as a whole line. */
+	if (reply[*len - 1] != '\n') {
+		memcpy(reply + *len, "\r\n", 3);
+		*len += 2;
+	}
+	return EXO_OK;
+}
+
+/* Relays the body of a multi-line reply; see pop3_relay_multiline. */
+static enum pop3_next
+pop3_relay_body(struct pop3_session *ps, unsigned long long *bytes)
+{
+	enum pop3_relay_side	side;
+	struct exo_error	e;
+	int			rc;
+
+	rc = pop3_relay_multiline(ps->up, ps->device, bytes, &side, &e);
+	pop3_count_bytes(ps, *bytes);
+	if (rc == EXO_OK)
+		return POP3_CONTINUE;
+	if (side == POP3_RELAY_DEVICE) {
+		ps->reason = "device closed";
+		return POP3_END;
+	}
+
+	/* The device already has part of the reply, so an -ERR cannot
+	 * follow. Closing the connection shows the reply is incomplete. */
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
+	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
+	    "error", e.msg, (char *)NULL);
+	ps->reason = "upstream closed";
+	return POP3_END;
+}
+
+/* Records what a successful relayed command changed. */
+static void
+pop3_record(struct pop3_session *ps, const struct pop3_command *cmd,
+    const long long argv[POP3_ARGS_MAX], unsigned long long bytes)
+{
+	char	msg[24], size[24];
+
+	if (strcmp(cmd->verb, "DELE") == 0)
+		ps->deletions++;
+	else if (strcmp(cmd->verb, "RSET") == 0)
+		ps->deletions = 0;
+	else if (strcmp(cmd->verb, "RETR") == 0) {
+		pop3_count(&ps->ctx->stats->messages, 1);
+		snprintf(msg, sizeof(msg), "%lld", argv[0]);
+		snprintf(size, sizeof(size), "%llu", bytes);
+		ev_emit(EV_INFO, ps->ctx->conn, "pop3.retr", "Message {msg} "
+		    "of {user} retrieved, {bytes} bytes", "msg", msg, "user",
+		    ps->login, "bytes", size, (char *)NULL);
+	}
+}
+
+static enum pop3_next
+pop3_cmd_relay(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	char			command[64], reply[POP3_REPLY_MAX + 3];
+	long long		argv[POP3_ARGS_MAX] = { 0 };
+	unsigned long long	bytes = 0;
+	struct exo_error	e;
+	size_t			len;
+	int			argc, rc, multi;
+
+	if (pop3_build_command(cmd, args, argv, &argc, command,
+	    sizeof(command)) != EXO_OK)
+		return pop3_reply(ps, "-ERR Invalid argument");
+	rc = pop3_upstream_command(ps, command, reply, sizeof(reply), &len,
+	    &e);
+	if (rc != EXO_OK)
+		return pop3_upstream_lost(ps, rc, &e);
+	if (pop3_send(ps, reply, len) == POP3_END)
+		return POP3_END;
+	pop3_count_bytes(ps, len);
+
+	if (!pop3_status_ok(reply)) {
+		if (!pop3_upstream_gone(ps))
+			return POP3_CONTINUE;
+		str_trim_end(reply, len);
+		pop3_log_upstream_closed(ps, reply);
+		ps->reason = "upstream closed";
+		return POP3_END;
+	}
+
+	multi = cmd->multi == POP3_MULTI ||
+	    (cmd->multi == POP3_MULTI_NO_ARGS && argc == 0);
+	if (multi && pop3_relay_body(ps, &bytes) == POP3_END)
+		return POP3_END;
+	pop3_record(ps, cmd, argv, bytes);
+	return POP3_CONTINUE;
+}
+
+/*
+ * Relays QUIT, which makes Exchange commit the deletions. The device
+ * gets "+OK" only when Exchange replied "+OK".
+ */
+static enum pop3_next
+pop3_cmd_quit_relay(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	char			reply[POP3_REPLY_MAX + 3], count[24];
+	struct exo_error	e;
+	size_t			len;
+
+	(void)cmd;
+	(void)args;
+	ps->reason = "quit";
+	snprintf(count, sizeof(count), "%lu", ps->deletions);
+	if (pop3_upstream_command(ps, "QUIT\r\n", reply, sizeof(reply), &len,
+	    &e) != EXO_OK) {
+		ev_emit(EV_WARN, ps->ctx->conn, "pop3.quit_unconfirmed",
+		    "Exchange did not confirm the QUIT of {user}; {count} "
+		    "deletions may not be committed: {error}", "user",
+		    ps->login, "count", count, "error", e.msg, (char *)NULL);
+		pop3_reply(ps, "-ERR Upstream closed before confirming "
+		    "deletions");
+		return POP3_END;
+	}
+	pop3_send(ps, reply, len);
+	pop3_count_bytes(ps, len);
+	if (!pop3_status_ok(reply)) {
+		str_trim_end(reply, len);
+		ev_emit(EV_WARN, ps->ctx->conn, "pop3.quit_unconfirmed",
+		    "Exchange did not confirm the QUIT of {user}; {count} "
+		    "deletions may not be committed: {error}", "user",
+		    ps->login, "count", count, "error", reply, (char *)NULL);
+	}
+	return POP3_END;
+}
+
+/* ---- commands ---- */
+
+static const struct pop3_command pop3_commands[] = {
+	{ "CAPA", pop3_cmd_capa, pop3_cmd_capa, 0, 0, POP3_SINGLE },
+	{ "USER", pop3_cmd_user, NULL, 0, 0, POP3_SINGLE },
+	{ "PASS", pop3_cmd_pass, NULL, 0, 0, POP3_SINGLE },
+	{ "AUTH", pop3_cmd_auth, NULL, 0, 0, POP3_SINGLE },
+	{ "STLS", pop3_cmd_stls, NULL, 0, 0, POP3_SINGLE },
+	{ "NOOP", pop3_cmd_noop, pop3_cmd_relay, 0, 0, POP3_SINGLE },
+	{ "QUIT", pop3_cmd_quit, pop3_cmd_quit_relay, 0, 0, POP3_SINGLE },
+	{ "STAT", NULL, pop3_cmd_relay, 0, 0, POP3_SINGLE },
+	{ "LIST", NULL, pop3_cmd_relay, 0, 1, POP3_MULTI_NO_ARGS },
+	{ "UIDL", NULL, pop3_cmd_relay, 0, 1, POP3_MULTI_NO_ARGS },
+	{ "RETR", NULL, pop3_cmd_relay, 1, 1, POP3_MULTI },
+	{ "TOP", NULL, pop3_cmd_relay, 2, 2, POP3_MULTI },
+	{ "DELE", NULL, pop3_cmd_relay, 1, 1, POP3_SINGLE },
+	{ "RSET", NULL, pop3_cmd_relay, 0, 0, POP3_SINGLE },
+};
+
+#define POP3_COMMAND_COUNT (sizeof(pop3_commands) / sizeof(pop3_commands[0]))
+
+static const struct pop3_command *
+pop3_command_find(const char *verb)
+{
+	size_t	i;
+
+	for (i = 0; i < POP3_COMMAND_COUNT; i++) {
+		if (str_casecmp(verb, pop3_commands[i].verb) == 0)
+			return &pop3_commands[i];
+	}
+	return NULL;
+}
+
+/* Splits a command line (line end removed) and runs its handler. */
+static enum pop3_next
+pop3_dispatch(struct pop3_session *ps, size_t len)
+{
+	const struct pop3_command	*cmd;
+	pop3_handler			 fn;
+	char				*line = ps->line, *args;
+
+	if (memchr(line, '\0', len) != NULL)
+		return pop3_reply(ps, "-ERR NUL byte in command");
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+
+	args = strchr(line, ' ');
+	if (args != NULL)
+		*args++ = '\0';
+	else
+		args = line + len;
+	if ((cmd = pop3_command_find(line)) == NULL)
+		return pop3_reply(ps, "-ERR Unknown command");
+
+	/* A password is taken as sent, trailing spaces included (RFC 1939
+	 * section 7); other commands tolerate surrounding spaces. */
+	if (cmd->authorization != pop3_cmd_pass) {
+		str_trim_end(args, strlen(args));
+		while (*args == ' ')
+			args++;
+	}
+
+	fn = ps->state == POP3_AUTHORIZATION ? cmd->authorization :
+	    cmd->transaction;
+	if (fn == NULL)
+		return pop3_reply(ps, ps->state == POP3_AUTHORIZATION ?
+		    "-ERR Log in first" : "-ERR Command not valid after login");
+	return fn(ps, cmd, args);
+}
+
+static int
+pop3_stopping(const struct pop3_session *ps)
+{
+	return ps->ctx->stopping != NULL && atomic_load(ps->ctx->stopping);
+}
+
+static void
+pop3_loop(struct pop3_session *ps)
+{
+	enum pop3_read	r;
+	size_t		len;
+
+	for (;;) {
+		if (pop3_stopping(ps)) {
+			ps->reason = "stopping";
+			return;
+		}
+		r = pop3_read_line(ps, ps->line, sizeof(ps->line), &len);
+		if (r == POP3_READ_GONE) {
+			if (pop3_stopping(ps))
+				ps->reason = "stopping";
+			return;
+		}
+		if (r == POP3_READ_REPLIED)
+			continue;
+		if (pop3_stopping(ps)) {
+			pop3_reply_temp(ps, "exoconnect is stopping");
+			ps->reason = "stopping";
+			return;
+		}
+		if (pop3_dispatch(ps, len) == POP3_END)
+			return;
+	}
+}
+
+/* Logs the end of a session and releases both connections. */
+static void
+pop3_session_end(struct pop3_session *ps)
+{
+	struct session_ctx	*ctx = ps->ctx;
+	char			 in[24], out[24], count[24];
+
+	if (ps->state == POP3_TRANSACTION && strcmp(ps->reason, "quit") != 0) {
+		if (strcmp(ps->reason, "device closed") == 0 ||
+		    strcmp(ps->reason, "timeout") == 0)
+			pop3_log_uncommitted(ps);
+		else if (ps->deletions > 0) {
+			snprintf(count, sizeof(count), "%lu", ps->deletions);
+			ev_emit(EV_WARN, ctx->conn,
+			    "pop3.deletions_uncommitted", "POP3 session of "
+			    "{user} ended ({reason}) before QUIT; deletions "
+			    "not committed: {count}", "user", ps->login,
+			    "reason", ps->reason, "count", count,
+			    (char *)NULL);
+		}
+	}
+
+	/* Closing without QUIT keeps every message upstream (RFC 1939
+	 * section 6: deletions happen only in the UPDATE state). */
+	stream_close(ps->up);
+	ps->up = NULL;
+
+	snprintf(in, sizeof(in), "%llu", stream_bytes_in(ps->device));
+	snprintf(out, sizeof(out), "%llu", stream_bytes_out(ps->device));
+	ev_emit(EV_INFO, ctx->conn, "pop3.session_end", "POP3 session from "
+	    "{peer} ended: {reason}", "peer", ctx->peer, "reason", ps->reason,
+	    "user", ps->login[0] != '\0' ? ps->login : NULL, "bytes_in", in,
+	    "bytes_out", out, (char *)NULL);
+	stream_close(ps->device);
+}
+
+void
+pop3_session_run(struct session_ctx *ctx, struct stream *device)
+{
+	struct pop3_session	*ps;
+	int			 preauth = ctx->settings->limits.preauth_timeout;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL) {
+		ev_emit(EV_ERROR, ctx->conn, "pop3.nomem", "Out of memory for "
+		    "the POP3 session of {peer}", "peer", ctx->peer,
+		    (char *)NULL);
+		stream_close(device);
+		return;
+	}
+	ps->ctx = ctx;
+	ps->device = device;
+	ps->state = POP3_AUTHORIZATION;
+	ps->reason = "device closed";
+	stream_set_timeout(device, preauth > 0 ? preauth * 1000 : -1);
+
+	ev_emit(EV_INFO, ctx->conn, "pop3.session_start", "POP3 connection "
+	    "from {peer}", "peer", ctx->peer, (char *)NULL);
+	if (pop3_reply(ps, "+OK exoconnect POP3 ready") == POP3_CONTINUE)
+		pop3_loop(ps);
+	pop3_session_end(ps);
+
+	plat_wipe(ps, sizeof(*ps));
+	free(ps);
+}

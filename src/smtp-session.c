@@ -1,0 +1,1064 @@
+/*
+ * smtp-session.c: the SMTP server a device talks to. Before login it
+ * answers the device itself; a successful AUTH opens an XOAUTH2 session
+ * upstream, and from then on the mail transaction is relayed command by
+ * command, with the message data streamed through smtp-data.c.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "sasl.h"
+#include "session.h"
+#include "smtp.h"
+#include "util.h"
+
+#define SMTP_AUTH_FAILURES_MAX 5	/* failed AUTH before the session ends */
+#define SMTP_RCPT_MAX 1000		/* recipients per message */
+#define SMTP_DATA_CHUNK 8192		/* device bytes read at a time in DATA */
+/* Wait for the reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
+#define SMTP_FINAL_REPLY_TIMEOUT_MS 600000
+
+struct session {
+	struct session_ctx	*ctx;
+	struct stream		*dev;
+	struct smtp_upstream	*up;
+	struct smtp_reply	 reply;
+	struct token_lease	 lease;
+	char			 hostname[CONFIG_HOST_MAX];
+	char			 login[USER_LOGIN_MAX];
+	char			 mailbox[USER_MAILBOX_MAX];
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			 line[SMTP_LINE_MAX + 1];
+	char			 sasl[SASL_LINE_MAX + 1];
+	char			 data_in[SMTP_DATA_CHUNK + 1];
+	char			 data_out[SMTP_DATA_OUT_MAX(SMTP_DATA_CHUNK)];
+	int			 authed;
+	int			 in_mail;	/* MAIL FROM accepted */
+	int			 rcpts;		/* RCPT TO accepted */
+	int			 auth_failures;
+	int			 done;		/* end the session */
+	const char		*reason;	/* why it ended, for the log */
+};
+
+/* Counts messages whose final reply was lost, for the warning. */
+static atomic_long smtp_replies_lost;
+
+/* ---- token manager calls, replaceable in test builds ---- */
+
+#ifdef EXO_TEST_SEAMS
+static const struct smtp_test_tokens *smtp_test_tokens;
+
+void
+smtp_test_set_tokens(const struct smtp_test_tokens *t)
+{
+	smtp_test_tokens = t;
+}
+#endif
+
+static int
+tokens_get(struct session *s, int force, struct exo_error *e)
+{
+#ifdef EXO_TEST_SEAMS
+	if (smtp_test_tokens != NULL)
+		return (smtp_test_tokens->get(s->login, force, &s->lease, e));
+#endif
+	return (token_get(s->ctx->tokens, s->login, force, &s->lease, e));
+}
+
+static void
+tokens_rejected(struct session *s, const char *code, const char *reason)
+{
+#ifdef EXO_TEST_SEAMS
+	if (smtp_test_tokens != NULL) {
+		smtp_test_tokens->rejected(s->login, code, reason);
+		return;
+	}
+#endif
+	token_report_rejected(s->ctx->tokens, s->login, code, reason);
+}
+
+static void
+tokens_success(struct session *s)
+{
+#ifdef EXO_TEST_SEAMS
+	if (smtp_test_tokens != NULL) {
+		smtp_test_tokens->success(s->login);
+		return;
+	}
+#endif
+	token_report_success(s->ctx->tokens, s->login);
+}
+
+/* ---- replies to the device ---- */
+
+static void
+end_session(struct session *s, const char *reason)
+{
+	s->done = 1;
+	if (s->reason == NULL)
+		s->reason = reason;
+}
+
+static void
+reply(struct session *s, const char *fmt, ...) EXO_PRINTF(2, 3);
+
+/* Sends one reply line and flushes it. */
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	char	line[SMTP_LINE_MAX + 1];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = sizeof(line) - 3;
+	memcpy(line + n, "\r\n", 3);
+	if (stream_write(s->dev, line, (size_t)n + 2) != EXO_OK ||
+	    stream_flush(s->dev) != EXO_OK)
+		end_session(s, "device closed");
+}
+
+/* Passes the upstream's reply to the device as it came. */
+static void
+reply_relayed(struct session *s)
+{
+	if (stream_write(s->dev, s->reply.text, s->reply.len) != EXO_OK ||
+	    stream_flush(s->dev) != EXO_OK)
+		end_session(s, "device closed");
+}
+
+/* Copies text for a reply line: no control bytes, cut to fit. */
+static void
+reply_text(char *out, size_t cap, const char *text)
+{
+	size_t	i;
+
+	for (i = 0; i + 1 < cap && text[i] != '\0'; i++)
+		out[i] = ((unsigned char)text[i] < 0x20) ? ' ' : text[i];
+	out[i] = '\0';
+}
+
+/* ---- relaying ---- */
+
+/* Handles a lost upstream connection: the device gets 421 (RFC 5321 3.8). */
+static void
+upstream_lost(struct session *s, int rc)
+{
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_closed",
+	    "SMTP upstream connection of {user} was lost: {error}",
+	    "user", s->login, "error", exo_strerror(rc), (char *)NULL);
+	smtp_upstream_close(s->up, 0);
+	s->up = NULL;
+	reply(s, "421 4.4.2 Upstream connection closed");
+	end_session(s, "upstream closed");
+}
+
+/*
+ * Sends line upstream and passes the reply to the device. Returns the
+ * reply code, or 0 when the upstream is gone (the session then ends).
+ */
+static int
+relay(struct session *s, const char *line)
+{
+	int	rc;
+
+	if (s->up == NULL) {
+		reply(s, "421 4.4.2 Upstream connection closed");
+		end_session(s, "upstream closed");
+		return (0);
+	}
+	if ((rc = smtp_upstream_command(s->up, line, &s->reply)) != EXO_OK) {
+		upstream_lost(s, rc);
+		return (0);
+	}
+	reply_relayed(s);
+	if (s->reply.code == 421)
+		end_session(s, "upstream closed");
+	return (s->reply.code);
+}
+
+/* Warns when Exchange rejected the sender (5.2.252 SendAsDenied, 5.7.60). */
+static void
+check_send_as(struct session *s)
+{
+	if (strcmp(s->reply.enhanced, "5.2.252") != 0 &&
+	    strcmp(s->reply.enhanced, "5.7.60") != 0)
+		return;
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.send_as_denied",
+	    "Mailbox {mailbox} may not send as {sender}; grant the mailbox "
+	    "Send As permission for that address, or set the device's sender "
+	    "address to {mailbox}",
+	    "mailbox", s->mailbox, "sender", s->sender, "user", s->login,
+	    "reply", s->reply.first, (char *)NULL);
+}
+
+/* ---- local login ---- */
+
+static int
+set_last_smtp(struct user *u, void *arg)
+{
+	(void)arg;
+	u->last_smtp = plat_wall_time();
+	return (EXO_OK);
+}
+
+static void
+login_failed(struct session *s, const char *user)
+{
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.login_failed",
+	    "SMTP login failed for {user} from {peer}",
+	    "user", user, "peer", s->ctx->peer, (char *)NULL);
+	reply(s, "535 5.7.8 Authentication credentials invalid");
+	if (++s->auth_failures >= SMTP_AUTH_FAILURES_MAX) {
+		reply(s, "421 4.7.0 Too many failed logins, closing connection");
+		end_session(s, "too many failed logins");
+	}
+}
+
+/* Checks a device's credentials; on success fills s->login. */
+static int
+check_password(struct session *s, const char *user, const char *password,
+    size_t len)
+{
+	struct user	*u;
+	int		 rc;
+
+	if ((u = malloc(sizeof(*u))) == NULL) {
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		return (EXO_ERR_NOMEM);
+	}
+	rc = auth_check_password(s->ctx->users, user, password, len, u);
+	if (rc == EXO_OK) {
+		str_copy(s->login, u->login, sizeof(s->login));
+		str_copy(s->mailbox, u->mailbox, sizeof(s->mailbox));
+	}
+	user_wipe(u);
+	free(u);
+	if (rc != EXO_OK)
+		login_failed(s, user);
+	return (rc);
+}
+
+/*
+ * Reads one SASL response line into s->sasl (RFC 4954 4). Returns 0, or
+ * an error after replying to the device.
+ */
+static int
+read_sasl(struct session *s, size_t *len)
+{
+	int	rc;
+
+	rc = stream_read_line(s->dev, s->sasl, sizeof(s->sasl), len);
+	if (rc == EXO_ERR_TOOLONG) {
+		if (stream_skip_line(s->dev) != EXO_OK) {
+			end_session(s, "device closed");
+			return (EXO_ERR_CLOSED);
+		}
+		reply(s, "500 5.5.6 Authentication exchange line is too long");
+		return (rc);
+	}
+	if (rc == EXO_ERR_TIMEOUT) {
+		reply(s, "421 4.4.2 Timeout");
+		end_session(s, "timeout");
+		return (rc);
+	}
+	if (rc != EXO_OK) {
+		end_session(s, "device closed");
+		return (rc);
+	}
+	*len = str_trim_end(s->sasl, *len);
+	if (sasl_is_cancel(s->sasl, *len)) {
+		reply(s, "501 5.7.0 Authentication cancelled");
+		return (EXO_ERR_CANCELLED);
+	}
+	return (EXO_OK);
+}
+
+/* Sends a 334 prompt and reads the response. */
+static int
+prompt(struct session *s, const char *challenge, size_t *len)
+{
+	reply(s, "334 %s", challenge);
+	if (s->done)
+		return (EXO_ERR_CLOSED);
+	return (read_sasl(s, len));
+}
+
+/* An initial response of "=" is an empty one (RFC 4954 4). */
+static size_t
+initial_len(const char *initial)
+{
+	return (strcmp(initial, "=") == 0 ? 0 : strlen(initial));
+}
+
+static int
+mech_plain(struct session *s, const char *initial)
+{
+	struct sasl_cred	 cred;
+	const char		*resp = initial;
+	size_t			 len;
+	int			 rc;
+
+	if (initial == NULL) {
+		/* "334 " with the space: some clients look for it. */
+		if ((rc = prompt(s, "", &len)) != EXO_OK)
+			return (rc);
+		resp = s->sasl;
+	} else
+		len = initial_len(initial);
+
+	rc = sasl_plain_decode(resp, len, &cred);
+	if (rc == EXO_OK)
+		rc = check_password(s, cred.user, cred.password,
+		    cred.password_len);
+	else if (rc == EXO_ERR_AUTH)
+		login_failed(s, NULL);	/* authzid differs from user */
+	else
+		reply(s, "501 5.5.2 Invalid base64 data");
+	sasl_cred_wipe(&cred);
+	plat_wipe(s->sasl, sizeof(s->sasl));
+	return (rc);
+}
+
+static int
+mech_login(struct session *s, const char *initial)
+{
+	char	user[SASL_FIELD_MAX], password[SASL_FIELD_MAX];
+	size_t	len, user_len = 0, password_len = 0;
+	int	rc;
+
+	/* The user name may come on the AUTH line (widely used by devices). */
+	if (initial != NULL)
+		rc = sasl_login_decode(initial, initial_len(initial), user,
+		    sizeof(user), &user_len);
+	else if ((rc = prompt(s, "VXNlcm5hbWU6", &len)) == EXO_OK)
+		rc = sasl_login_decode(s->sasl, len, user, sizeof(user),
+		    &user_len);
+	else
+		return (rc);
+	if (rc != EXO_OK)
+		goto bad_base64;
+
+	if ((rc = prompt(s, "UGFzc3dvcmQ6", &len)) != EXO_OK)
+		goto out;
+	rc = sasl_login_decode(s->sasl, len, password, sizeof(password),
+	    &password_len);
+	if (rc != EXO_OK)
+		goto bad_base64;
+	rc = check_password(s, user, password, password_len);
+	goto out;
+
+bad_base64:
+	reply(s, "501 5.5.2 Invalid base64 data");
+out:
+	plat_wipe(password, sizeof(password));
+	plat_wipe(s->sasl, sizeof(s->sasl));
+	return (rc);
+}
+
+/*
+ * Device-side SASL mechanisms, in the order EHLO lists them. Each checks
+ * the local credentials, replies to the device on failure and returns 0
+ * with s->login set on success.
+ */
+static const struct mechanism {
+	const char	*name;
+	int		(*fn)(struct session *, const char *initial);
+} mechanisms[] = {
+	{ "PLAIN", mech_plain },
+	{ "LOGIN", mech_login },
+};
+
+/* ---- upstream login ---- */
+
+/* Logs the failure to log in upstream and replies 454 to the device. */
+static void
+upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
+{
+	const struct endpoint	*ep;
+	char			 where[CONFIG_HOST_MAX + 16];
+
+	ep = s->lease.personal ? &s->ctx->settings->smtp.upstream_personal :
+	    &s->ctx->settings->smtp.upstream;
+	snprintf(where, sizeof(where), "%s:%u", ep->host, ep->port);
+	if (rc == EXO_ERR_AUTH) {
+		const char	*hint = smtp_upstream_auth_hint(&s->reply);
+
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_rejected",
+		    "Exchange rejected the SMTP login of {user} ({mailbox}): "
+		    "{reply}; likely cause: {cause}",
+		    "user", s->login, "mailbox", s->lease.mailbox,
+		    "reply", s->reply.first, "cause", hint,
+		    "upstream", where, (char *)NULL);
+		/* A 4xx is temporary on the server's side: no back-off. */
+		if (s->reply.code / 100 == 5)
+			tokens_rejected(s, s->reply.enhanced[0] != '\0' ?
+			    s->reply.enhanced : "535", hint);
+		reply(s, "454 4.7.0 Upstream authentication failed, "
+		    "see proxy log");
+		return;
+	}
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_failed",
+	    "SMTP upstream connection for {user} failed: {error}",
+	    "user", s->login, "error", e->msg[0] ? e->msg : exo_strerror(rc),
+	    "reply", s->reply.code ? s->reply.first : NULL,
+	    "upstream", where, (char *)NULL);
+	reply(s, "454 4.7.0 Upstream connection failed, see proxy log");
+}
+
+/* Gets a token; replies 454 with the token manager's message on failure. */
+static int
+get_token(struct session *s, int force)
+{
+	struct exo_error	e;
+	char			text[SMTP_LINE_MAX - 16];
+	int			rc;
+
+	err_clear(&e);
+	if ((rc = tokens_get(s, force, &e)) == EXO_OK)
+		return (EXO_OK);
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.token_failed",
+	    "No access token for SMTP login of {user}: {error}",
+	    "user", s->login, "error", e.msg[0] ? e.msg : exo_strerror(rc),
+	    (char *)NULL);
+	reply_text(text, sizeof(text), e.msg[0] ? e.msg :
+	    "Temporary authentication failure");
+	reply(s, "454 4.7.0 %s", text);
+	return (rc);
+}
+
+static void
+login_succeeded(struct session *s)
+{
+	struct exo_error	e;
+
+	err_clear(&e);
+	s->authed = 1;
+	tokens_success(s);
+	reply(s, "235 2.7.0 Authentication successful");
+	atomic_fetch_add(&s->ctx->stats->logins, 1);
+	if (s->ctx->on_login != NULL)
+		s->ctx->on_login(s->ctx, s->login);
+	if (userdb_update(s->ctx->users, s->login, set_last_smtp, NULL,
+	    &e) != EXO_OK)
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.last_use_failed",
+		    "Cannot record the last SMTP use of {user}: {error}",
+		    "user", s->login, "error", e.msg, (char *)NULL);
+	ev_emit(EV_INFO, s->ctx->conn, "smtp.login",
+	    "SMTP login of {user} from {peer} as {mailbox}",
+	    "user", s->login, "peer", s->ctx->peer, "mailbox", s->mailbox,
+	    "upstream", smtp_upstream_name(s->up), (char *)NULL);
+	stream_set_timeout(s->dev, s->ctx->settings->smtp.idle_timeout * 1000);
+}
+
+/*
+ * Logs in upstream for s->login. A cached token that Exchange rejects is
+ * refreshed once and tried on a new connection; a fresh one is not.
+ */
+static void
+upstream_login(struct session *s)
+{
+	struct exo_error	e;
+	int			rc;
+
+	if (get_token(s, 0) != EXO_OK)
+		return;
+	err_clear(&e);
+	rc = smtp_upstream_open(s->ctx->settings, s->ctx->trust, &s->lease,
+	    s->hostname, &s->up, &s->reply, &e);
+	if (rc == EXO_ERR_AUTH && smtp_upstream_auth_retryable(&s->reply) &&
+	    !s->lease.fresh) {
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.token_retry",
+		    "Exchange rejected the cached token of {user} ({reply}); "
+		    "retrying with a refreshed token",
+		    "user", s->login, "reply", s->reply.first, (char *)NULL);
+		token_lease_wipe(&s->lease);
+		if (get_token(s, 1) != EXO_OK)
+			return;
+		err_clear(&e);
+		rc = smtp_upstream_open(s->ctx->settings, s->ctx->trust,
+		    &s->lease, s->hostname, &s->up, &s->reply, &e);
+	}
+	if (rc == EXO_OK)
+		login_succeeded(s);
+	else
+		upstream_login_failed(s, rc, &e);
+	token_lease_wipe(&s->lease);
+}
+
+/* ---- commands ---- */
+
+static void
+cmd_auth(struct session *s, char *arg)
+{
+	const struct mechanism	*m = NULL;
+	char			*initial;
+	size_t			 i;
+
+	if (s->authed) {
+		reply(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->in_mail) {
+		reply(s, "503 5.5.1 Mail transaction in progress");
+		return;
+	}
+	if (*arg == '\0') {
+		reply(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return;
+	}
+	if ((initial = strchr(arg, ' ')) != NULL) {
+		*initial++ = '\0';
+		while (*initial == ' ')
+			initial++;
+		if (*initial == '\0')
+			initial = NULL;
+	}
+	for (i = 0; i < sizeof(mechanisms) / sizeof(mechanisms[0]); i++) {
+		if (str_casecmp(arg, mechanisms[i].name) == 0)
+			m = &mechanisms[i];
+	}
+	if (m == NULL) {
+		reply(s, "504 5.5.4 Unrecognized authentication mechanism");
+		return;
+	}
+	if (m->fn(s, initial) != EXO_OK || s->done)
+		return;
+	upstream_login(s);
+}
+
+/* Ends any mail transaction, here and upstream. */
+static void
+reset_transaction(struct session *s)
+{
+	if (s->in_mail && s->up != NULL &&
+	    smtp_upstream_command(s->up, "RSET", &s->reply) != EXO_OK) {
+		smtp_upstream_close(s->up, 0);
+		s->up = NULL;
+	}
+	s->in_mail = 0;
+	s->rcpts = 0;
+}
+
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	long long	max = s->ctx->settings->smtp.max_message_size;
+	char		auth[64] = "AUTH";
+	size_t		i;
+
+	(void)arg;
+	reset_transaction(s);
+	for (i = 0; i < sizeof(mechanisms) / sizeof(mechanisms[0]); i++) {
+		size_t	n = strlen(auth);
+
+		snprintf(auth + n, sizeof(auth) - n, " %s",
+		    mechanisms[i].name);
+	}
+	if (stream_printf(s->dev, "250-%s\r\n", s->hostname) != EXO_OK ||
+	    stream_printf(s->dev, "250-SIZE %lld\r\n",
+	    max > 0 ? max : 0) != EXO_OK ||
+	    stream_puts(s->dev, "250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n") != EXO_OK)
+		end_session(s, "device closed");
+	else
+		reply(s, "250 %s", auth);
+}
+
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	(void)arg;
+	reset_transaction(s);
+	/* One line and no extensions (RFC 5321 4.1.1.1); AUTH still works. */
+	reply(s, "250 %s", s->hostname);
+}
+
+/*
+ * Parses "FROM:<path> params" or "TO:<path> params" into path (always in
+ * brackets) and the parameters. Accepts a space after the colon and a path
+ * without brackets, as devices send them.
+ */
+static int
+parse_path(char *arg, const char *prefix, char path[SMTP_PATH_MAX + 1],
+    char **params)
+{
+	size_t	plen = strlen(prefix), n;
+	char	*p, *end;
+
+	if (str_ncasecmp(arg, prefix, plen) != 0)
+		return (EXO_ERR_INVALID);
+	for (p = arg + plen; *p == ' '; p++)
+		;
+	if (*p == '<') {
+		if ((end = strchr(p, '>')) == NULL)
+			return (EXO_ERR_INVALID);
+		end++;
+	} else
+		end = p + strcspn(p, " ");
+	n = (size_t)(end - p);
+	if (n == 0 || n + (*p == '<' ? 0 : 2) > SMTP_PATH_MAX)
+		return (EXO_ERR_INVALID);
+	if (*p == '<')
+		snprintf(path, SMTP_PATH_MAX + 1, "%.*s", (int)n, p);
+	else
+		snprintf(path, SMTP_PATH_MAX + 1, "<%.*s>", (int)n, p);
+	*params = end;
+	return (EXO_OK);
+}
+
+/* The MAIL FROM parameters kept (RFC 1870 SIZE, RFC 6152 BODY). */
+struct mail_params {
+	long long	size;		/* -1 when absent */
+};
+
+static int
+parse_mail_params(char *p, struct mail_params *mp)
+{
+	char	*word;
+
+	mp->size = -1;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		word = p;
+		p += strcspn(p, " ");
+		if (*p != '\0')
+			*p++ = '\0';
+		if (str_has_prefix_case(word, "SIZE=")) {
+			if (parse_ll(word + 5, 0, (long long)1 << 50,
+			    &mp->size) != EXO_OK)
+				return (EXO_ERR_INVALID);
+		} else if (str_has_prefix_case(word, "BODY=")) {
+			if (str_casecmp(word + 5, "7BIT") != 0 &&
+			    str_casecmp(word + 5, "8BITMIME") != 0)
+				return (EXO_ERR_INVALID);
+		}
+		/* Other parameters are dropped: none was advertised. */
+	}
+	return (EXO_OK);
+}
+
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	struct mail_params	 mp;
+	char			 path[SMTP_PATH_MAX + 1];
+	char			 line[SMTP_LINE_MAX];
+	char			*params;
+	long long		 max = s->ctx->settings->smtp.max_message_size;
+	long long		 up_max;
+
+	if (!s->authed) {
+		/* RFC 4954 6: no relaying without a login, and no upstream. */
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.auth_required",
+		    "Device {peer} sent MAIL FROM without logging in; configure "
+		    "SMTP authentication with a local user on the device",
+		    "peer", s->ctx->peer, (char *)NULL);
+		reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	if (s->in_mail) {
+		reply(s, "503 5.5.1 Sender already specified");
+		return;
+	}
+	if (parse_path(arg, "FROM:", path, &params) != EXO_OK) {
+		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (parse_mail_params(params, &mp) != EXO_OK) {
+		reply(s, "555 5.5.4 Invalid SIZE or BODY parameter");
+		return;
+	}
+	up_max = s->up != NULL ? smtp_upstream_size(s->up) : 0;
+	if ((max > 0 && mp.size > max) || (up_max > 0 && mp.size > up_max)) {
+		reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
+		    "size");
+		return;
+	}
+
+	/* 8BITMIME covers 7-bit data too, and devices send 8-bit bytes
+	 * without declaring them. */
+	snprintf(line, sizeof(line), "MAIL FROM:%s%s", path,
+	    s->up != NULL && smtp_upstream_8bitmime(s->up) ?
+	    " BODY=8BITMIME" : "");
+	if (mp.size >= 0 && up_max > 0) {
+		size_t	n = strlen(line);
+
+		snprintf(line + n, sizeof(line) - n, " SIZE=%lld", mp.size);
+	}
+	str_copy(s->sender, path, sizeof(s->sender));
+	if (relay(s, line) / 100 == 2) {
+		s->in_mail = 1;
+		s->rcpts = 0;
+	}
+	check_send_as(s);
+}
+
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	char	 path[SMTP_PATH_MAX + 1];
+	char	 line[SMTP_LINE_MAX];
+	char	*params;
+
+	if (!s->in_mail) {
+		reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (parse_path(arg, "TO:", path, &params) != EXO_OK ||
+	    strcmp(path, "<>") == 0) {
+		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	if (s->rcpts >= SMTP_RCPT_MAX) {
+		reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	snprintf(line, sizeof(line), "RCPT TO:%s", path);
+	if (relay(s, line) / 100 == 2)
+		s->rcpts++;
+}
+
+/* Records the outcome of one message. */
+static void
+message_done(struct session *s, const struct smtp_data *d, int code)
+{
+	char	size[24], rcpts[16], codes[8];
+
+	snprintf(size, sizeof(size), "%llu", d->bytes_out);
+	snprintf(rcpts, sizeof(rcpts), "%d", s->rcpts);
+	snprintf(codes, sizeof(codes), "%d", code);
+	if (code / 100 == 2) {
+		atomic_fetch_add(&s->ctx->stats->messages, 1);
+		atomic_fetch_add(&s->ctx->stats->bytes,
+		    (long long)d->bytes_out);
+	}
+	ev_emit(EV_INFO, s->ctx->conn, "smtp.message",
+	    "Message of {user}: {size} bytes to {recipients} recipients, "
+	    "upstream reply {code}",
+	    "user", s->login, "size", size, "recipients", rcpts,
+	    "code", codes, (char *)NULL);
+	s->in_mail = 0;
+	s->rcpts = 0;
+}
+
+/*
+ * Streams the device's data upstream until the device's end mark. Stops
+ * writing, but keeps reading, when the upstream fails (*up_rc) or the
+ * message passes the size limit (*too_big). Returns the device stream's
+ * error, or 0 when the end mark came.
+ */
+static int
+stream_message(struct session *s, struct smtp_data *d, int *up_rc,
+    int *too_big)
+{
+	long long	max = s->ctx->settings->smtp.max_message_size;
+	size_t		len, n;
+	int		rc;
+
+	*up_rc = EXO_OK;
+	*too_big = 0;
+	while (!smtp_data_done(d)) {
+		rc = stream_read_line(s->dev, s->data_in, sizeof(s->data_in),
+		    &len);
+		if (rc == EXO_ERR_TOOLONG)
+			rc = EXO_OK;	/* a piece of a long line */
+		if (rc == EXO_OK && len == 0)
+			rc = EXO_ERR_CLOSED;
+		if (rc != EXO_OK)
+			return (rc);
+
+		/* Pieces end at "\n" or mid-line, so all of it is used. */
+		smtp_data_feed(d, s->data_in, len, s->data_out, &n);
+		if (max > 0 && d->bytes_out > (unsigned long long)max)
+			*too_big = 1;
+		if (*up_rc == EXO_OK && !*too_big)
+			*up_rc = smtp_upstream_write(s->up, s->data_out, n);
+	}
+	if (*up_rc == EXO_OK && !*too_big)
+		*up_rc = smtp_upstream_flush(s->up);
+	return (EXO_OK);
+}
+
+static void
+cmd_data(struct session *s, char *arg)
+{
+	struct smtp_data	d;
+	int			rc, up_rc, too_big;
+
+	(void)arg;
+	if (!s->in_mail) {
+		reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (s->rcpts == 0) {
+		reply(s, "503 5.5.1 Need RCPT command first");
+		return;
+	}
+	if (relay(s, "DATA") != 354)
+		return;
+
+	smtp_data_init(&d);
+	rc = stream_message(s, &d, &up_rc, &too_big);
+	if (rc != EXO_OK) {
+		/* The device left mid-message: without the end mark upstream,
+		 * Exchange drops the message. */
+		if (rc == EXO_ERR_TIMEOUT)
+			reply(s, "421 4.4.2 Timeout");
+		end_session(s, rc == EXO_ERR_TIMEOUT ? "timeout" :
+		    "device closed during DATA");
+		smtp_upstream_close(s->up, 0);
+		s->up = NULL;
+		return;
+	}
+	if (too_big || up_rc != EXO_OK) {
+		/* Closing without the end mark makes Exchange drop it. */
+		smtp_upstream_close(s->up, 0);
+		s->up = NULL;
+		if (too_big)
+			reply(s, "552 5.3.4 Message size exceeds fixed maximum "
+			    "message size");
+		else
+			upstream_lost(s, up_rc);
+		message_done(s, &d, too_big ? 552 : 421);
+		return;
+	}
+
+	rc = smtp_upstream_read_reply(s->up, SMTP_FINAL_REPLY_TIMEOUT_MS,
+	    &s->reply);
+	if (rc != EXO_OK) {
+		char	count[24];
+
+		snprintf(count, sizeof(count), "%ld",
+		    atomic_fetch_add(&smtp_replies_lost, 1) + 1);
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.reply_lost",
+		    "Upstream connection of {user} was lost after the message "
+		    "was sent; the device will retry and it may be delivered "
+		    "twice",
+		    "user", s->login, "error", exo_strerror(rc),
+		    "count", count, (char *)NULL);
+		smtp_upstream_close(s->up, 0);
+		s->up = NULL;
+		reply(s, "451 4.4.2 Upstream connection lost after the message "
+		    "was sent; it may be delivered twice");
+		message_done(s, &d, 451);
+		return;
+	}
+	reply_relayed(s);
+	check_send_as(s);
+	message_done(s, &d, s->reply.code);
+	if (s->reply.code == 421)
+		end_session(s, "upstream closed");
+}
+
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	(void)arg;
+	s->in_mail = 0;
+	s->rcpts = 0;
+	if (s->up != NULL)
+		relay(s, "RSET");
+	else
+		reply(s, "250 2.0.0 OK");
+}
+
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;
+	if (s->up != NULL)
+		relay(s, "NOOP");
+	else
+		reply(s, "250 2.0.0 OK");
+}
+
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "221 2.0.0 Bye");
+	end_session(s, "quit");
+}
+
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "252 2.5.0 Cannot VRFY user, but will accept the message");
+}
+
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "454 4.7.0 TLS not available");
+}
+
+static void
+cmd_not_implemented(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "502 5.5.1 Command not implemented");
+}
+
+static const struct command {
+	const char	*name;
+	void		(*fn)(struct session *, char *arg);
+} commands[] = {
+	{ "EHLO", cmd_ehlo },
+	{ "HELO", cmd_helo },
+	{ "AUTH", cmd_auth },
+	{ "MAIL", cmd_mail },
+	{ "RCPT", cmd_rcpt },
+	{ "DATA", cmd_data },
+	{ "RSET", cmd_rset },
+	{ "NOOP", cmd_noop },
+	{ "QUIT", cmd_quit },
+	{ "VRFY", cmd_vrfy },
+	{ "STARTTLS", cmd_starttls },
+	{ "EXPN", cmd_not_implemented },
+	{ "ETRN", cmd_not_implemented },
+	{ "BDAT", cmd_not_implemented },	/* no CHUNKING offered */
+	{ "HELP", cmd_not_implemented },
+	{ "TURN", cmd_not_implemented },
+};
+
+/* ---- the session ---- */
+
+/*
+ * Reads one command line into s->line without its line end. Returns 1 for
+ * a line to run, 0 when the line was rejected, and -1 when the session
+ * ends.
+ */
+static int
+read_command(struct session *s)
+{
+	size_t	len;
+	int	rc;
+
+	rc = stream_read_line(s->dev, s->line, sizeof(s->line), &len);
+	if (rc == EXO_ERR_TOOLONG) {
+		/* Rejected, never cut (RFC 5321 4.5.3.1.4). */
+		if (stream_skip_line(s->dev) != EXO_OK) {
+			end_session(s, "device closed");
+			return (-1);
+		}
+		reply(s, "500 5.5.2 Line too long");
+		return (0);
+	}
+	if (rc == EXO_ERR_TIMEOUT) {
+		reply(s, "421 4.4.2 Timeout");
+		end_session(s, "timeout");
+		return (-1);
+	}
+	if (rc != EXO_OK || len == 0 || s->line[len - 1] != '\n') {
+		end_session(s, "device closed");
+		return (-1);
+	}
+	if (memchr(s->line, '\0', len) != NULL) {
+		reply(s, "500 5.5.2 Invalid character in command");
+		return (0);
+	}
+	str_trim_end(s->line, len);
+	return (1);
+}
+
+static void
+run_command(struct session *s)
+{
+	char	*verb = s->line, *arg;
+	size_t	 i;
+
+	arg = verb + strcspn(verb, " ");
+	if (*arg != '\0') {
+		*arg++ = '\0';
+		while (*arg == ' ')
+			arg++;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (str_casecmp(verb, commands[i].name) == 0) {
+			commands[i].fn(s, arg);
+			return;
+		}
+	}
+	reply(s, "500 5.5.2 Command not recognized");
+}
+
+static void
+session_hostname(struct session *s)
+{
+	const struct settings	*st = s->ctx->settings;
+
+	if (st->smtp.hostname[0] != '\0')
+		str_copy(s->hostname, st->smtp.hostname, sizeof(s->hostname));
+	else if (plat_hostname(s->hostname, sizeof(s->hostname)) != EXO_OK ||
+	    s->hostname[0] == '\0')
+		str_copy(s->hostname, "localhost", sizeof(s->hostname));
+}
+
+static void
+session_end(struct session *s)
+{
+	char	in[24], out[24];
+
+	snprintf(in, sizeof(in), "%llu", stream_bytes_in(s->dev));
+	snprintf(out, sizeof(out), "%llu", stream_bytes_out(s->dev));
+	ev_emit(EV_INFO, s->ctx->conn, "smtp.session_end",
+	    "SMTP connection from {peer} ended: {reason}",
+	    "peer", s->ctx->peer, "reason", s->reason ? s->reason : "-",
+	    "user", s->login[0] ? s->login : NULL,
+	    "bytes_in", in, "bytes_out", out, (char *)NULL);
+}
+
+void
+smtp_session_run(struct session_ctx *ctx, struct stream *device)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		ev_emit(EV_ERROR, ctx->conn, "smtp.nomem",
+		    "Out of memory for the SMTP session of {peer}",
+		    "peer", ctx->peer, (char *)NULL);
+		stream_puts(device, "421 4.3.0 Out of memory\r\n");
+		stream_close(device);
+		return;
+	}
+	s->ctx = ctx;
+	s->dev = device;
+	session_hostname(s);
+	ev_emit(EV_DEBUG, ctx->conn, "smtp.session_start",
+	    "SMTP connection from {peer}", "peer", ctx->peer, (char *)NULL);
+
+	stream_set_timeout(device, ctx->settings->limits.preauth_timeout * 1000);
+	reply(s, "220 %s exoconnect ESMTP ready", s->hostname);
+	while (!s->done) {
+		if (ctx->stopping != NULL && atomic_load(ctx->stopping)) {
+			reply(s, "421 4.3.2 Service shutting down");
+			end_session(s, "stopping");
+			break;
+		}
+		if (read_command(s) == 1)
+			run_command(s);
+	}
+
+	/* The device has its reply; QUIT upstream is only politeness. */
+	smtp_upstream_close(s->up, 1);
+	session_end(s);
+	stream_close(device);
+	token_lease_wipe(&s->lease);
+	plat_wipe(s, sizeof(*s));
+	free(s);
+}

@@ -83,7 +83,7 @@ fetch_one() {
 	if ! run_apt apt-cache showsrc "$name" 2>>"$log" |
 	    grep -qx "Version: $version"; then
 		found=$(run_apt apt-cache showsrc "$name" 2>/dev/null |
-		    sed -n 's/^Version: //p' | tr '\n' ' ')
+		    sed -n 's/^Version: //p' | paste -sd ' ' -)
 		die "$name $version is not in the archive (found:" \
 		    "${found:-nothing}); after reviewing the changes, set" \
 		    "the new version in third_party/versions"

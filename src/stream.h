@@ -68,7 +68,8 @@ int stream_is_tls(const struct stream *s);
  *                   still unread, so the caller either discards it with
  *                   stream_skip_line or keeps reading pieces;
  *   EXO_ERR_CLOSED  end of stream before any byte;
- *   EXO_ERR_TIMEOUT, EXO_ERR_IO, EXO_ERR_TLS.
+ *   EXO_ERR_TIMEOUT, EXO_ERR_IO, EXO_ERR_TLS: the bytes of an
+ *                   incomplete line read so far are lost.
  * Embedded NUL bytes are returned as data; callers that forbid them check
  * with memchr.
  */
@@ -80,7 +81,10 @@ int stream_skip_line(struct stream *s);
 /*
  * Reads at most cap bytes, from the buffer first, waiting only when the
  * buffer is empty. Returns the count (> 0), 0 at end of stream, or a
- * negative error.
+ * negative error. Over TLS, 0 means the peer sent close_notify, and
+ * EXO_ERR_CLOSED means the connection ended without it, so the data may
+ * be cut short; only the caller's framing can tell. Later reads return
+ * the same end again.
  */
 long stream_read(struct stream *s, void *buf, size_t cap);
 
@@ -94,7 +98,10 @@ int stream_printf(struct stream *s, const char *fmt, ...) EXO_PRINTF(2, 3);
 /* Sends everything buffered. */
 int stream_flush(struct stream *s);
 
-/* Total bytes read from and written to the peer, for the log. */
+/*
+ * Total bytes read from and written to the peer, for the log: plain text
+ * only, without TLS record overhead.
+ */
 unsigned long long stream_bytes_in(const struct stream *s);
 unsigned long long stream_bytes_out(const struct stream *s);
 
@@ -115,6 +122,13 @@ void trust_free(struct trust_store *t);
 /* Loads a PEM certificate chain and its private key (RSA or EC). */
 int tls_server_creds_load(const char *cert_file, const char *key_file,
     struct tls_server_creds **out, struct exo_error *e);
+/*
+ * on != 0 lets a listener accept TLS 1.0 and 1.1 as well as 1.2, for old
+ * devices; the default is TLS 1.2 only. Takes effect for handshakes
+ * started afterwards.
+ */
+void tls_server_creds_set_legacy(struct tls_server_creds *c, int on);
+/* Frees c; no stream may use it any more (the engine keeps pointers). */
 void tls_server_creds_free(struct tls_server_creds *c);
 
 #endif

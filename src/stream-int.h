@@ -1,0 +1,67 @@
+/*
+ * stream-int.h: the stream's internals shared by stream.c (buffers and
+ * line reading), stream-tls.c (the BearSSL engine) and trust.c (trust
+ * anchors and server credentials). Not for other modules.
+ */
+#ifndef EXO_STREAM_INT_H
+#define EXO_STREAM_INT_H
+
+#include <bearssl.h>
+
+#include "stream.h"
+
+/* Received plain text buffered for the line reader. */
+#define STREAM_READ_BUF		16384
+/* Output collected before it goes to the socket or the TLS engine. */
+#define STREAM_WRITE_BUF	4096
+
+/* stream.end after a plain end of stream or a TLS close_notify. */
+#define STREAM_END_CLEAN	1
+
+struct stream_tls;
+
+struct stream {
+	plat_socket		 sock;
+	int			 timeout_ms;
+	long			 end;		/* 0 while open, else the end:
+						 * STREAM_END_CLEAN or
+						 * EXO_ERR_CLOSED */
+	unsigned long long	 bytes_in;
+	unsigned long long	 bytes_out;
+	struct stream_tls	*tls;		/* NULL while in plain text */
+
+	size_t			 rpos, rlen;	/* unread: rbuf[rpos..rlen) */
+	size_t			 wlen;
+	unsigned char		 rbuf[STREAM_READ_BUF];
+	unsigned char		 wbuf[STREAM_WRITE_BUF];
+};
+
+struct trust_store {
+	br_x509_trust_anchor	*anchors;
+	size_t			 count;
+	size_t			 cap;
+};
+
+struct tls_server_creds {
+	br_x509_certificate	*chain;
+	size_t			 chain_len;
+	int			 key_type;	/* BR_KEYTYPE_RSA or _EC */
+	unsigned		 issuer_key_type; /* of the CA that signed */
+	br_rsa_private_key	 rsa;
+	br_ec_private_key	 ec;
+	int			 legacy;	/* accept TLS 1.0 and 1.1 */
+};
+
+/*
+ * Reads plain text from the TLS engine: the count (> 0), 0 after the
+ * peer's close_notify, EXO_ERR_CLOSED when the connection ended without
+ * one, or another negative error.
+ */
+long stream_tls_read(struct stream *s, void *buf, size_t cap);
+/* Encrypts and sends all len bytes. */
+int stream_tls_write(struct stream *s, const void *buf, size_t len);
+/* Sends close_notify without waiting for the reply, and frees the TLS
+ * state. */
+void stream_tls_close(struct stream *s);
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * stream-tls.c: TLS for streams with BearSSL. The engine runs in this
+ * file's own loop over the stream's socket, so every wait honours the
+ * stream's timeout, and its failures become messages a user can act on.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stream-int.h"
+#include "util.h"
+
+/*
+ * Buffer sizes. The input buffer must hold a whole record of 16 KB
+ * because Exchange Online does not negotiate a smaller maximum fragment
+ * length. Output records are cut at 4 KB of plain text, which POP3 and
+ * SMTP commands never reach and which costs only a few more records on a
+ * large DATA upload. The engine runs in full duplex, because in
+ * half-duplex (mono) mode unread incoming data blocks every write
+ * (bearssl_ssl.h, br_ssl_engine_set_buffer). On x86_64 with BearSSL 0.6,
+ * sizeof gives 28 KB for struct stream_tls and 20 KB for struct stream,
+ * so a TLS stream takes about 48 KB, against about 61 KB with
+ * BR_SSL_BUFSIZE_BIDI, and 1,000 sessions with a plain device side and a
+ * TLS upstream need about 69 MB of buffers.
+ */
+#define TLS_INPUT_BUF	BR_SSL_BUFSIZE_INPUT
+#define TLS_OUTPUT_BUF	(4096 + 85)
+
+/* Maximum wait for sending close_notify when a stream closes. */
+#define TLS_CLOSE_TIMEOUT_MS	2000
+
+struct stream_tls {
+	union {
+		br_ssl_client_context	client;
+		br_ssl_server_context	server;
+	} ctx;
+	br_ssl_engine_context	*eng;
+	br_x509_minimal_context	 x509;		/* client side only */
+	int			 sock_end;	/* error that ended the
+						 * socket, or 0 */
+	unsigned char		 ibuf[TLS_INPUT_BUF];
+	unsigned char		 obuf[TLS_OUTPUT_BUF];
+};
+
+/* The message and stream code for one BearSSL error. */
+struct tls_error_text {
+	int		 err;
+	int		 code;
+	const char	*text;
+};
+
+static const struct tls_error_text tls_error_texts[] = {
+	{ BR_ERR_X509_NOT_TRUSTED, EXO_ERR_TLS,
+	    "the certificate is not signed by a trusted CA (unknown CA); "
+	    "set ca_file in the [tls] section to the CA that issued it" },
+	{ BR_ERR_X509_BAD_SERVER_NAME, EXO_ERR_TLS,
+	    "the certificate does not carry this host name (name "
+	    "mismatch); check the host name in the settings" },
+	{ BR_ERR_X509_EXPIRED, EXO_ERR_TLS,
+	    "the certificate has expired or is not yet valid; check the "
+	    "date and time of this computer" },
+	{ BR_ERR_X509_TIME_UNKNOWN, EXO_ERR_TLS,
+	    "the certificate validity could not be checked against the "
+	    "current time; check the date and time of this computer" },
+	{ BR_ERR_UNSUPPORTED_VERSION, EXO_ERR_TLS,
+	    "no common TLS version: the peer does not offer the versions "
+	    "accepted here (TLS 1.2)" },
+	{ BR_ERR_BAD_VERSION, EXO_ERR_TLS,
+	    "no common TLS version: the peer used an unexpected version" },
+	{ BR_ERR_BAD_CIPHER_SUITE, EXO_ERR_TLS,
+	    "no common cipher suite with the peer" },
+	{ BR_ERR_X509_NOT_CA, EXO_ERR_TLS,
+	    "an intermediate certificate of the chain is not a CA" },
+	{ BR_ERR_X509_BAD_SIGNATURE, EXO_ERR_TLS,
+	    "a certificate signature of the chain is invalid" },
+	{ BR_ERR_X509_WEAK_PUBLIC_KEY, EXO_ERR_TLS,
+	    "the certificate key is too weak" },
+	{ BR_ERR_X509_EMPTY_CHAIN, EXO_ERR_TLS,
+	    "the peer sent no certificate" },
+	{ BR_ERR_RECV_FATAL_ALERT + 70, EXO_ERR_TLS,
+	    "no common TLS version: the peer sent a protocol_version alert "
+	    "(this side accepts TLS 1.2)" },
+	{ BR_ERR_RECV_FATAL_ALERT + 40, EXO_ERR_TLS,
+	    "the peer ended the handshake with a handshake_failure alert: "
+	    "no common cipher suite or version" },
+	{ BR_ERR_RECV_FATAL_ALERT + 42, EXO_ERR_TLS,
+	    "the peer rejected our certificate (bad_certificate alert)" },
+	{ BR_ERR_RECV_FATAL_ALERT + 48, EXO_ERR_TLS,
+	    "the peer does not trust the CA of our certificate (unknown_ca "
+	    "alert)" },
+};
+
+/* Writes the meaning of a BearSSL error into e and returns the code. */
+static int
+tls_error(struct exo_error *e, const char *peer, int err)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(tls_error_texts) / sizeof(tls_error_texts[0]);
+	    i++) {
+		if (tls_error_texts[i].err == err)
+			return (err_set(e, tls_error_texts[i].code,
+			    "TLS with %s failed: %s", peer,
+			    tls_error_texts[i].text));
+	}
+	if (err >= BR_ERR_SEND_FATAL_ALERT)
+		return (err_set(e, EXO_ERR_TLS, "TLS with %s failed: this "
+		    "side sent fatal alert %d", peer,
+		    err - BR_ERR_SEND_FATAL_ALERT));
+	if (err >= BR_ERR_RECV_FATAL_ALERT)
+		return (err_set(e, EXO_ERR_TLS, "TLS with %s failed: the peer "
+		    "sent fatal alert %d", peer,
+		    err - BR_ERR_RECV_FATAL_ALERT));
+	if (err >= BR_ERR_X509_OK)
+		return (err_set(e, EXO_ERR_TLS, "TLS with %s failed: the "
+		    "certificate chain is invalid (BearSSL X.509 error %d)",
+		    peer, err));
+	return (err_set(e, EXO_ERR_TLS, "TLS with %s failed: BearSSL error "
+	    "%d", peer, err));
+}
+
+/* Maps a closed engine to a stream code. */
+static int
+tls_closed_code(br_ssl_engine_context *eng)
+{
+	int	err = br_ssl_engine_last_error(eng);
+
+	if (err == BR_ERR_OK || err == BR_ERR_IO)
+		return (EXO_ERR_CLOSED);
+	return (EXO_ERR_TLS);
+}
+
+/* Sends the records the engine has ready. */
+static int
+tls_send_records(struct stream *s, int timeout_ms)
+{
+	br_ssl_engine_context	*eng = s->tls->eng;
+	unsigned char		*buf;
+	size_t			 len;
+	int			 rc;
+
+	while (br_ssl_engine_current_state(eng) & BR_SSL_SENDREC) {
+		buf = br_ssl_engine_sendrec_buf(eng, &len);
+		rc = plat_send_all(s->sock, buf, len, timeout_ms);
+		if (rc != EXO_OK) {
+			if (rc != EXO_ERR_TIMEOUT)
+				s->tls->sock_end = rc;
+			return (rc);
+		}
+		br_ssl_engine_sendrec_ack(eng, len);
+	}
+	return (EXO_OK);
+}
+
+/*
+ * Runs the engine until one of the states in target (BR_SSL_SENDAPP or
+ * BR_SSL_RECVAPP) is available, moving records over the socket.
+ */
+static int
+tls_run_until(struct stream *s, unsigned target)
+{
+	br_ssl_engine_context	*eng = s->tls->eng;
+	unsigned char		*buf;
+	unsigned		 state;
+	size_t			 len;
+	long			 n;
+	int			 rc;
+
+	for (;;) {
+		if (s->tls->sock_end != 0)
+			return (s->tls->sock_end);
+		state = br_ssl_engine_current_state(eng);
+		if (state & BR_SSL_CLOSED)
+			return (tls_closed_code(eng));
+		if (state & BR_SSL_SENDREC) {
+			rc = tls_send_records(s, s->timeout_ms);
+			if (rc != EXO_OK)
+				return (rc);
+			continue;
+		}
+		if (state & target)
+			return (EXO_OK);
+
+		/*
+		 * Full duplex makes this rare: plain text waits to be read
+		 * while the engine cannot accept any to send, as during a
+		 * renegotiation. Reading it here would lose it.
+		 */
+		if (state & BR_SSL_RECVAPP)
+			return (EXO_ERR_TLS);
+
+		if (state & BR_SSL_RECVREC) {
+			buf = br_ssl_engine_recvrec_buf(eng, &len);
+			n = plat_recv(s->sock, buf, len, s->timeout_ms);
+			if (n == 0 || n == EXO_ERR_CLOSED || n == EXO_ERR_IO) {
+				/*
+				 * The socket ended without close_notify, which
+				 * BearSSL's own I/O layer reports as BR_ERR_IO.
+				 * Only the caller's framing can tell whether
+				 * the data was complete.
+				 */
+				s->tls->sock_end = n == 0 ? EXO_ERR_CLOSED :
+				    (int)n;
+				return (s->tls->sock_end);
+			}
+			if (n < 0)
+				return ((int)n);
+			br_ssl_engine_recvrec_ack(eng, (size_t)n);
+			continue;
+		}
+
+		/* Plain text waits in the engine: push it into a record. */
+		br_ssl_engine_flush(eng, 0);
+	}
+}
+
+long
+stream_tls_read(struct stream *s, void *buf, size_t cap)
+{
+	br_ssl_engine_context	*eng = s->tls->eng;
+	unsigned char		*p;
+	size_t			 avail;
+	int			 rc;
+
+	rc = tls_run_until(s, BR_SSL_RECVAPP);
+	if (rc == EXO_ERR_CLOSED && s->tls->sock_end == 0 &&
+	    br_ssl_engine_last_error(eng) == BR_ERR_OK)
+		return (0);
+	if (rc != EXO_OK)
+		return (rc);
+
+	p = br_ssl_engine_recvapp_buf(eng, &avail);
+	if (avail > cap)
+		avail = cap;
+	memcpy(buf, p, avail);
+	br_ssl_engine_recvapp_ack(eng, avail);
+	return ((long)avail);
+}
+
+int
+stream_tls_write(struct stream *s, const void *buf, size_t len)
+{
+	br_ssl_engine_context	*eng = s->tls->eng;
+	const unsigned char	*src = buf;
+	unsigned char		*p;
+	size_t			 avail;
+	int			 rc;
+
+	while (len > 0) {
+		rc = tls_run_until(s, BR_SSL_SENDAPP);
+		if (rc != EXO_OK)
+			return (rc);
+		p = br_ssl_engine_sendapp_buf(eng, &avail);
+		if (avail > len)
+			avail = len;
+		memcpy(p, src, avail);
+		br_ssl_engine_sendapp_ack(eng, avail);
+		src += avail;
+		len -= avail;
+	}
+	br_ssl_engine_flush(eng, 0);
+	return (tls_send_records(s, s->timeout_ms));
+}
+
+void
+stream_tls_close(struct stream *s)
+{
+	struct stream_tls	*t = s->tls;
+	int			 timeout_ms = TLS_CLOSE_TIMEOUT_MS;
+
+	if (t->sock_end == 0 &&
+	    !(br_ssl_engine_current_state(t->eng) & BR_SSL_CLOSED)) {
+		/* Send close_notify but do not wait for the peer's reply. */
+		if (s->timeout_ms >= 0 && s->timeout_ms < timeout_ms)
+			timeout_ms = s->timeout_ms;
+		br_ssl_engine_close(t->eng);
+		tls_send_records(s, timeout_ms);
+	}
+	plat_wipe(t, sizeof(*t));
+	free(t);
+	s->tls = NULL;
+}
+
+/* Runs the handshake to its end and reports a failure in e. */
+static int
+tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
+{
+	br_ssl_engine_context	*eng = s->tls->eng;
+	int			 rc;
+
+	rc = tls_run_until(s, BR_SSL_SENDAPP);
+	if (rc == EXO_OK)
+		return (EXO_OK);
+	if (rc == EXO_ERR_CLOSED && s->tls->sock_end != 0)
+		return (err_set(e, rc, "TLS with %s failed: the connection "
+		    "closed during the handshake", peer));
+	if (rc == EXO_ERR_TIMEOUT)
+		return (err_set(e, rc, "TLS with %s failed: the handshake "
+		    "timed out", peer));
+	if (rc == EXO_ERR_IO)
+		return (err_set(e, rc, "TLS with %s failed: socket error "
+		    "during the handshake", peer));
+	return (tls_error(e, peer, br_ssl_engine_last_error(eng)));
+}
+
+int
+stream_start_tls_client(struct stream *s, const char *server_name,
+    const struct trust_store *trust, struct exo_error *e)
+{
+	struct stream_tls	*t;
+	int			 rc;
+
+	if (s->tls != NULL)
+		return (err_set(e, EXO_ERR_INVALID, "TLS with %s is already "
+		    "active", server_name));
+	if (stream_pending(s) > 0)
+		return (err_set(e, EXO_ERR_PROTO, "%s sent data after its "
+		    "STARTTLS reply and before the TLS handshake", server_name));
+	rc = stream_flush(s);
+	if (rc != EXO_OK)
+		return (err_set(e, rc, "sending to %s failed before the TLS "
+		    "handshake: %s", server_name, exo_strerror(rc)));
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return (err_set(e, EXO_ERR_NOMEM, "out of memory starting TLS "
+		    "with %s", server_name));
+	br_ssl_client_init_full(&t->ctx.client, &t->x509, trust->anchors,
+	    trust->count);
+	t->eng = &t->ctx.client.eng;
+	br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_buffers_bidi(t->eng, t->ibuf, sizeof(t->ibuf),
+	    t->obuf, sizeof(t->obuf));
+
+	/*
+	 * From here the stream stays in TLS even when the handshake fails,
+	 * so no later write can send plain text by mistake.
+	 */
+	s->tls = t;
+	if (!br_ssl_client_reset(&t->ctx.client, server_name, 0))
+		return (tls_error(e, server_name,
+		    br_ssl_engine_last_error(t->eng)));
+	return (tls_handshake(s, server_name, e));
+}
+
+int
+stream_start_tls_server(struct stream *s,
+    const struct tls_server_creds *creds, struct exo_error *e)
+{
+	struct stream_tls	*t;
+	int			 rc;
+
+	if (s->tls != NULL)
+		return (err_set(e, EXO_ERR_INVALID, "TLS is already active"));
+
+	/* RFC 3207 section 4.2: discard what the client sent too early. */
+	s->rpos = 0;
+	s->rlen = 0;
+	rc = stream_flush(s);
+	if (rc != EXO_OK)
+		return (err_set(e, rc, "sending to the client failed before "
+		    "the TLS handshake: %s", exo_strerror(rc)));
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return (err_set(e, EXO_ERR_NOMEM, "out of memory starting "
+		    "TLS"));
+	if (creds->key_type == BR_KEYTYPE_RSA)
+		br_ssl_server_init_full_rsa(&t->ctx.server, creds->chain,
+		    creds->chain_len, &creds->rsa);
+	else
+		br_ssl_server_init_full_ec(&t->ctx.server, creds->chain,
+		    creds->chain_len, creds->issuer_key_type, &creds->ec);
+	t->eng = &t->ctx.server.eng;
+	br_ssl_engine_set_versions(t->eng, creds->legacy ? BR_TLS10 : BR_TLS12,
+	    BR_TLS12);
+	br_ssl_engine_set_buffers_bidi(t->eng, t->ibuf, sizeof(t->ibuf),
+	    t->obuf, sizeof(t->obuf));
+
+	s->tls = t;
+	if (!br_ssl_server_reset(&t->ctx.server))
+		return (tls_error(e, "the client",
+		    br_ssl_engine_last_error(t->eng)));
+	return (tls_handshake(s, "the client", e));
+}

@@ -1,0 +1,700 @@
+/*
+ * test-stream.c: the buffered stream and its line reader over loopback
+ * sockets, and TLS between stream_start_tls_server and
+ * stream_start_tls_client with a CA and a "localhost" certificate that
+ * openssl creates in a temporary folder when the test starts.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "../../src/stream.h"
+#include "../../src/util.h"
+
+static char	tmpdir[64];
+static char	ca_file[PLAT_PATH_MAX];
+static char	other_ca_file[PLAT_PATH_MAX];
+static char	cert_file[PLAT_PATH_MAX];
+static char	key_file[PLAT_PATH_MAX];
+static char	ec_cert_file[PLAT_PATH_MAX];
+static char	ec_key_file[PLAT_PATH_MAX];
+static int	have_certs;
+
+/* Connected streams: a (accepted side) and c (connecting side). */
+static void
+make_pair(struct stream **a, struct stream **c, int timeout_ms)
+{
+	struct exo_error	e;
+	plat_socket		l, sa;
+	char			peer[PLAT_ADDR_MAX];
+
+	*a = *c = NULL;
+	CHECK_INT(plat_listen("127.0.0.1", 0, &l, &e), 0);
+	CHECK_INT(stream_connect("127.0.0.1", (unsigned)plat_socket_port(l),
+	    timeout_ms, c, &e), 0);
+	CHECK_INT(plat_accept(l, 2000, &sa, peer), 0);
+	plat_socket_close(l);
+	*a = stream_new(sa, timeout_ms);
+	CHECK(*a != NULL);
+}
+
+/* Sends a list of pieces with a pause between them, from a thread. */
+struct writer {
+	struct stream		*s;
+	const char *const	*pieces;
+	int			 close_after;
+	atomic_int		 done;
+};
+
+static void
+writer_run(void *arg)
+{
+	struct writer	*w = arg;
+	size_t		 i;
+
+	for (i = 0; w->pieces[i] != NULL; i++) {
+		stream_puts(w->s, w->pieces[i]);
+		stream_flush(w->s);
+		plat_sleep_ms(20);
+	}
+	if (w->close_after)
+		stream_abort(w->s);
+	atomic_store(&w->done, 1);
+}
+
+static void
+writer_wait(struct writer *w)
+{
+	int	i;
+
+	for (i = 0; i < 500 && !atomic_load(&w->done); i++)
+		plat_sleep_ms(10);
+	CHECK(atomic_load(&w->done));
+}
+
+TEST(read_line_split_reads)
+{
+	static const char *const pieces[] = {
+		"US", "ER scan", "ner1\r", "\nPASS x\r\nQU", "IT\r\n", NULL,
+	};
+	struct writer	 w = { 0 };
+	struct stream	*a, *c;
+	char		 line[64];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	w.s = c;
+	w.pieces = pieces;
+	CHECK_INT(plat_thread_start(writer_run, &w, 0), 0);
+
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "USER scanner1\r\n");
+	CHECK_INT(len, 15);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "PASS x\r\n");
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "QUIT\r\n");
+	writer_wait(&w);
+	CHECK_INT(stream_bytes_in(a), 29);
+	CHECK_INT(stream_bytes_out(c), 29);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_line_overlong)
+{
+	struct stream	*a, *c;
+	char		 line[32], big[100];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	memset(big, 'x', sizeof(big));
+	CHECK_INT(stream_write(c, big, sizeof(big)), 0);
+	CHECK_INT(stream_puts(c, "\r\nNOOP\r\n"), 0);
+	CHECK_INT(stream_flush(c), 0);
+
+	/* cap - 1 bytes come back; the rest of the line stays unread. */
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len),
+	    EXO_ERR_TOOLONG);
+	CHECK_INT(len, sizeof(line) - 1);
+	CHECK_INT(strlen(line), sizeof(line) - 1);
+	CHECK_INT(stream_skip_line(a), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "NOOP\r\n");
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_line_exact_fit)
+{
+	struct stream	*a, *c;
+	char		 line[8];
+	size_t		 len;
+
+	/* "ABCDEF\n" is 7 bytes, which fills cap - 1 exactly. */
+	make_pair(&a, &c, 2000);
+	CHECK_INT(stream_puts(c, "ABCDEF\nABCDEFG\n"), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "ABCDEF\n");
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len),
+	    EXO_ERR_TOOLONG);
+	CHECK_STR(line, "ABCDEFG");
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "\n");
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_line_longer_than_buffer)
+{
+	struct stream	*a, *c;
+	static char	 big[40000], line[40002];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	memset(big, 'y', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	CHECK_INT(stream_write(c, big, sizeof(big)), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_INT(len, sizeof(big));
+	CHECK(memcmp(line, big, sizeof(big)) == 0);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_line_eof)
+{
+	static const char *const pieces[] = { "partial", NULL };
+	struct writer	 w = { 0 };
+	struct stream	*a, *c;
+	char		 line[32];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	w.s = c;
+	w.pieces = pieces;
+	w.close_after = 1;
+	CHECK_INT(plat_thread_start(writer_run, &w, 0), 0);
+
+	/* The last bytes come without "\n", then the end is reported. */
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "partial");
+	CHECK_INT(len, 7);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len),
+	    EXO_ERR_CLOSED);
+	CHECK_INT(len, 0);
+	CHECK_INT(stream_read(a, line, sizeof(line)), 0);
+	writer_wait(&w);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_line_keeps_nul)
+{
+	struct stream	*a, *c;
+	char		 line[32];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	CHECK_INT(stream_write(c, "A\0B\r\n", 5), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_INT(len, 5);
+	CHECK(memcmp(line, "A\0B\r\n", 5) == 0);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_timeout)
+{
+	struct stream	*a, *c;
+	char		 line[32];
+	size_t		 len;
+	int64_t		 start;
+
+	make_pair(&a, &c, 2000);
+	stream_set_timeout(a, 80);
+	start = plat_now_ms();
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len),
+	    EXO_ERR_TIMEOUT);
+	CHECK(plat_now_ms() - start >= 70);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(read_after_line_uses_buffer)
+{
+	struct stream	*a, *c;
+	char		 line[32], data[32];
+	size_t		 len;
+
+	make_pair(&a, &c, 2000);
+	CHECK_INT(stream_puts(c, "+OK 5 octets\r\nhello"), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "+OK 5 octets\r\n");
+	CHECK_INT(stream_pending(a), 5);
+	CHECK_INT(stream_read(a, data, 3), 3);
+	CHECK(memcmp(data, "hel", 3) == 0);
+	CHECK_INT(stream_read(a, data, sizeof(data)), 2);
+	CHECK(memcmp(data, "lo", 2) == 0);
+	CHECK_INT(stream_pending(a), 0);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(write_buffer_and_printf)
+{
+	struct stream	*a, *c;
+	static char	 big[10000], got[10000];
+	char		 line[1100];
+	size_t		 len, have = 0;
+	long		 n;
+
+	make_pair(&a, &c, 2000);
+	CHECK_INT(stream_printf(c, "%s %d\r\n", "250", 42), 0);
+	/* Buffered until the flush. */
+	CHECK_INT(stream_bytes_out(c), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_bytes_out(c), 8);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "250 42\r\n");
+
+	/* Output longer than the printf stack buffer. */
+	memset(big, 'z', 1000);
+	big[1000] = '\0';
+	CHECK_INT(stream_printf(c, "<%s>\n", big), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_INT(len, 1003);
+	CHECK_INT(line[0], '<');
+	CHECK_INT(line[1001], '>');
+
+	/* A write larger than the buffer goes straight through. */
+	memset(big, 'q', sizeof(big));
+	CHECK_INT(stream_write(c, "x", 1), 0);
+	CHECK_INT(stream_write(c, big, sizeof(big)), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read(a, got, 1), 1);
+	CHECK_INT(got[0], 'x');
+	while (have < sizeof(big)) {
+		n = stream_read(a, got + have, sizeof(got) - have);
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	CHECK_INT(have, sizeof(big));
+	CHECK(memcmp(got, big, sizeof(big)) == 0);
+	stream_close(a);
+	stream_close(c);
+}
+
+/* ---- TLS ---- */
+
+/* Runs a shell command quietly; returns 1 on success. */
+static int
+run_quiet(const char *cmd)
+{
+	char	full[4096];
+
+	if ((size_t)snprintf(full, sizeof(full), "( %s ) >/dev/null 2>&1",
+	    cmd) >= sizeof(full))
+		return (0);
+	return (system(full) == 0);
+}
+
+/* Creates two CAs and RSA and EC certificates for "localhost". */
+static int
+make_certs(void)
+{
+	char	cmd[3072];
+
+	snprintf(ca_file, sizeof(ca_file), "%s/ca.pem", tmpdir);
+	snprintf(other_ca_file, sizeof(other_ca_file), "%s/other-ca.pem",
+	    tmpdir);
+	snprintf(cert_file, sizeof(cert_file), "%s/localhost.pem", tmpdir);
+	snprintf(key_file, sizeof(key_file), "%s/localhost.key", tmpdir);
+	snprintf(ec_cert_file, sizeof(ec_cert_file), "%s/ec.pem", tmpdir);
+	snprintf(ec_key_file, sizeof(ec_key_file), "%s/ec.key", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && "
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	    "-subj /CN=exo-test-ca -keyout ca.key -out ca.pem && "
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	    "-subj /CN=exo-other-ca -keyout other-ca.key -out other-ca.pem && "
+	    "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
+	    "-keyout localhost.key -out localhost.csr && "
+	    "printf 'subjectAltName=DNS:localhost\\n' > san.ext && "
+	    "openssl x509 -req -in localhost.csr -CA ca.pem -CAkey ca.key "
+	    "-CAcreateserial -days 2 -extfile san.ext -out localhost.pem && "
+	    "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
+	    "openssl req -new -key ec.key -subj /CN=localhost -out ec.csr && "
+	    "openssl x509 -req -in ec.csr -CA ca.pem -CAkey ca.key "
+	    "-CAcreateserial -days 2 -extfile san.ext -out ec.pem",
+	    tmpdir);
+	return (run_quiet(cmd));
+}
+
+struct tls_server {
+	plat_socket			 listener;
+	const struct tls_server_creds	*creds;
+	const char			*reply;		/* sent after a line */
+	int				 no_close_notify;
+	int				 rc;
+	char				 line[64];
+	char				 msg[EXO_ERROR_MSG_MAX];
+	atomic_int			 done;
+};
+
+/* Accepts one client, upgrades to TLS, reads a line and replies. */
+static void
+tls_server_run(void *arg)
+{
+	struct tls_server	*t = arg;
+	struct exo_error	 e;
+	struct stream		*s = NULL;
+	plat_socket		 sock;
+	char			 peer[PLAT_ADDR_MAX];
+	size_t			 len;
+
+	err_clear(&e);
+	t->rc = plat_accept(t->listener, 5000, &sock, peer);
+	if (t->rc != 0)
+		goto out;
+	s = stream_new(sock, 5000);
+	t->rc = stream_start_tls_server(s, t->creds, &e);
+	str_copy(t->msg, e.msg, sizeof(t->msg));
+	if (t->rc != 0)
+		goto out;
+	t->rc = stream_read_line(s, t->line, sizeof(t->line), &len);
+	if (t->rc != 0)
+		goto out;
+	stream_puts(s, t->reply);
+	t->rc = stream_flush(s);
+	if (t->no_close_notify)
+		stream_abort(s);
+out:
+	stream_close(s);
+	atomic_store(&t->done, 1);
+}
+
+static void
+tls_server_start(struct tls_server *t, const struct tls_server_creds *creds,
+    const char *reply)
+{
+	struct exo_error	e;
+
+	memset(t, 0, sizeof(*t));
+	t->creds = creds;
+	t->reply = reply;
+	CHECK_INT(plat_listen("127.0.0.1", 0, &t->listener, &e), 0);
+}
+
+static void
+tls_server_wait(struct tls_server *t)
+{
+	int	i;
+
+	for (i = 0; i < 1000 && !atomic_load(&t->done); i++)
+		plat_sleep_ms(10);
+	CHECK(atomic_load(&t->done));
+	plat_socket_close(t->listener);
+}
+
+/* Connects to the test server and starts TLS as a client. */
+static int
+tls_client(struct tls_server *t, const char *name,
+    const struct trust_store *trust, struct stream **out,
+    struct exo_error *e)
+{
+	int	rc;
+
+	rc = stream_connect("127.0.0.1", (unsigned)plat_socket_port(
+	    t->listener), 5000, out, e);
+	if (rc != 0)
+		return (rc);
+	return (stream_start_tls_client(*out, name, trust, e));
+}
+
+static void
+tls_round_trip(const char *cert, const char *key)
+{
+	struct tls_server	 t;
+	struct tls_server_creds	*creds = NULL;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	struct stream		*c = NULL;
+	char			 line[64];
+	size_t			 len;
+
+	CHECK_INT(tls_server_creds_load(cert, key, &creds, &e), 0);
+	CHECK_INT(trust_load(ca_file, &trust, &e), 0);
+	if (creds == NULL || trust == NULL)
+		goto out;
+	tls_server_start(&t, creds, "+OK over TLS\r\n");
+	CHECK_INT(plat_thread_start(tls_server_run, &t, 0), 0);
+
+	CHECK_INT(tls_client(&t, "localhost", trust, &c, &e), 0);
+	CHECK(stream_is_tls(c));
+	CHECK_INT(stream_puts(c, "CAPA\r\n"), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(c, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "+OK over TLS\r\n");
+	/* The server closed with close_notify: a clean end of stream. */
+	CHECK_INT(stream_read(c, line, sizeof(line)), 0);
+	CHECK_INT(stream_bytes_in(c), 14);
+	CHECK_INT(stream_bytes_out(c), 6);
+	stream_close(c);
+
+	tls_server_wait(&t);
+	CHECK_INT(t.rc, 0);
+	CHECK_STR(t.line, "CAPA\r\n");
+out:
+	trust_free(trust);
+	tls_server_creds_free(creds);
+}
+
+TEST(tls_round_trip_rsa)
+{
+	if (!have_certs)
+		CHECK(!"openssl could not create the test certificates");
+	else
+		tls_round_trip(cert_file, key_file);
+}
+
+TEST(tls_round_trip_ec)
+{
+	if (!have_certs)
+		CHECK(!"openssl could not create the test certificates");
+	else
+		tls_round_trip(ec_cert_file, ec_key_file);
+}
+
+TEST(tls_close_without_notify)
+{
+	struct tls_server	 t;
+	struct tls_server_creds	*creds = NULL;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	struct stream		*c = NULL;
+	char			 line[64];
+	size_t			 len;
+
+	CHECK_INT(tls_server_creds_load(cert_file, key_file, &creds, &e), 0);
+	CHECK_INT(trust_load(ca_file, &trust, &e), 0);
+	if (creds == NULL || trust == NULL)
+		goto out;
+	tls_server_start(&t, creds, "+OK then gone\r\n");
+	t.no_close_notify = 1;
+	CHECK_INT(plat_thread_start(tls_server_run, &t, 0), 0);
+
+	CHECK_INT(tls_client(&t, "localhost", trust, &c, &e), 0);
+	CHECK_INT(stream_puts(c, "QUIT\r\n"), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(c, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "+OK then gone\r\n");
+	/* Without close_notify the end is EXO_ERR_CLOSED, not 0. */
+	CHECK_INT(stream_read(c, line, sizeof(line)), EXO_ERR_CLOSED);
+	CHECK_INT(stream_read(c, line, sizeof(line)), EXO_ERR_CLOSED);
+	stream_close(c);
+	tls_server_wait(&t);
+out:
+	trust_free(trust);
+	tls_server_creds_free(creds);
+}
+
+/* Runs a client handshake that must fail and checks its message. */
+static void
+tls_expect_failure(const char *name, const char *trusted_ca,
+    const char *want)
+{
+	struct tls_server	 t;
+	struct tls_server_creds	*creds = NULL;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	struct stream		*c = NULL;
+
+	CHECK_INT(tls_server_creds_load(cert_file, key_file, &creds, &e), 0);
+	CHECK_INT(trust_load(trusted_ca, &trust, &e), 0);
+	if (creds == NULL || trust == NULL)
+		goto out;
+	tls_server_start(&t, creds, "");
+	CHECK_INT(plat_thread_start(tls_server_run, &t, 0), 0);
+
+	err_clear(&e);
+	CHECK_INT(tls_client(&t, name, trust, &c, &e), EXO_ERR_TLS);
+	CHECK_INT(e.code, EXO_ERR_TLS);
+	if (strstr(e.msg, want) == NULL)
+		printf("  message: %s\n", e.msg);
+	CHECK(strstr(e.msg, want) != NULL);
+	CHECK(strstr(e.msg, name) != NULL);
+
+	/* The failed stream stays in TLS, so nothing leaks in plain text. */
+	CHECK(stream_is_tls(c));
+	CHECK(stream_puts(c, "secret\r\n") != 0 || stream_flush(c) != 0);
+	stream_close(c);
+
+	tls_server_wait(&t);
+	CHECK(t.rc != 0);
+out:
+	trust_free(trust);
+	tls_server_creds_free(creds);
+}
+
+TEST(tls_rejects_wrong_name)
+{
+	if (!have_certs)
+		CHECK(!"openssl could not create the test certificates");
+	else
+		tls_expect_failure("wrong.localdomain", ca_file,
+		    "name mismatch");
+}
+
+TEST(tls_rejects_unknown_ca)
+{
+	if (!have_certs)
+		CHECK(!"openssl could not create the test certificates");
+	else
+		tls_expect_failure("localhost", other_ca_file, "unknown CA");
+}
+
+TEST(tls_client_rejects_early_data)
+{
+	struct stream		*a, *c;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	char			 line[64];
+	size_t			 len;
+
+	/* A server may send nothing between its STARTTLS reply and TLS. */
+	make_pair(&a, &c, 2000);
+	CHECK_INT(trust_load(NULL, &trust, &e), 0);
+	CHECK_INT(stream_puts(a, "220 go ahead\r\nextra"), 0);
+	CHECK_INT(stream_flush(a), 0);
+	plat_sleep_ms(50);
+	CHECK_INT(stream_read_line(c, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "220 go ahead\r\n");
+	CHECK_INT(stream_start_tls_client(c, "localhost", trust, &e),
+	    EXO_ERR_PROTO);
+	CHECK(strstr(e.msg, "localhost") != NULL);
+	CHECK(!stream_is_tls(c));
+	trust_free(trust);
+	stream_close(a);
+	stream_close(c);
+}
+
+TEST(trust_load_errors)
+{
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	char			 path[PLAT_PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/no-such-ca.pem", tmpdir);
+	CHECK_INT(trust_load(path, &trust, &e), EXO_ERR_NOTFOUND);
+	CHECK(trust == NULL);
+	CHECK(strstr(e.msg, "no-such-ca.pem") != NULL);
+
+	/* A key file has PEM objects but no certificate. */
+	CHECK_INT(trust_load(key_file, &trust, &e), EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, key_file) != NULL);
+	CHECK(strstr(e.msg, "no usable PEM certificate") != NULL);
+
+	CHECK_INT(trust_load(NULL, &trust, &e), 0);
+	CHECK(trust != NULL);
+	if (trust != NULL)
+		CHECK(trust_count(trust) > 0);
+	trust_free(trust);
+}
+
+TEST(trust_load_adds_ca_file)
+{
+	struct trust_store	*base = NULL, *more = NULL;
+	struct exo_error	 e;
+
+	CHECK_INT(trust_load(NULL, &base, &e), 0);
+	CHECK_INT(trust_load(ca_file, &more, &e), 0);
+	if (base != NULL && more != NULL)
+		CHECK_INT(trust_count(more), trust_count(base) + 1);
+	trust_free(base);
+	trust_free(more);
+}
+
+TEST(server_creds_errors)
+{
+	struct tls_server_creds	*creds = NULL;
+	struct exo_error	 e;
+	char			 path[PLAT_PATH_MAX], cmd[3 * PLAT_PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/missing.pem", tmpdir);
+	CHECK_INT(tls_server_creds_load(path, key_file, &creds, &e),
+	    EXO_ERR_NOTFOUND);
+	CHECK(strstr(e.msg, "missing.pem") != NULL);
+	CHECK_INT(tls_server_creds_load(cert_file, path, &creds, &e),
+	    EXO_ERR_NOTFOUND);
+	CHECK(strstr(e.msg, "missing.pem") != NULL);
+
+	/* A certificate file given as the key, and the other way round. */
+	CHECK_INT(tls_server_creds_load(cert_file, cert_file, &creds, &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "no PEM private key") != NULL);
+	CHECK_INT(tls_server_creds_load(key_file, key_file, &creds, &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "no PEM certificate") != NULL);
+
+	/* An RSA certificate with an EC key. */
+	CHECK_INT(tls_server_creds_load(cert_file, ec_key_file, &creds, &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "does not belong") != NULL);
+
+	snprintf(path, sizeof(path), "%s/encrypted.key", tmpdir);
+	CHECK((size_t)snprintf(cmd, sizeof(cmd), "openssl pkey -in '%s' "
+	    "-aes256 -passout pass:x -out '%s'", key_file, path) < sizeof(cmd));
+	CHECK(run_quiet(cmd));
+	CHECK_INT(tls_server_creds_load(cert_file, path, &creds, &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "encrypted") != NULL);
+	CHECK(creds == NULL);
+}
+
+int
+main(void)
+{
+	char	cmd[sizeof(tmpdir) + 16];
+
+	plat_init();
+	str_copy(tmpdir, "/tmp/exo-test-stream-XXXXXX", sizeof(tmpdir));
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return (1);
+	}
+	have_certs = make_certs();
+
+	RUN(read_line_split_reads);
+	RUN(read_line_overlong);
+	RUN(read_line_exact_fit);
+	RUN(read_line_longer_than_buffer);
+	RUN(read_line_eof);
+	RUN(read_line_keeps_nul);
+	RUN(read_timeout);
+	RUN(read_after_line_uses_buffer);
+	RUN(write_buffer_and_printf);
+	RUN(tls_round_trip_rsa);
+	RUN(tls_round_trip_ec);
+	RUN(tls_close_without_notify);
+	RUN(tls_rejects_wrong_name);
+	RUN(tls_rejects_unknown_ca);
+	RUN(tls_client_rejects_early_data);
+	RUN(trust_load_errors);
+	RUN(trust_load_adds_ca_file);
+	RUN(server_creds_errors);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("  could not remove %s\n", tmpdir);
+	return (TEST_EXIT());
+}

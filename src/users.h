@@ -55,6 +55,7 @@ struct user {
 
 	/* Per-user settings, set with `user set NAME KEY=VALUE`. */
 	char	sender_policy[16];	/* "pass" or "rewrite" */
+	int	accept_legacy_charset;	/* also ISO-8859-1, CP1252 passwords */
 
 	/* Secrets: never logged, wiped when the struct is released. */
 	char	password[USER_PASSWORD_MAX];	/* UTF-8 as the admin set it */
@@ -101,7 +102,11 @@ void userdb_free_list(struct user *users, size_t count);
 int userdb_update(struct userdb *db, const char *login,
     int (*fn)(struct user *u, void *ctx), void *ctx, struct exo_error *e);
 
-/* Adds u; EXO_ERR_EXISTS when the login is taken. */
+/*
+ * Adds u; EXO_ERR_EXISTS when the login is taken (ASCII case-insensitive).
+ * EXO_ERR_INVALID unless the login is 1 to 63 letters, digits or ". _ - @
+ * +" and the mailbox contains '@'.
+ */
 int userdb_add(struct userdb *db, const struct user *u,
     struct exo_error *e);
 int userdb_delete(struct userdb *db, const char *login,

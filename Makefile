@@ -112,7 +112,8 @@ $(B)/debug/exoconnect: $(debug_OBJS)
 	$(debug_CC) $(debug_LDFLAGS) -o $@ $^ $(debug_LIBS)
 
 # Test objects sit outside build/debug/tests, which holds only programs.
-UNIT_TEST_OBJS := $(patsubst tests/unit/%.c,$(B)/debug/unit-obj/%.o,$(UNIT_SRCS))
+UNIT_TEST_OBJS := \
+	$(patsubst tests/unit/%.c,$(B)/debug/unit-obj/%.o,$(UNIT_SRCS))
 
 $(UNIT_TEST_OBJS): $(B)/debug/unit-obj/%.o: tests/unit/%.c | deps
 	@mkdir -p $(@D)
@@ -126,8 +127,10 @@ $(UNIT_BINS): $(B)/debug/tests/%: $(B)/debug/unit-obj/%.o $(UNIT_OBJS)
 
 # The roots come from the build machine's ca-certificates, so a new
 # version of that package is picked up by the next build.
-$(GEN_ROOTS): tools/gen-roots $(wildcard $(CERT_DIR)/DigiCert_Global_Root_*.crt \
-	$(CERT_DIR)/Microsoft_*_Root_Certificate_Authority_2017.crt) | deps
+ROOT_CERTS := $(wildcard $(CERT_DIR)/DigiCert_Global_Root_*.crt \
+	$(CERT_DIR)/Microsoft_*_Root_Certificate_Authority_2017.crt)
+
+$(GEN_ROOTS): tools/gen-roots $(ROOT_CERTS) | deps
 	@mkdir -p $(@D)
 	python3 tools/gen-roots --certs $(CERT_DIR) $@
 

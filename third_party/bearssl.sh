@@ -2,6 +2,7 @@
 # bearssl.sh OUTDIR: build BearSSL's static library with musl-gcc from
 # the Debian source package unpacked by fetch.sh.
 name=bearssl
+# shellcheck source=third_party/common.sh
 . "$(dirname "$0")/common.sh"
 
 prepare_tree

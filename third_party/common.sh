@@ -3,6 +3,7 @@
 # musl-gcc and installs it into $out/musl/{lib,include}.
 
 set -eu
+: "${name:?set name before sourcing common.sh}"
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: $0 OUTDIR}
@@ -11,7 +12,12 @@ out=$(cd "$out" && pwd)
 prefix="$out/musl"
 log="$out/log/$name.log"
 : >"$log"
+# shellcheck disable=SC2034 # used by the recipes that source this file
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# Our make passes its command-line variables (make CFLAGS=...) down in
+# MAKEFLAGS, and the libraries' own makefiles would take them.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 die() {
 	echo "$name: $*" >&2

@@ -88,7 +88,7 @@ fetch_one() {
 		    "${found:-nothing}); after reviewing the changes, set" \
 		    "the new version in third_party/versions"
 	fi
-	rm -rf "$dl" "$src/$name"
+	rm -rf "$dl" "${src:?}/$name"
 	mkdir -p "$dl"
 	(cd "$dl" && run_apt apt-get --download-only source \
 	    "$name=$version") >>"$log" 2>&1 ||

@@ -4,6 +4,7 @@
 # the jsmn.h of the upstream 1.1.0 tarball, so it is taken from there
 # (NOTES.md says why not from the source package).
 name=jsmn
+# shellcheck source=third_party/common.sh
 . "$(dirname "$0")/common.sh"
 
 installed=$(dpkg-query -W -f='${Version}' libjsmn-dev 2>/dev/null) ||
@@ -12,8 +13,7 @@ installed=$(dpkg-query -W -f='${Version}' libjsmn-dev 2>/dev/null) ||
     die "libjsmn-dev is $installed but third_party/versions pins" \
     "$(pinned_version); after reviewing the changes, update the pin"
 header=$(dpkg-query -L libjsmn-dev | grep '/jsmn\.h$' | head -n 1)
-[ -n "$header" ] && [ -f "$header" ] ||
-    die "libjsmn-dev has no jsmn.h"
+[ -f "$header" ] || die "libjsmn-dev has no jsmn.h"
 
 cp "$header" "$prefix/include/jsmn.h"
 for p in "$here/patches/$name"/*.patch; do

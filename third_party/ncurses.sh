@@ -3,6 +3,7 @@
 # the Debian source package unpacked by fetch.sh, with built-in terminal
 # descriptions so the program starts where the host has no terminfo.
 name=ncurses
+# shellcheck source=third_party/common.sh
 . "$(dirname "$0")/common.sh"
 
 # Compiled into the library from the source package's own

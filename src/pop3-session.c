@@ -251,7 +251,7 @@ pop3_report_rejected(struct pop3_session *ps, const char *login,
 	char	reason[USER_REASON_MAX];
 
 	snprintf(reason, sizeof(reason), "Exchange POP3 refused the OAuth "
-	    "login: %s; %s", reply, pop3_rejection_hint());
+	    "login: %.200s; %s", reply, pop3_rejection_hint());
 	pop3_tokens->report_rejected(ps->ctx->tokens, login, "POP3", reason);
 }
 
@@ -260,7 +260,7 @@ pop3_report_rejected(struct pop3_session *ps, const char *login,
  * gets one forced refresh and one more attempt on a new connection. A
  * token issued during this call gets no retry, because when a fresh token
  * fails, the cause is the mailbox or the app, not the token's age.
- * *token_failed tells whether the error came from the token manager.
+ * *token_failed is set when the error came from the token manager.
  */
 static int
 pop3_upstream_start(struct pop3_session *ps, const char *login,
@@ -992,10 +992,8 @@ pop3_loop(struct pop3_session *ps)
 	size_t		len;
 
 	for (;;) {
-		if (pop3_stopping(ps)) {
-			ps->reason = "stopping";
-			return;
-		}
+		if (pop3_stopping(ps))
+			break;
 		r = pop3_read_line(ps, ps->line, sizeof(ps->line), &len);
 		if (r == POP3_READ_GONE) {
 			if (pop3_stopping(ps))
@@ -1004,14 +1002,16 @@ pop3_loop(struct pop3_session *ps)
 		}
 		if (r == POP3_READ_REPLIED)
 			continue;
-		if (pop3_stopping(ps)) {
-			pop3_reply_temp(ps, "exoconnect is stopping");
-			ps->reason = "stopping";
-			return;
-		}
+		if (pop3_stopping(ps))
+			break;
 		if (pop3_dispatch(ps, len) == POP3_END)
 			return;
 	}
+
+	/* The service stops: a device that sends a command, or is about
+	 * to, learns why the connection closes. */
+	pop3_reply_temp(ps, "exoconnect is stopping");
+	ps->reason = "stopping";
 }
 
 /* Logs the end of a session and releases both connections. */
@@ -1054,8 +1054,9 @@ void
 pop3_session_run(struct session_ctx *ctx, struct stream *device)
 {
 	struct pop3_session	*ps;
-	int			 preauth = ctx->settings->limits.preauth_timeout;
+	int			 preauth;
 
+	preauth = ctx->settings->limits.preauth_timeout;
 	if ((ps = calloc(1, sizeof(*ps))) == NULL) {
 		ev_emit(EV_ERROR, ctx->conn, "pop3.nomem", "Out of memory for "
 		    "the POP3 session of {peer}", "peer", ctx->peer,

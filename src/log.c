@@ -72,6 +72,16 @@ log_hash(const char *s)
 	return h;
 }
 
+/* Writes "FILE.n" into out; returns 0, or -1 when it does not fit. */
+static int
+log_rotated_name(char *out, size_t cap, const char *file, int n)
+{
+	int	len;
+
+	len = snprintf(out, cap, "%s.%d", file, n);
+	return len > 0 && (size_t)len < cap ? 0 : -1;
+}
+
 /* Renames FILE.(keep-1) to FILE.keep ... FILE to FILE.1. */
 static void
 log_rotate(const char *file, int keep)
@@ -83,16 +93,18 @@ log_rotate(const char *file, int keep)
 		plat_remove(file);
 		return;
 	}
-	snprintf(to, sizeof(to), "%s.%d", file, keep);
+	if (log_rotated_name(to, sizeof(to), file, keep) != 0)
+		return;
 	plat_remove(to);
 	for (i = keep - 1; i >= 1; i--) {
-		snprintf(from, sizeof(from), "%s.%d", file, i);
-		snprintf(to, sizeof(to), "%s.%d", file, i + 1);
+		if (log_rotated_name(from, sizeof(from), file, i) != 0 ||
+		    log_rotated_name(to, sizeof(to), file, i + 1) != 0)
+			return;
 		if (plat_file_exists(from))
 			plat_rename(from, to);
 	}
-	snprintf(to, sizeof(to), "%s.1", file);
-	plat_rename(file, to);
+	if (log_rotated_name(to, sizeof(to), file, 1) == 0)
+		plat_rename(file, to);
 }
 
 /*
@@ -186,7 +198,8 @@ log_repeat_count(const char *key, int64_t now)
 
 	for (i = 0; i < LOG_REPEAT_SLOTS; i++) {
 		r = &log_repeats[i];
-		if (r->key != NULL && r->hash == h && strcmp(r->key, key) == 0) {
+		if (r->key != NULL && r->hash == h &&
+		    strcmp(r->key, key) == 0) {
 			r->count++;
 			return 1;
 		}

@@ -947,8 +947,9 @@ userdb_unique_login(struct userdb *db, const char *mailbox,
 	for (i = 1; i < 10000 && rc != 0; i++) {
 		if (i == 1)
 			str_copy(out, base, USER_LOGIN_MAX);
-		else
-			snprintf(out, USER_LOGIN_MAX, "%s%d", base, i);
+		else if (snprintf(out, USER_LOGIN_MAX, "%s%d", base, i) >=
+		    USER_LOGIN_MAX)
+			break;	/* base leaves room for 7 digits */
 		if (users_find(&db->cache, out) == NULL)
 			rc = 0;
 	}

@@ -18,7 +18,7 @@
 /* Longer passwords do not fit the password fields of many printers. */
 #define CLI_DEVICE_PASSWORD_MAX 20
 
-/* What the sign-in callbacks need. */
+/* Output options of the sign-in callbacks. */
 struct signin_view {
 	int	json;
 	int	no_open;

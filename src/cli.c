@@ -218,7 +218,7 @@ cli_json_string(struct buf *b, const char *text)
 	return rc;
 }
 
-/* Next steps for token endpoint codes that the advice may not cover. */
+/* Next steps for common codes, printed when oauth.c gave no advice. */
 static const struct {
 	long long	 code;
 	const char	*hint;
@@ -241,6 +241,7 @@ cli_print_oauth_error(const struct oauth_error *oerr)
 	if (oerr->advice[0] != '\0') {
 		cli_clean(text, sizeof(text), oerr->advice);
 		cli_err("%s\n", text);
+		return;
 	}
 	for (size_t i = 0; i < sizeof(oauth_hints) / sizeof(oauth_hints[0]);
 	    i++)
@@ -269,8 +270,6 @@ cli_cancel_flag(void)
 int
 cli_open(const struct cli_args *a, struct service **sv)
 {
-	const struct settings	*s;
-	struct log_settings	 ls;
 	struct exo_error	 err;
 	char			 notice[512];
 
@@ -283,13 +282,9 @@ cli_open(const struct cli_args *a, struct service **sv)
 		cli_err("exoconnect: %s\n", notice);
 
 	/* Admin actions and token refreshes belong in the service's log. */
-	s = service_settings(*sv);
-	if (s->log.file[0] != '\0') {
-		ls = s->log;
-		ls.to_stderr = 0;
-		if (log_start(&ls, &err) != EXO_OK)
-			cli_err("exoconnect: warning: %s\n", err.msg);
-	}
+	if (service_settings(*sv)->log.file[0] != '\0' &&
+	    service_log_start(*sv, 0, &err) != EXO_OK)
+		cli_err("exoconnect: warning: %s\n", err.msg);
 	return CLI_OK;
 }
 
@@ -313,7 +308,6 @@ static int
 cli_serve(struct cli_args *a)
 {
 	struct service		*sv = NULL;
-	struct log_settings	 ls;
 	struct exo_error	 err;
 	char			 notice[512];
 	int			 rc = CLI_FAIL;
@@ -324,9 +318,7 @@ cli_serve(struct cli_args *a)
 	if (service_check_ready(sv, &err) != EXO_OK)
 		goto fail;
 
-	ls = service_settings(sv)->log;
-	ls.to_stderr = 1;
-	if (log_start(&ls, &err) != EXO_OK)
+	if (service_log_start(sv, 1, &err) != EXO_OK)
 		goto fail;
 	if (notice[0] != '\0')
 		ev_emit(EV_WARN, 0, "service.notice", "{notice}", "notice",
@@ -414,7 +406,8 @@ cli_print_command_help(const struct cli_command *c)
 {
 	cli_out("Usage:\n");
 	cli_usage_line(1, c);
-	cli_out("\n%s.\n", c->summary);
+	cli_out("\n%c%s.\n", c->summary[0] >= 'a' && c->summary[0] <= 'z' ?
+	    c->summary[0] - 'a' + 'A' : c->summary[0], c->summary + 1);
 	if (c->help[0] != '\0')
 		cli_out("\n%s", c->help);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "event.h"
 #include "oauth.h"
 #include "plat.h"
 #include "service.h"
@@ -21,7 +22,7 @@
 /* Size of the report of one upstream check. */
 #define TEST_REPORT_MAX 4096
 
-/* What a finished sign-in returned. */
+/* Tokens and claims of a finished sign-in. */
 struct signin_outcome {
 	struct oauth_tokens	tokens;
 	struct idtoken_claims	claims;
@@ -159,7 +160,7 @@ signin_run(struct service *sv, const struct signin_request *rq,
 	struct oauth_client	 client;
 	volatile int		 no_cancel = 0;
 	volatile int		*cancel = rq->cancel ? rq->cancel : &no_cancel;
-	const char		*why;
+	const char		*reason;
 	int			 rc;
 
 	rc = service_check_ready(sv, e);
@@ -177,9 +178,9 @@ signin_run(struct service *sv, const struct signin_request *rq,
 		return err_set(e, EXO_ERR_CANCELLED, "sign-in cancelled; "
 		    "nothing was stored");
 	if (rc != EXO_OK) {
-		why = oerr->description[0] != '\0' ? oerr->description :
+		reason = oerr->description[0] != '\0' ? oerr->description :
 		    exo_strerror(rc);
-		return err_set(e, rc, "sign-in failed: %s", why);
+		return err_set(e, rc, "sign-in failed: %s", reason);
 	}
 
 	if (so->tokens.refresh_token[0] == '\0')
@@ -331,6 +332,9 @@ service_user_add(struct service *sv, const struct signin_request *rq,
 	if ((rc = add_with_login(sv, u, login, e)) != EXO_OK)
 		goto out;
 	token_forget(service_tokens(sv), u->login);
+	ev_emit(EV_INFO, 0, "user.added", "Added user {login} for mailbox "
+	    "{mailbox}", "login", u->login, "mailbox", u->mailbox,
+	    (char *)NULL);
 
 	str_copy(out->login, u->login, sizeof(out->login));
 	str_copy(out->mailbox, u->mailbox, sizeof(out->mailbox));
@@ -382,6 +386,9 @@ service_user_signin(struct service *sv, const char *login,
 	if (rc != EXO_OK)
 		goto out;
 	token_forget(service_tokens(sv), u->login);
+	ev_emit(EV_INFO, 0, "user.signed_in", "User {login} signed in again "
+	    "as {account}", "login", u->login, "account",
+	    claims_account(&so->claims), (char *)NULL);
 
 	str_copy(out->login, u->login, sizeof(out->login));
 	str_copy(out->mailbox, u->mailbox, sizeof(out->mailbox));
@@ -429,8 +436,11 @@ service_user_reset_password(struct service *sv, const char *login,
 	if (rc != EXO_OK)
 		return err_set(e, rc, "could not draw a random password");
 	rc = user_change(sv, login, set_password_fn, fresh, e);
-	if (rc == EXO_OK)
+	if (rc == EXO_OK) {
 		str_copy(password, fresh, USER_PASSWORD_MAX);
+		ev_emit(EV_INFO, 0, "user.password_reset", "User {login} got "
+		    "a new random password", "login", login, (char *)NULL);
+	}
 	plat_wipe(fresh, sizeof(fresh));
 	return rc;
 }
@@ -444,7 +454,11 @@ service_user_set_password(struct service *sv, const char *login,
 	rc = check_password(password, e);
 	if (rc != EXO_OK)
 		return rc;
-	return user_change(sv, login, set_password_fn, (void *)password, e);
+	rc = user_change(sv, login, set_password_fn, (void *)password, e);
+	if (rc == EXO_OK)
+		ev_emit(EV_INFO, 0, "user.password_set", "The admin set the "
+		    "password of user {login}", "login", login, (char *)NULL);
+	return rc;
 }
 
 static int
@@ -510,7 +524,12 @@ service_user_set(struct service *sv, const char *login, const char *key,
 	rc = k->check(value, e);
 	if (rc != EXO_OK)
 		return rc;
-	return user_change(sv, login, k->apply, (void *)value, e);
+	rc = user_change(sv, login, k->apply, (void *)value, e);
+	if (rc == EXO_OK)
+		ev_emit(EV_INFO, 0, "user.setting_changed", "Set {key} of user "
+		    "{login} to {value}", "key", key, "login", login, "value",
+		    value, (char *)NULL);
+	return rc;
 }
 
 int
@@ -522,8 +541,11 @@ service_user_delete(struct service *sv, const char *login,
 	rc = userdb_delete(service_userdb(sv), login, e);
 	if (rc == EXO_ERR_NOTFOUND)
 		return user_not_found(login, e);
-	if (rc == EXO_OK)
+	if (rc == EXO_OK) {
 		token_forget(service_tokens(sv), login);
+		ev_emit(EV_INFO, 0, "user.deleted", "Deleted user {login}",
+		    "login", login, (char *)NULL);
+	}
 	return rc;
 }
 

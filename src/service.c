@@ -1,9 +1,9 @@
 /*
- * service.c: the running proxy. Opens the shared objects, takes the
- * instance lock, runs the listeners with their accept threads, starts one
- * detached thread per connection within the connection limits, and runs
- * the background thread that keeps grants alive and closes the sessions
- * of deleted users.
+ * service.c: the running proxy. It opens the shared objects, takes the
+ * instance lock and runs the listeners with their accept threads. Each
+ * accepted connection within the limits gets a detached thread. The
+ * background thread keeps grants alive and closes the sessions of deleted
+ * users.
  *
  * Threads: one accept thread per enabled server, one background thread,
  * one thread per connection. All of them count themselves in
@@ -25,7 +25,7 @@
 #include "users.h"
 #include "util.h"
 
-/* Wait of each plat_accept call, so the accept loop sees a stop. */
+/* Wait of each plat_accept call, after which the loop checks for a stop. */
 #define ACCEPT_POLL_MS 1000
 /* Time threads get to end after their sockets were shut down. */
 #define STOP_JOIN_MS 30000
@@ -77,6 +77,7 @@ struct service {
 	long			 busy_unlogged;
 	unsigned long		 checked_generation;
 	int			 leaked;	/* threads outlived service_stop */
+	int			 log_to_stderr;
 };
 
 static const char *const busy_replies[SERVER_COUNT] = {
@@ -537,8 +538,8 @@ conn_shutdown(struct service *sv, const char *login)
 
 /*
  * Closes the sessions of users that no longer exist. userdb_get on a
- * logged-in user makes the store re-read changed files, after which the
- * generation tells whether anything changed at all.
+ * logged-in user makes the store re-read changed files. After that, an
+ * unchanged generation means that no user was deleted.
  */
 static void
 check_deleted_users(struct service *sv)
@@ -877,6 +878,16 @@ service_wait(struct service *sv)
 	plat_mutex_unlock(sv->mu);
 }
 
+int
+service_log_start(struct service *sv, int to_stderr, struct exo_error *e)
+{
+	struct log_settings	ls = sv->settings.log;
+
+	sv->log_to_stderr = to_stderr;
+	ls.to_stderr = to_stderr;
+	return log_start(&ls, e);
+}
+
 void
 service_reload(struct service *sv)
 {
@@ -892,6 +903,7 @@ service_reload(struct service *sv)
 		    "reloaded: {error}", "error", err.msg, (char *)NULL);
 		goto out;
 	}
+	s->log.to_stderr = sv->log_to_stderr;
 	if (log_start(&s->log, &err) != EXO_OK) {
 		ev_emit(EV_ERROR, 0, "service.reload_failed", "Settings not "
 		    "reloaded: {error}", "error", err.msg, (char *)NULL);

@@ -2,7 +2,7 @@
  * service.h: the running proxy and the user operations, shared by the
  * command line (cli.c, cli-user.c) and the curses screen.
  *
- * A struct service holds what every part needs: the settings, the trust
+ * A struct service contains what every part needs: the settings, the trust
  * anchors, the user store and the token manager. service_start opens the
  * POP3 and SMTP listeners, runs one accept thread per listener and one
  * detached thread per connection, and a background thread that keeps
@@ -64,10 +64,10 @@ struct service;
  * config_locate and config_load for config_path (NULL: the default
  * place), trust_load, userdb_open and the token manager. When the
  * settings file is missing, it writes one with the defaults and fails
- * with EXO_ERR_CONFIG and a message that names the file and says to fill
- * in client_id. notice receives userdb_open's notice (may be empty).
- * Does not call config_check_ready: commands that reach the network call
- * service_check_ready.
+ * with EXO_ERR_CONFIG and a message that names the file and asks the
+ * admin to fill in client_id. notice receives userdb_open's notice (may
+ * be empty). It does not call config_check_ready, so commands that reach
+ * the network call service_check_ready.
  */
 int service_open(const char *config_path, struct service **out,
     char notice[512], struct exo_error *e);
@@ -113,9 +113,16 @@ void service_request_stop(struct service *sv);
 void service_wait(struct service *sv);
 
 /*
+ * Starts the log file of the settings (log_start); to_stderr != 0 also
+ * writes every line to stderr. service_reload keeps the choice.
+ */
+int service_log_start(struct service *sv, int to_stderr,
+    struct exo_error *e);
+
+/*
  * Re-reads the settings file and checks it. The [log] section applies at
- * once; the other settings apply when the service next starts, which the
- * log says. Errors in the file are logged and change nothing.
+ * once; the other settings apply when the service next starts, and the log
+ * line states this. Errors in the file are logged and change nothing.
  */
 void service_reload(struct service *sv);
 
@@ -149,7 +156,7 @@ enum signin_method {
 };
 
 /*
- * How a sign-in runs and reports progress. Callbacks run on the calling
+ * Sign-in method and progress callbacks. Callbacks run on the calling
  * thread and must not block for long. cancel may be NULL; when it becomes
  * non-zero, the sign-in stops within about a second with
  * EXO_ERR_CANCELLED and stores nothing.
@@ -168,7 +175,7 @@ struct signin_request {
 	volatile int	  *cancel;
 };
 
-/* What a sign-in produced; password is set by user add only. */
+/* Outcome of a sign-in; password is set by user add only. */
 struct signin_result {
 	char	login[USER_LOGIN_MAX];
 	char	mailbox[USER_MAILBOX_MAX];
@@ -185,7 +192,7 @@ void signin_result_wipe(struct signin_result *r);
  * preferred_username (or email); login (NULL: userdb_unique_login of the
  * mailbox) must be unused. The new user gets a random password, the
  * refresh token and state ok. On a sign-in failure oerr (may be NULL)
- * holds the token endpoint's error and advice, and the return is the
+ * contains the token endpoint's error and advice, and the return is the
  * code of oauth_device_poll or oauth_browser_signin. EXO_ERR_EXISTS when
  * the login is taken, checked before and after the sign-in.
  */

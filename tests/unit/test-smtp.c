@@ -1,0 +1,1246 @@
+/*
+ * test-smtp.c: smtp_session_run driven by a test device over loopback,
+ * against a scripted Exchange-like upstream on 127.0.0.1 with STARTTLS
+ * (a localhost certificate made by openssl at test time). Tokens come
+ * from the SMTP test seam; users come from a user store in a temp folder.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/config.h"
+#include "../../src/event.h"
+#include "../../src/plat.h"
+#include "../../src/session.h"
+#include "../../src/smtp.h"
+#include "../../src/stream.h"
+#include "../../src/users.h"
+#include "../../src/util.h"
+#include "test.h"
+
+#define TOKEN_LEN 2500
+#define IO_TIMEOUT_MS 10000
+#define MAILBOX "mfp@example.com"
+
+/* ---- the scripted upstream ---- */
+
+struct script {
+	/* behaviour */
+	const char	*auth_replies[4];	/* per connection; NULL: 235 */
+	const char	*after_starttls;	/* instead of 220, then close */
+	const char	*data_reply;		/* NULL: 250 */
+	const char	*rcpt_reply;		/* NULL: 250 */
+	int		 bare_334;		/* "334" without the space */
+	int		 json_challenge;	/* 334 with JSON after SASL */
+	int		 drop_after_dot;
+	int		 close_on_noop;
+	long long	 size;			/* SIZE after TLS, 0: none */
+
+	/* observations */
+	atomic_int	 connections;
+	atomic_int	 one_line_auth;
+	atomic_int	 empty_after_json;
+	atomic_int	 auth_in_tls;		/* AUTH XOAUTH2 came inside TLS */
+	char		 ehlo_arg[256];
+	char		 sasl[8192];		/* last decoded XOAUTH2 */
+	char		 mail_line[SMTP_LINE_MAX];
+	struct buf	 data;
+
+	plat_socket	 listener;
+	unsigned	 port;
+	atomic_int	 stop;
+	atomic_int	 finished;
+};
+
+static struct trust_store	*test_trust;
+static struct tls_server_creds	*test_creds;
+static char			 test_dir[256];
+
+static int
+up_send(struct stream *s, const char *text)
+{
+	if (stream_puts(s, text) != EXO_OK || stream_flush(s) != EXO_OK)
+		return (-1);
+	return (0);
+}
+
+/* Receives message data up to the end mark; 0 when it came. */
+static int
+up_data(struct script *sc, struct stream *s)
+{
+	char	line[8192];
+	size_t	len;
+	int	at_start = 1;
+
+	for (;;) {
+		int	rc = stream_read_line(s, line, sizeof(line), &len);
+
+		if (rc != EXO_OK && rc != EXO_ERR_TOOLONG)
+			return (-1);
+		buf_append(&sc->data, line, len);
+		if (at_start && len == 3 && memcmp(line, ".\r\n", 3) == 0)
+			return (0);
+		at_start = (len > 0 && line[len - 1] == '\n');
+	}
+}
+
+static int
+up_auth(struct script *sc, struct stream *s, int conn)
+{
+	char	line[16384];
+	size_t	len;
+	long	n;
+
+	if (up_send(s, sc->bare_334 ? "334\r\n" : "334 \r\n") != 0 ||
+	    stream_read_line(s, line, sizeof(line), &len) != EXO_OK)
+		return (-1);
+	len = str_trim_end(line, len);
+	n = base64_decode(line, len, sc->sasl, sizeof(sc->sasl) - 1, 0);
+	sc->sasl[n > 0 ? n : 0] = '\0';
+	if (sc->json_challenge) {
+		if (up_send(s, "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n") != 0 ||
+		    stream_read_line(s, line, sizeof(line), &len) != EXO_OK)
+			return (-1);
+		if (str_trim_end(line, len) == 0)
+			sc->empty_after_json = 1;
+	}
+	if (conn < 4 && sc->auth_replies[conn] != NULL) {
+		up_send(s, sc->auth_replies[conn]);
+		return (up_send(s, "\r\n"));
+	}
+	return (up_send(s, "235 2.7.0 Authentication successful\r\n"));
+}
+
+static int
+up_ehlo(struct script *sc, struct stream *s, const char *arg)
+{
+	char	text[512];
+
+	str_copy(sc->ehlo_arg, arg, sizeof(sc->ehlo_arg));
+	if (!stream_is_tls(s))
+		return (up_send(s, "250-fake.outlook.test Hello\r\n"
+		    "250-SIZE 157286400\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+		    "250 8BITMIME\r\n"));
+	snprintf(text, sizeof(text), "250-fake.outlook.test Hello\r\n"
+	    "250-SIZE %lld\r\n250-AUTH LOGIN XOAUTH2\r\n250 8BITMIME\r\n",
+	    sc->size);
+	return (up_send(s, text));
+}
+
+/* Serves one connection; returns when the proxy leaves. */
+static void
+up_serve(struct script *sc, struct stream *s, int conn)
+{
+	char	line[8192];
+	size_t	len;
+	int	rc;
+
+	up_send(s, "220 fake.outlook.test Microsoft ESMTP MAIL Service "
+	    "ready\r\n");
+	for (;;) {
+		rc = stream_read_line(s, line, sizeof(line), &len);
+		if (rc == EXO_ERR_TOOLONG || (rc == EXO_OK && len > 512)) {
+			if (rc == EXO_ERR_TOOLONG)
+				stream_skip_line(s);
+			if (str_has_prefix_case(line, "AUTH XOAUTH2 "))
+				sc->one_line_auth = 1;
+			rc = up_send(s, "500 5.5.2 Line too long\r\n");
+			if (rc != 0)
+				return;
+			continue;
+		}
+		if (rc != EXO_OK)
+			return;
+		str_trim_end(line, len);
+		if (str_has_prefix_case(line, "EHLO "))
+			rc = up_ehlo(sc, s, line + 5);
+		else if (str_casecmp(line, "STARTTLS") == 0) {
+			if (sc->after_starttls != NULL) {
+				up_send(s, sc->after_starttls);
+				return;
+			}
+			rc = up_send(s, "220 2.0.0 SMTP server ready\r\n");
+			if (rc == 0 && stream_start_tls_server(s, test_creds,
+			    NULL) != EXO_OK)
+				return;
+		} else if (str_casecmp(line, "AUTH XOAUTH2") == 0) {
+			sc->auth_in_tls = stream_is_tls(s);
+			rc = up_auth(sc, s, conn);
+		} else if (str_has_prefix_case(line, "MAIL FROM:")) {
+			str_copy(sc->mail_line, line, sizeof(sc->mail_line));
+			rc = up_send(s, "250 2.1.0 Sender OK\r\n");
+		} else if (str_has_prefix_case(line, "RCPT TO:"))
+			rc = up_send(s, sc->rcpt_reply ? sc->rcpt_reply :
+			    "250 2.1.5 Recipient OK\r\n");
+		else if (str_casecmp(line, "DATA") == 0) {
+			rc = up_send(s, "354 Start mail input; end with "
+			    "<CRLF>.<CRLF>\r\n");
+			if (rc != 0 || up_data(sc, s) != 0 || sc->drop_after_dot)
+				return;
+			rc = up_send(s, sc->data_reply ? sc->data_reply :
+			    "250 2.0.0 OK <id@fake> [Hostname=fake]\r\n");
+		} else if (str_casecmp(line, "NOOP") == 0) {
+			if (sc->close_on_noop)
+				return;
+			rc = up_send(s, "250 2.0.0 OK\r\n");
+		} else if (str_casecmp(line, "RSET") == 0)
+			rc = up_send(s, "250 2.0.0 Resetting\r\n");
+		else if (str_casecmp(line, "QUIT") == 0) {
+			up_send(s, "221 2.0.0 Service closing transmission "
+			    "channel\r\n");
+			return;
+		} else
+			rc = up_send(s, "500 5.3.3 Unrecognized command\r\n");
+		if (rc != 0)
+			return;
+	}
+}
+
+static void
+up_thread(void *arg)
+{
+	struct script	*sc = arg;
+	plat_socket	 sock;
+	char		 peer[PLAT_ADDR_MAX];
+
+	while (!sc->stop) {
+		if (plat_accept(sc->listener, 100, &sock, peer) != EXO_OK)
+			continue;
+		struct stream	*s = stream_new(sock, IO_TIMEOUT_MS);
+		int		 conn = sc->connections++;
+
+		if (s != NULL)
+			up_serve(sc, s, conn);
+		stream_close(s);
+	}
+	sc->finished = 1;
+}
+
+static void
+up_start(struct script *sc)
+{
+	buf_init(&sc->data);
+	if (plat_listen("127.0.0.1", 0, &sc->listener, NULL) != EXO_OK) {
+		printf("  cannot listen for the upstream\n");
+		exit(1);
+	}
+	sc->port = (unsigned)plat_socket_port(sc->listener);
+	plat_thread_start(up_thread, sc, 0);
+}
+
+static void
+up_stop(struct script *sc)
+{
+	sc->stop = 1;
+	while (!sc->finished)
+		plat_sleep_ms(10);
+	plat_socket_close(sc->listener);
+	buf_free(&sc->data);
+}
+
+/* ---- tokens through the test seam ---- */
+
+static struct {
+	atomic_int	gets;
+	atomic_int	forced;
+	atomic_int	rejected;
+	atomic_int	successes;
+	int		fresh;
+	int		fail;		/* token_get fails */
+	char		rejected_code[32];
+} tok;
+
+static int
+tok_get(const char *login, int force, struct token_lease *out,
+    struct exo_error *e)
+{
+	size_t	i;
+
+	(void)login;
+	tok.gets++;
+	if (force)
+		tok.forced++;
+	if (tok.fail)
+		return (err_set(e, EXO_ERR_SIGNIN, "Mailbox %s must be signed "
+		    "in again by the administrator", MAILBOX));
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < TOKEN_LEN; i++)
+		out->access_token[i] = (char)('A' + (i + (size_t)force) % 26);
+	str_copy(out->mailbox, MAILBOX, sizeof(out->mailbox));
+	out->fresh = tok.fresh || force;
+	return (EXO_OK);
+}
+
+static void
+tok_rejected(const char *login, const char *code, const char *reason)
+{
+	(void)login;
+	(void)reason;
+	str_copy(tok.rejected_code, code, sizeof(tok.rejected_code));
+	tok.rejected++;
+}
+
+static void
+tok_success(const char *login)
+{
+	(void)login;
+	tok.successes++;
+}
+
+static const struct smtp_test_tokens test_tokens = {
+	tok_get, tok_rejected, tok_success,
+};
+
+/* ---- events ---- */
+
+#define SEEN_MAX 64
+
+static struct {
+	struct plat_mutex	*mu;
+	int			 n;
+	char			 id[SEEN_MAX][48];
+	char			 reply[SEEN_MAX][EV_VALUE_MAX];
+	char			 extra[SEEN_MAX][EV_VALUE_MAX];
+} seen;
+
+static void
+on_event(const struct ev *ev, void *ctx)
+{
+	const char	*r, *x;
+
+	(void)ctx;
+	if (strncmp(ev->id, "smtp.", 5) != 0)
+		return;
+	plat_mutex_lock(seen.mu);
+	if (seen.n < SEEN_MAX) {
+		r = ev_param(ev, "reply");
+		x = ev_param(ev, "cause");
+		if (x == NULL)
+			x = ev_param(ev, "sender");
+		str_copy(seen.id[seen.n], ev->id, sizeof(seen.id[0]));
+		str_copy(seen.reply[seen.n], r ? r : "", sizeof(seen.reply[0]));
+		str_copy(seen.extra[seen.n], x ? x : "", sizeof(seen.extra[0]));
+		seen.n++;
+	}
+	plat_mutex_unlock(seen.mu);
+}
+
+/* Waits up to 2 s for event id; returns its index or -1. */
+static int
+wait_event(const char *id)
+{
+	int	i, tries;
+
+	for (tries = 0; tries < 200; tries++) {
+		plat_mutex_lock(seen.mu);
+		for (i = 0; i < seen.n; i++) {
+			if (strcmp(seen.id[i], id) == 0) {
+				plat_mutex_unlock(seen.mu);
+				return (i);
+			}
+		}
+		plat_mutex_unlock(seen.mu);
+		plat_sleep_ms(10);
+	}
+	return (-1);
+}
+
+/* ---- the device side ---- */
+
+struct device {
+	struct settings		 st;
+	struct userdb		*db;
+	struct server_stats	 stats;
+	atomic_int		 stopping;
+	struct session_ctx	 ctx;
+	struct stream		*c;		/* the test device's end */
+	plat_socket		 server;	/* the session's end */
+	atomic_int		 ended;
+	int			 logins;	/* on_login calls */
+};
+
+static void
+on_login(struct session_ctx *ctx, const char *login)
+{
+	struct device	*d = ctx->service;
+
+	(void)login;
+	d->logins++;
+}
+
+static void
+session_thread(void *arg)
+{
+	struct device	*d = arg;
+	struct stream	*s;
+
+	s = stream_new(d->server, IO_TIMEOUT_MS);
+	smtp_session_run(&d->ctx, s);
+	d->ended = 1;
+}
+
+/*
+ * Starts a session against the upstream sc, with the test device
+ * connected; each test resets the token and event records.
+ */
+static struct device *
+dev_start(struct script *sc, int preauth_timeout)
+{
+	struct device	*d = calloc(1, sizeof(*d));
+	plat_socket	 l, client, server;
+	char		 peer[PLAT_ADDR_MAX], notice[512];
+	struct user	*u;
+
+	memset(&tok, 0, sizeof(tok));
+	plat_mutex_lock(seen.mu);
+	seen.n = 0;
+	plat_mutex_unlock(seen.mu);
+
+	config_defaults(&d->st);
+	str_copy(d->st.data_dir, test_dir, sizeof(d->st.data_dir));
+	str_copy(d->st.smtp.hostname, "proxy.example.lan",
+	    sizeof(d->st.smtp.hostname));
+	str_copy(d->st.smtp.upstream.host, "localhost",
+	    sizeof(d->st.smtp.upstream.host));
+	d->st.smtp.upstream.port = sc->port;
+	d->st.smtp.max_message_size = 1000000;
+	d->st.smtp.idle_timeout = 10;
+	d->st.limits.preauth_timeout = preauth_timeout;
+	if (userdb_open(&d->st, &d->db, notice, NULL) != EXO_OK) {
+		printf("  cannot open the user store in %s\n", test_dir);
+		exit(1);
+	}
+	u = calloc(1, sizeof(*u));
+	str_copy(u->login, "scanner1", sizeof(u->login));
+	str_copy(u->mailbox, MAILBOX, sizeof(u->mailbox));
+	str_copy(u->password, "secret", sizeof(u->password));
+	str_copy(u->refresh_token, "rt", sizeof(u->refresh_token));
+	str_copy(u->sender_policy, "pass", sizeof(u->sender_policy));
+	userdb_add(d->db, u, NULL);	/* EXO_ERR_EXISTS after the first */
+	free(u);
+
+	if (plat_listen("127.0.0.1", 0, &l, NULL) != EXO_OK ||
+	    plat_connect("127.0.0.1", (unsigned)plat_socket_port(l),
+	    IO_TIMEOUT_MS, &client, NULL) != EXO_OK ||
+	    plat_accept(l, IO_TIMEOUT_MS, &server, peer) != EXO_OK) {
+		printf("  cannot connect the test device\n");
+		exit(1);
+	}
+	plat_socket_close(l);
+
+	d->ctx.settings = &d->st;
+	d->ctx.trust = test_trust;
+	d->ctx.users = d->db;
+	d->ctx.tokens = NULL;
+	d->ctx.stats = &d->stats;
+	d->ctx.conn = ev_next_conn_id();
+	str_copy(d->ctx.peer, peer, sizeof(d->ctx.peer));
+	d->ctx.stopping = &d->stopping;
+	d->ctx.on_login = on_login;
+	d->ctx.service = d;
+	d->ctx.local_port = 25;
+	d->server = server;
+	d->c = stream_new(client, IO_TIMEOUT_MS);
+	plat_thread_start(session_thread, d, 0);
+	return (d);
+}
+
+static void
+dev_end(struct device *d)
+{
+	int	i;
+
+	stream_close(d->c);
+	for (i = 0; i < 1000 && !d->ended; i++)
+		plat_sleep_ms(10);
+	CHECK(d->ended);
+	userdb_close(d->db);
+	free(d);
+}
+
+static void
+dev_send(struct device *d, const char *line)
+{
+	stream_puts(d->c, line);
+	stream_puts(d->c, "\r\n");
+	stream_flush(d->c);
+}
+
+/*
+ * Reads one whole reply into text (all lines, CRLF kept) and returns its
+ * code, or -1 when the connection ended.
+ */
+static int
+dev_reply(struct device *d, char *text, size_t cap)
+{
+	char	line[1024];
+	size_t	len, used = 0;
+
+	text[0] = '\0';
+	for (;;) {
+		if (stream_read_line(d->c, line, sizeof(line), &len) !=
+		    EXO_OK || len < 4)
+			return (-1);
+		if (used + len < cap) {
+			memcpy(text + used, line, len);
+			used += len;
+			text[used] = '\0';
+		}
+		if (line[3] != '-')
+			return (atoi(line));
+	}
+}
+
+/* Sends line and returns the reply's code, the reply in text. */
+static int
+dev_cmd(struct device *d, const char *line, char *text, size_t cap)
+{
+	dev_send(d, line);
+	return (dev_reply(d, text, cap));
+}
+
+/* Sends line and checks the whole reply against expect. */
+static int
+dev_expect(struct device *d, const char *line, const char *expect)
+{
+	char	text[4096];
+
+	if (line != NULL)
+		dev_send(d, line);
+	dev_reply(d, text, sizeof(text));
+	if (strcmp(text, expect) != 0) {
+		printf("  after \"%s\": got \"%s\"\n", line ? line : "",
+		    text);
+		return (0);
+	}
+	return (1);
+}
+
+static int
+dev_login(struct device *d)
+{
+	return (dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n") &&
+	    dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n") &&
+	    dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "235 2.7.0 Authentication successful\r\n"));
+}
+
+/* The XOAUTH2 text the upstream must see for a token made by tok_get. */
+static void
+expected_sasl(char *out, size_t cap, int force)
+{
+	size_t	n, i;
+
+	n = (size_t)snprintf(out, cap, "user=%s\001auth=Bearer ", MAILBOX);
+	for (i = 0; i < TOKEN_LEN && n + 1 < cap; i++)
+		out[n++] = (char)('A' + (i + (size_t)force) % 26);
+	str_copy(out + n, "\001\001", cap - n);
+}
+
+/* ---- tests ---- */
+
+TEST(login_inline_user_then_send)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 want[4096];
+	const char	*data = "Subject: scan\nFrom: mfp@example.com\n\n"
+	    "line one\n.\nline two\r\n.\r\n";
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	CHECK(dev_expect(d, "AUTH LOGIN c2Nhbm5lcjE=",
+	    "334 UGFzc3dvcmQ6\r\n"));
+	CHECK(dev_expect(d, "c2VjcmV0",
+	    "235 2.7.0 Authentication successful\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK_INT(sc.one_line_auth, 0);
+	CHECK_INT(sc.auth_in_tls, 1);
+	CHECK_STR(sc.ehlo_arg, "proxy.example.lan");
+	expected_sasl(want, sizeof(want), 0);
+	CHECK_STR(sc.sasl, want);
+	CHECK_INT(tok.gets, 1);
+	CHECK_INT(tok.successes, 1);
+	CHECK_INT(d->logins, 1);
+	CHECK_INT(d->stats.logins, 1);
+
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line, "MAIL FROM:<mfp@example.com> BODY=8BITMIME");
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_expect(d, "DATA", "354 Start mail input; end with "
+	    "<CRLF>.<CRLF>\r\n"));
+	stream_puts(d->c, data);
+	stream_flush(d->c);
+	CHECK(dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
+	    "[Hostname=fake]\r\n"));
+	CHECK_STR(sc.data.data, "Subject: scan\r\nFrom: mfp@example.com\r\n"
+	    "\r\nline one\r\n..\r\nline two\r\n.\r\n");
+	CHECK(wait_event("smtp.message") >= 0);
+	CHECK_INT(d->stats.messages, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(plain_prompt_cancel_and_errors)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN", "334 \r\n"));
+	CHECK(dev_expect(d, "*", "501 5.7.0 Authentication cancelled\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN !!!notbase64",
+	    "501 5.5.2 Invalid base64 data\r\n"));
+	CHECK(dev_expect(d, "AUTH LOGIN", "334 VXNlcm5hbWU6\r\n"));
+	CHECK(dev_expect(d, "*", "501 5.7.0 Authentication cancelled\r\n"));
+	/* \0scanner1\0wrong */
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHdyb25n",
+	    "535 5.7.8 Authentication credentials invalid\r\n"));
+	CHECK(wait_event("smtp.login_failed") >= 0);
+	CHECK_INT(sc.connections, 0);
+	CHECK(dev_expect(d, "AUTH FOO", "504 5.5.4 Unrecognized "
+	    "authentication mechanism\r\n"));
+	/* After all that, the credentials without "=" padding log in. */
+	CHECK(dev_expect(d, "AUTH PLAIN", "334 \r\n"));
+	CHECK(dev_expect(d, "AHNjYW5uZXIxAHNlY3JldA",
+	    "235 2.7.0 Authentication successful\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "503 5.5.1 Already authenticated\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/* Base64-decodes the text after "334 " of a prompt line. */
+static void
+decode_prompt(const char *line, char *out, size_t cap)
+{
+	long	n;
+
+	n = base64_decode(line + 4, strlen(line + 4) - 2, out, cap - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+TEST(login_prompts_byte_exact)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512], plain[64];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_reply(d, text, sizeof(text)) == 220);
+	CHECK(dev_cmd(d, "EHLO mfp", text, sizeof(text)) == 250);
+	CHECK(dev_cmd(d, "AUTH LOGIN", text, sizeof(text)) == 334);
+	CHECK_STR(text, "334 VXNlcm5hbWU6\r\n");
+	decode_prompt(text, plain, sizeof(plain));
+	CHECK_STR(plain, "Username:");
+	CHECK(dev_cmd(d, "c2Nhbm5lcjE=", text, sizeof(text)) == 334);
+	CHECK_STR(text, "334 UGFzc3dvcmQ6\r\n");
+	decode_prompt(text, plain, sizeof(plain));
+	CHECK_STR(plain, "Password:");
+	CHECK(dev_expect(d, "c2VjcmV0",
+	    "235 2.7.0 Authentication successful\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(helo_then_lowercase_auth)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "HELO mfp", "250 proxy.example.lan\r\n"));
+	CHECK(dev_expect(d, "auth login", "334 VXNlcm5hbWU6\r\n"));
+	CHECK(dev_expect(d, "c2Nhbm5lcjE=", "334 UGFzc3dvcmQ6\r\n"));
+	CHECK(dev_expect(d, "c2VjcmV0",
+	    "235 2.7.0 Authentication successful\r\n"));
+	CHECK_STR(sc.ehlo_arg, "proxy.example.lan");
+	CHECK(dev_expect(d, "mail from: <mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line, "MAIL FROM:<mfp@example.com> BODY=8BITMIME");
+	CHECK(dev_expect(d, "quit", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(mail_before_auth_530)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	CHECK(wait_event("smtp.auth_required") >= 0);
+	CHECK_INT(sc.connections, 0);
+	CHECK_INT(tok.gets, 0);
+	CHECK(dev_expect(d, "RCPT TO:<a@b.c>",
+	    "503 5.5.1 Need MAIL command first\r\n"));
+	/* The session stays open: the device may log in and try again. */
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "235 2.7.0 Authentication successful\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:mfp@example.com",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line, "MAIL FROM:<mfp@example.com> BODY=8BITMIME");
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(xoauth2_in_two_steps)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 want[4096];
+
+	/* The upstream rejects lines over 512 octets and sends bare 334. */
+	sc.bare_334 = 1;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK_INT(sc.one_line_auth, 0);
+	expected_sasl(want, sizeof(want), 0);
+	CHECK_STR(sc.sasl, want);
+	CHECK(strlen(want) > 2500);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(xoauth2_json_challenge_empty_line)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	sc.json_challenge = 1;
+	sc.auth_replies[0] = "535 5.7.3 Authentication unsuccessful "
+	    "[AM0PR06CA0126.eurprd06.prod.outlook.com]";
+	sc.auth_replies[1] = sc.auth_replies[0];
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
+	CHECK_INT(sc.empty_after_json, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(smtp_auth_disabled_no_refresh)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	const char	*line = "535 5.7.139 Authentication unsuccessful, "
+	    "SmtpClientAuthentication is disabled for the Tenant. Visit "
+	    "https://aka.ms/smtp_auth_disabled for more information.";
+	int		 i;
+
+	sc.auth_replies[0] = line;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK_INT(tok.gets, 1);
+	CHECK_INT(tok.forced, 0);
+	CHECK_INT(tok.rejected, 1);
+	CHECK_STR(tok.rejected_code, "5.7.139");
+	i = wait_event("smtp.upstream_rejected");
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_STR(seen.reply[i], line);
+		CHECK(strstr(seen.extra[i], "enable Authenticated SMTP in "
+		    "the Exchange admin center") != NULL);
+	}
+	/* The device keeps its session and may try again later. */
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(cached_token_refreshed_once)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 want[4096];
+
+	sc.auth_replies[0] = "535 5.7.3 Authentication unsuccessful [x]";
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK_INT(sc.connections, 2);
+	CHECK_INT(tok.gets, 2);
+	CHECK_INT(tok.forced, 1);
+	CHECK_INT(tok.rejected, 0);
+	CHECK_INT(tok.successes, 1);
+	expected_sasl(want, sizeof(want), 1);
+	CHECK_STR(sc.sasl, want);
+	CHECK(wait_event("smtp.token_retry") >= 0);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(refreshed_token_still_rejected)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	int		 i;
+
+	sc.auth_replies[0] = "535 5.7.3 Authentication unsuccessful [x]";
+	sc.auth_replies[1] = sc.auth_replies[0];
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
+	CHECK_INT(sc.connections, 2);
+	CHECK_INT(tok.forced, 1);
+	CHECK_INT(tok.rejected, 1);
+	CHECK_STR(tok.rejected_code, "5.7.3");
+	i = wait_event("smtp.upstream_rejected");
+	CHECK(i >= 0);
+	if (i >= 0)
+		CHECK(strstr(seen.extra[i], "SMTP.Send") != NULL);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(fresh_token_not_retried)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	sc.auth_replies[0] = "535 5.7.3 Authentication unsuccessful [x]";
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	tok.fresh = 1;
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK_INT(tok.forced, 0);
+	CHECK_INT(tok.rejected, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(starttls_421_connection_failed)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	int		 i;
+
+	sc.after_starttls = "421 4.7.66 TLS 1.0 and 1.1 are not supported. "
+	    "Please upgrade/update your client to support TLS 1.2.\r\n";
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Upstream connection failed, see proxy log\r\n"));
+	CHECK_INT(tok.rejected, 0);
+	i = wait_event("smtp.upstream_failed");
+	CHECK(i >= 0);
+	if (i >= 0)
+		CHECK_STR(seen.reply[i], "421 4.7.66 TLS 1.0 and 1.1 are not "
+		    "supported. Please upgrade/update your client to support "
+		    "TLS 1.2.");
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(token_error_gives_454_message)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	tok.fail = 1;
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Mailbox mfp@example.com must be signed in again by "
+	    "the administrator\r\n"));
+	CHECK_INT(sc.connections, 0);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(size_limits_552)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	sc.size = 500000;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	/* Above our limit, then above the upstream's. */
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com> SIZE=2000000",
+	    "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com> SIZE=600000",
+	    "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+	CHECK_STR(sc.mail_line, "");
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com> SIZE=100 "
+	    "BODY=8BITMIME AUTH=<> FOO",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line,
+	    "MAIL FROM:<mfp@example.com> BODY=8BITMIME SIZE=100");
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(long_reply_cut_send_as_warned)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	struct buf	 longreply;
+	char		 text[4096];
+	const char	*prefix = "554 5.2.252 SendAsDenied; mfp@example.com "
+	    "not allowed to send as scanner@example.net;";
+	int		 i;
+
+	buf_init(&longreply);
+	buf_puts(&longreply, prefix);
+	buf_puts(&longreply, " STOREDRV.Submission.Exception:"
+	    "SendAsDeniedException.MapiExceptionSendAsDenied;");
+	while (longreply.len < 1500)
+		buf_puts(&longreply, " Failed to process message due to a "
+		    "permanent exception with message [BeginDiagnosticData]");
+	buf_puts(&longreply, "\r\n");
+	sc.data_reply = longreply.data;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<scanner@example.net>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	dev_send(d, "From: Scanner <scanner@example.net>\r\n\r\nhi\r\n.");
+	CHECK_INT(dev_reply(d, text, sizeof(text)), 554);
+	CHECK(strlen(text) <= 512);
+	CHECK(strncmp(text, prefix, strlen(prefix)) == 0);
+	CHECK(strcmp(text + strlen(text) - 2, "\r\n") == 0);
+	i = wait_event("smtp.send_as_denied");
+	CHECK(i >= 0);
+	if (i >= 0)
+		CHECK_STR(seen.extra[i], "<scanner@example.net>");
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+	buf_free(&longreply);
+}
+
+TEST(multiline_reply_relayed_intact)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	sc.rcpt_reply = "250-2.1.5 first line\r\n250-2.1.5 second\r\n"
+	    "250 2.1.5 Recipient OK\r\n";
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>", sc.rcpt_reply));
+	CHECK(dev_expect(d, "RSET", "250 2.0.0 Resetting\r\n"));
+	CHECK(dev_expect(d, "NOOP", "250 2.0.0 OK\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(drop_after_final_dot_451)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512];
+
+	sc.drop_after_dot = 1;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	CHECK(dev_expect(d, "Subject: x\r\n\r\nbody\r\n.",
+	    "451 4.4.2 Upstream connection lost after the message was sent; "
+	    "it may be delivered twice\r\n"));
+	CHECK(wait_event("smtp.reply_lost") >= 0);
+	CHECK_INT(d->stats.messages, 0);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(upstream_gone_mid_session_421)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512];
+
+	sc.close_on_noop = 1;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "NOOP", "421 4.4.2 Upstream connection "
+	    "closed\r\n"));
+	CHECK_INT(dev_reply(d, text, sizeof(text)), -1);
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(local_commands_and_limits)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 big[700];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "VRFY someone", "252 2.5.0 Cannot VRFY user, "
+	    "but will accept the message\r\n"));
+	CHECK(dev_expect(d, "EXPN list", "502 5.5.1 Command not "
+	    "implemented\r\n"));
+	CHECK(dev_expect(d, "BDAT 10 LAST", "502 5.5.1 Command not "
+	    "implemented\r\n"));
+	CHECK(dev_expect(d, "FOO", "500 5.5.2 Command not recognized\r\n"));
+	CHECK(dev_expect(d, "STARTTLS", "454 4.7.0 TLS not available\r\n"));
+	CHECK(dev_expect(d, "DATA", "503 5.5.1 Need MAIL command first\r\n"));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "NOOP ", 5);
+	CHECK(dev_expect(d, big, "500 5.5.2 Line too long\r\n"));
+	stream_write(d->c, "NO\0OP\r\n", 7);
+	stream_flush(d->c);
+	CHECK(dev_expect(d, NULL, "500 5.5.2 Invalid character in "
+	    "command\r\n"));
+	CHECK(dev_expect(d, "NOOP", "250 2.0.0 OK\r\n"));
+	CHECK(dev_expect(d, "RSET", "250 2.0.0 OK\r\n"));
+	CHECK_INT(sc.connections, 0);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(preauth_timeout_421)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 1);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, NULL, "421 4.4.2 Timeout\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/* A small deterministic generator, so failures repeat. */
+static uint32_t
+next_random(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 8);
+}
+
+TEST(large_message_random_chunks)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	struct buf	 msg;
+	uint32_t	 seed = 99;
+	size_t		 pos = 0;
+	char		 text[512];
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+	    "opqrstuvwxyz0123456789+/";
+
+	buf_init(&msg);
+	buf_puts(&msg, "Subject: scan\r\nContent-Type: application/pdf\r\n"
+	    "\r\n");
+	while (msg.len < 600000) {
+		char	line[80];
+		int	i;
+
+		for (i = 0; i < 76; i++)
+			line[i] = b64[next_random(&seed) % 64];
+		memcpy(line + 76, "\r\n", 2);
+		buf_append(&msg, line, 78);
+	}
+	buf_puts(&msg, ".\r\n");
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com> SIZE=600000",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	while (pos < msg.len) {
+		size_t	n = 1 + next_random(&seed) % 4096;
+
+		if (n > msg.len - pos)
+			n = msg.len - pos;
+		stream_write(d->c, msg.data + pos, n);
+		stream_flush(d->c);
+		pos += n;
+	}
+	CHECK(dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
+	    "[Hostname=fake]\r\n"));
+	CHECK_INT(sc.data.len, msg.len);
+	CHECK(sc.data.len == msg.len &&
+	    memcmp(sc.data.data, msg.data, msg.len) == 0);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+	buf_free(&msg);
+}
+
+TEST(message_over_limit_552)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512], line[1002];
+	int		 i;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	memset(line, 'y', 1000);
+	memcpy(line + 1000, "\r\n", 2);
+	for (i = 0; i < 1100; i++)
+		stream_write(d->c, line, sizeof(line));
+	CHECK(dev_expect(d, ".", "552 5.3.4 Message size exceeds fixed "
+	    "maximum message size\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/* ---- setup ---- */
+
+static int
+make_certificate(void)
+{
+	char	cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 "
+	    "-nodes -keyout %s/key.pem -out %s/cert.pem -days 2 "
+	    "-subj /CN=localhost -addext subjectAltName=DNS:localhost "
+	    ">/dev/null 2>&1", test_dir, test_dir);
+	return (system(cmd) == 0 ? 0 : -1);
+}
+
+int
+main(void)
+{
+	char			 cert[300], key[300];
+	struct exo_error	 e;
+
+	plat_init();
+	snprintf(test_dir, sizeof(test_dir), "/tmp/exo-test-smtp-XXXXXX");
+	if (mkdtemp(test_dir) == NULL || make_certificate() != 0) {
+		printf("cannot make a test certificate with openssl in %s\n",
+		    test_dir);
+		return (1);
+	}
+	snprintf(cert, sizeof(cert), "%s/cert.pem", test_dir);
+	snprintf(key, sizeof(key), "%s/key.pem", test_dir);
+	if (trust_load(cert, &test_trust, &e) != EXO_OK ||
+	    tls_server_creds_load(cert, key, &test_creds, &e) != EXO_OK) {
+		printf("cannot load the test certificate: %s\n", e.msg);
+		return (1);
+	}
+	seen.mu = plat_mutex_new();
+	ev_subscribe(on_event, NULL);
+	smtp_test_set_tokens(&test_tokens);
+
+	RUN(login_inline_user_then_send);
+	RUN(plain_prompt_cancel_and_errors);
+	RUN(login_prompts_byte_exact);
+	RUN(helo_then_lowercase_auth);
+	RUN(mail_before_auth_530);
+	RUN(xoauth2_in_two_steps);
+	RUN(xoauth2_json_challenge_empty_line);
+	RUN(smtp_auth_disabled_no_refresh);
+	RUN(cached_token_refreshed_once);
+	RUN(refreshed_token_still_rejected);
+	RUN(fresh_token_not_retried);
+	RUN(starttls_421_connection_failed);
+	RUN(token_error_gives_454_message);
+	RUN(size_limits_552);
+	RUN(long_reply_cut_send_as_warned);
+	RUN(multiline_reply_relayed_intact);
+	RUN(drop_after_final_dot_451);
+	RUN(upstream_gone_mid_session_421);
+	RUN(local_commands_and_limits);
+	RUN(preauth_timeout_421);
+	RUN(large_message_random_chunks);
+	RUN(message_over_limit_552);
+
+	smtp_test_set_tokens(NULL);
+	trust_free(test_trust);
+	tls_server_creds_free(test_creds);
+	snprintf(cert, sizeof(cert), "rm -rf %s", test_dir);
+	system(cert);
+	return (TEST_EXIT());
+}

@@ -17,10 +17,10 @@
  * large DATA upload. The engine runs in full duplex, because in
  * half-duplex (mono) mode unread incoming data blocks every write
  * (bearssl_ssl.h, br_ssl_engine_set_buffer). On x86_64 with BearSSL 0.6,
- * sizeof gives 28 KB for struct stream_tls and 20 KB for struct stream,
- * so a TLS stream takes about 48 KB, against about 61 KB with
- * BR_SSL_BUFSIZE_BIDI, and 1,000 sessions with a plain device side and a
- * TLS upstream need about 69 MB of buffers.
+ * sizeof gives 28 KB for struct stream_tls and 20 KB for struct stream.
+ * A TLS stream thus takes about 48 KB, against about 61 KB with
+ * BR_SSL_BUFSIZE_BIDI. 1,000 sessions with a plain device side and a TLS
+ * upstream need about 69 MB of buffers.
  */
 #define TLS_INPUT_BUF	BR_SSL_BUFSIZE_INPUT
 #define TLS_OUTPUT_BUF	(4096 + 85)
@@ -79,6 +79,12 @@ static const struct tls_error_text tls_error_texts[] = {
 	{ BR_ERR_RECV_FATAL_ALERT + 70, EXO_ERR_TLS,
 	    "no common TLS version: the peer sent a protocol_version alert "
 	    "(this side accepts TLS 1.2)" },
+	{ BR_ERR_SEND_FATAL_ALERT + 70, EXO_ERR_TLS,
+	    "no common TLS version: the peer offered only versions older "
+	    "than this side accepts (TLS 1.2, or 1.0 to 1.2 with legacy TLS "
+	    "allowed)" },
+	{ BR_ERR_SEND_FATAL_ALERT + 40, EXO_ERR_TLS,
+	    "no common cipher suite with the peer" },
 	{ BR_ERR_RECV_FATAL_ALERT + 40, EXO_ERR_TLS,
 	    "the peer ended the handshake with a handshake_failure alert: "
 	    "no common cipher suite or version" },

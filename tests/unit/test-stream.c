@@ -20,7 +20,9 @@ static char	cert_file[PLAT_PATH_MAX];
 static char	key_file[PLAT_PATH_MAX];
 static char	ec_cert_file[PLAT_PATH_MAX];
 static char	ec_key_file[PLAT_PATH_MAX];
+static char	expired_file[PLAT_PATH_MAX];
 static int	have_certs;
+static int	have_expired;
 
 /* Connected streams: a (accepted side) and c (connecting side). */
 static void
@@ -340,11 +342,35 @@ make_certs(void)
 	return (run_quiet(cmd));
 }
 
+/* Signs a "localhost" certificate that expired in 2020, with openssl ca. */
+static int
+make_expired_cert(void)
+{
+	char	cmd[3072];
+
+	snprintf(expired_file, sizeof(expired_file), "%s/expired.pem",
+	    tmpdir);
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && mkdir -p db && : > db/index.txt && "
+	    "echo 01 > db/serial && "
+	    "printf '[ca]\ndefault_ca = c\n[c]\ndir = .\n"
+	    "database = db/index.txt\nserial = db/serial\n"
+	    "new_certs_dir = db\ndefault_md = sha256\npolicy = p\n"
+	    "copy_extensions = copy\n[p]\ncommonName = supplied\n"
+	    "[ext]\nsubjectAltName = DNS:localhost\n' > ca.cnf && "
+	    "openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key "
+	    "-in localhost.csr -out expired.pem -extensions ext "
+	    "-startdate 20200101000000Z -enddate 20200201000000Z",
+	    tmpdir);
+	return (run_quiet(cmd));
+}
+
 struct tls_server {
 	plat_socket			 listener;
 	const struct tls_server_creds	*creds;
 	const char			*reply;		/* sent after a line */
 	int				 no_close_notify;
+	int				 handshake_rc;
 	int				 rc;
 	char				 line[64];
 	char				 msg[EXO_ERROR_MSG_MAX];
@@ -368,6 +394,7 @@ tls_server_run(void *arg)
 		goto out;
 	s = stream_new(sock, 5000);
 	t->rc = stream_start_tls_server(s, t->creds, &e);
+	t->handshake_rc = t->rc;
 	str_copy(t->msg, e.msg, sizeof(t->msg));
 	if (t->rc != 0)
 		goto out;
@@ -510,8 +537,8 @@ out:
 
 /* Runs a client handshake that must fail and checks its message. */
 static void
-tls_expect_failure(const char *name, const char *trusted_ca,
-    const char *want)
+tls_expect_failure(const char *cert, const char *name,
+    const char *trusted_ca, const char *want)
 {
 	struct tls_server	 t;
 	struct tls_server_creds	*creds = NULL;
@@ -519,7 +546,7 @@ tls_expect_failure(const char *name, const char *trusted_ca,
 	struct exo_error	 e;
 	struct stream		*c = NULL;
 
-	CHECK_INT(tls_server_creds_load(cert_file, key_file, &creds, &e), 0);
+	CHECK_INT(tls_server_creds_load(cert, key_file, &creds, &e), 0);
 	CHECK_INT(trust_load(trusted_ca, &trust, &e), 0);
 	if (creds == NULL || trust == NULL)
 		goto out;
@@ -551,7 +578,7 @@ TEST(tls_rejects_wrong_name)
 	if (!have_certs)
 		CHECK(!"openssl could not create the test certificates");
 	else
-		tls_expect_failure("wrong.localdomain", ca_file,
+		tls_expect_failure(cert_file, "wrong.localdomain", ca_file,
 		    "name mismatch");
 }
 
@@ -560,7 +587,70 @@ TEST(tls_rejects_unknown_ca)
 	if (!have_certs)
 		CHECK(!"openssl could not create the test certificates");
 	else
-		tls_expect_failure("localhost", other_ca_file, "unknown CA");
+		tls_expect_failure(cert_file, "localhost", other_ca_file,
+		    "unknown CA");
+}
+
+TEST(tls_rejects_expired_cert)
+{
+	if (!have_expired)
+		CHECK(!"openssl ca could not create the expired certificate");
+	else
+		tls_expect_failure(expired_file, "localhost", ca_file,
+		    "has expired");
+}
+
+/*
+ * Connects openssl s_client offering only TLS 1.1 to a server on this
+ * side; returns the handshake result of the server.
+ */
+static int
+tls_server_vs_tls11(int legacy, int *client_ok, char *msg, size_t cap)
+{
+	struct tls_server	 t;
+	struct tls_server_creds	*creds = NULL;
+	struct exo_error	 e;
+	char			 cmd[512];
+
+	*client_ok = 0;
+	CHECK_INT(tls_server_creds_load(cert_file, key_file, &creds, &e), 0);
+	if (creds == NULL)
+		return (EXO_ERR_INVALID);
+	tls_server_creds_set_legacy(creds, legacy);
+	tls_server_start(&t, creds, "");
+	CHECK_INT(plat_thread_start(tls_server_run, &t, 0), 0);
+
+	/* OpenSSL 3 allows TLS 1.1 only at security level 0. */
+	snprintf(cmd, sizeof(cmd), "openssl s_client -connect 127.0.0.1:%d "
+	    "-tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null",
+	    plat_socket_port(t.listener));
+	*client_ok = run_quiet(cmd);
+	tls_server_wait(&t);
+	str_copy(msg, t.msg, cap);
+	tls_server_creds_free(creds);
+	return (t.handshake_rc);
+}
+
+TEST(tls_server_rejects_tls11)
+{
+	char	msg[EXO_ERROR_MSG_MAX];
+	int	client_ok;
+
+	CHECK_INT(tls_server_vs_tls11(0, &client_ok, msg, sizeof(msg)),
+	    EXO_ERR_TLS);
+	CHECK(!client_ok);
+	if (strstr(msg, "no common TLS version") == NULL)
+		printf("  message: %s\n", msg);
+	CHECK(strstr(msg, "no common TLS version") != NULL);
+}
+
+TEST(tls_server_legacy_allows_tls11)
+{
+	char	msg[EXO_ERROR_MSG_MAX];
+	int	client_ok;
+
+	CHECK_INT(tls_server_vs_tls11(1, &client_ok, msg, sizeof(msg)), 0);
+	CHECK(client_ok);
 }
 
 TEST(tls_client_rejects_early_data)
@@ -673,6 +763,7 @@ main(void)
 		return (1);
 	}
 	have_certs = make_certs();
+	have_expired = have_certs && make_expired_cert();
 
 	RUN(read_line_split_reads);
 	RUN(read_line_overlong);
@@ -688,6 +779,9 @@ main(void)
 	RUN(tls_close_without_notify);
 	RUN(tls_rejects_wrong_name);
 	RUN(tls_rejects_unknown_ca);
+	RUN(tls_rejects_expired_cert);
+	RUN(tls_server_rejects_tls11);
+	RUN(tls_server_legacy_allows_tls11);
 	RUN(tls_client_rejects_early_data);
 	RUN(trust_load_errors);
 	RUN(trust_load_adds_ca_file);

@@ -1,5 +1,5 @@
 /*
- * token.c: the token manager. One entry per login holds the access token
+ * token.c: the token manager. One entry per login keeps the access token
  * in memory, the single refresh in flight and the backoff state.
  *
  * Order of a refresh: take the refresh lock (a file in the data folder,
@@ -75,7 +75,7 @@ struct token_mgr {
 	struct token_entry	*entries;
 };
 
-/* What a refresh produced, passed from the worker to the entry. */
+/* Outcome of one refresh, passed from the worker to the entry. */
 struct token_outcome {
 	int			 result;
 	struct exo_error	 error;
@@ -477,9 +477,25 @@ token_apply(struct token_entry *t, struct token_outcome *o)
 
 /* ---- the public calls ---- */
 
+/*
+ * Returns the result of a failed refresh. Within the early refresh
+ * window, the old token still works while the token service is down.
+ */
+static int
+token_failed(struct token_entry *t, int force, struct token_lease *out,
+    struct exo_error *e)
+{
+	if (t->result == EXO_ERR_TRANSIENT && !force &&
+	    t->access_token[0] != '\0' && t->expires_at > plat_wall_time())
+		return token_lease_fill(t, 0, out);
+	if (e != NULL)
+		*e = t->last_error;
+	return t->result;
+}
+
 /* Waits for the refresh in flight and shares its result. */
 static int
-token_wait(struct token_mgr *m, struct token_entry *t,
+token_wait(struct token_mgr *m, struct token_entry *t, int force,
     struct token_lease *out, struct exo_error *e)
 {
 	unsigned long	gen = t->generation;
@@ -493,11 +509,8 @@ token_wait(struct token_mgr *m, struct token_entry *t,
 			    t->login);
 		plat_cond_wait(m->cond, m->mu, (int)left);
 	}
-	if (t->result != 0) {
-		if (e != NULL)
-			*e = t->last_error;
-		return t->result;
-	}
+	if (t->result != 0)
+		return token_failed(t, force, out, e);
 	return token_lease_fill(t, 1, out);
 }
 
@@ -534,7 +547,7 @@ token_decide(struct token_mgr *m, struct token_entry *t, int force,
 	return 1;
 }
 
-/* Returns 1 when the store still holds the refresh token found dead. */
+/* Returns 1 when the store still contains the refresh token found dead. */
 static int
 token_still_dead(struct token_mgr *m, struct token_entry *t)
 {
@@ -570,7 +583,7 @@ token_get(struct token_mgr *m, const char *login, int force,
 		goto out;
 	}
 	if (t->refreshing) {
-		r = token_wait(m, t, out, e);
+		r = token_wait(m, t, force, out, e);
 		goto out;
 	}
 	if ((r = token_decide(m, t, force, out, e)) != 1)
@@ -594,8 +607,8 @@ token_get(struct token_mgr *m, const char *login, int force,
 	plat_cond_broadcast(m->cond);
 	if ((r = o->result) == 0)
 		token_lease_fill(t, 1, out);
-	else if (e != NULL)
-		*e = o->error;
+	else
+		r = token_failed(t, force, out, e);
 out:
 	plat_mutex_unlock(m->mu);
 	oauth_tokens_wipe(&o->tokens);

@@ -130,7 +130,7 @@ TEST(classify_transient_responses)
 	oauth_classify(503, "text/plain", "Service Unavailable", 19, &err);
 	CHECK_INT(err.kind, OAUTH_FAIL_TRANSIENT);
 
-	/* 5xx and 429 win over what the JSON says. */
+	/* 5xx and 429 win over the error in the JSON. */
 	oauth_classify(500, "application/json", grant, strlen(grant), &err);
 	CHECK_INT(err.kind, OAUTH_FAIL_TRANSIENT);
 	oauth_classify(429, "application/json", grant, strlen(grant), &err);
@@ -187,7 +187,7 @@ TEST(idtoken_claims)
 	struct idtoken_claims	c;
 	char			jwt[4096];
 
-	/* "\u00e9" and a "?" that base64url writes as "_" or "-". */
+	/* "?" and ">" give "/" and "+" in base64, which base64url replaces. */
 	make_jwt("{\"aud\":\"x\",\"preferred_username\":\"mfp@example.com\","
 	    "\"email\":\"scan@example.com\",\"name\":\"Ren\\u00e9 ???x>>>\","
 	    "\"tid\":\"9188040d-6c67-4c5b-b112-36a304b66dad\","

@@ -1,0 +1,644 @@
+/*
+ * test-token.c: the token manager against the token service double on
+ * 127.0.0.1 and a user store in a temporary folder: single flight,
+ * rotation saved before use, backoff, and the states that stop refreshes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/token.h"
+#include "../../src/plat.h"
+#include "test.h"
+#include "token-double.h"
+
+#define LOGIN "scanner1"
+#define MAILBOX "mfp@example.com"
+
+struct fixture {
+	struct settings		 s;
+	struct token_double	*td;
+	struct userdb		*db;
+	struct token_mgr	*m;
+	char			 dir[64];
+	int64_t			 clock_s;	/* virtual clock offset */
+};
+
+static int
+fixture_start(struct fixture *f, const char *refresh_token)
+{
+	struct user		*u = calloc(1, sizeof(*u));
+	char			 notice[512];
+	int			 r = -1;
+
+	memset(f, 0, sizeof(*f));
+	plat_test_set_clock_offset(0);
+	config_defaults(&f->s);
+	str_copy(f->s.microsoft.client_id,
+	    "11111111-2222-3333-4444-555555555555",
+	    sizeof(f->s.microsoft.client_id));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/exo-token-XXXXXX");
+	if (u == NULL || mkdtemp(f->dir) == NULL)
+		goto out;
+	str_copy(f->s.data_dir, f->dir, sizeof(f->s.data_dir));
+	if ((f->td = td_start(&f->s)) == NULL)
+		goto out;
+	if (userdb_open(&f->s, &f->db, notice, NULL) != 0)
+		goto out;
+	str_copy(u->login, LOGIN, sizeof(u->login));
+	str_copy(u->mailbox, MAILBOX, sizeof(u->mailbox));
+	str_copy(u->password, "secret", sizeof(u->password));
+	str_copy(u->refresh_token, refresh_token, sizeof(u->refresh_token));
+	u->last_refresh = plat_wall_time();
+	if (userdb_add(f->db, u, NULL) != 0)
+		goto out;
+	f->m = token_mgr_new(&f->s, f->db, td_trust(f->td));
+	r = f->m != NULL ? 0 : -1;
+out:
+	free(u);
+	if (r != 0)
+		printf("  fixture: start failed\n");
+	return r;
+}
+
+static void
+fixture_stop(struct fixture *f)
+{
+	char	cmd[128];
+
+	token_mgr_free(f->m);
+	if (f->db != NULL)
+		userdb_close(f->db);
+	td_stop(f->td);
+	plat_test_set_clock_offset(0);
+	plat_test_set_write_fail(NULL);
+	if (f->dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+		if (system(cmd) != 0)
+			printf("  could not remove %s\n", f->dir);
+	}
+}
+
+/* A new manager on a new store handle, as after a restart. */
+static int
+fixture_restart(struct fixture *f)
+{
+	char	notice[512];
+
+	token_mgr_free(f->m);
+	userdb_close(f->db);
+	f->m = NULL;
+	if (userdb_open(&f->s, &f->db, notice, NULL) != 0)
+		return -1;
+	f->m = token_mgr_new(&f->s, f->db, td_trust(f->td));
+	return f->m != NULL ? 0 : -1;
+}
+
+static void
+advance(struct fixture *f, int seconds)
+{
+	f->clock_s += seconds;
+	plat_test_set_clock_offset(f->clock_s);
+}
+
+/* Reads the stored user from disk through a second store handle. */
+static int
+stored_user(struct fixture *f, struct user *u)
+{
+	struct userdb	*db;
+	char		 notice[512];
+	int		 r;
+
+	if (userdb_open(&f->s, &db, notice, NULL) != 0)
+		return -1;
+	r = userdb_get(db, LOGIN, u, NULL);
+	userdb_close(db);
+	return r;
+}
+
+/* Concatenates users.conf and secrets.dat, for byte comparisons. */
+static char *
+store_bytes(struct fixture *f)
+{
+	static const char *const names[] = { "users.conf", "secrets.dat" };
+	struct buf	 all;
+	char		 path[PLAT_PATH_MAX];
+	char		*data;
+	size_t		 len, i;
+
+	buf_init(&all);
+	for (i = 0; i < 2; i++) {
+		plat_path_join(path, f->dir, names[i]);
+		if (plat_read_file(path, 1 << 20, &data, &len, NULL) != 0)
+			continue;
+		buf_printf(&all, "== %s\n", names[i]);
+		buf_append(&all, data, len);
+		free(data);
+	}
+	return all.data;
+}
+
+static const char ok_reply[] = "{\"token_type\":\"Bearer\",\"scope\":\"x\","
+    "\"expires_in\":3599,\"access_token\":\"AT-1\","
+    "\"refresh_token\":\"RT-2\"}";
+
+/* ---- single flight ---- */
+
+struct waiter {
+	struct fixture		*f;
+	struct plat_mutex	*mu;
+	struct plat_cond	*cond;
+	int			*done;
+	int			 result;
+	char			 token[32];
+	int			 fresh;
+};
+
+static void
+waiter_run(void *arg)
+{
+	struct waiter		*w = arg;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+
+	w->result = lease != NULL ? token_get(w->f->m, LOGIN, 0, lease,
+	    NULL) : EXO_ERR_NOMEM;
+	if (lease != NULL) {
+		str_copy(w->token, lease->access_token, sizeof(w->token));
+		w->fresh = lease->fresh;
+		token_lease_wipe(lease);
+		free(lease);
+	}
+	plat_mutex_lock(w->mu);
+	(*w->done)++;
+	plat_cond_broadcast(w->cond);
+	plat_mutex_unlock(w->mu);
+}
+
+TEST(token_single_flight)
+{
+	struct fixture		 f;
+	struct waiter		 w[10];
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct plat_mutex	*mu = plat_mutex_new();
+	struct plat_cond	*cond = plat_cond_new();
+	int			 done = 0, i;
+
+	if (fixture_start(&f, "RT-1") != 0 || reply == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	reply->status = 200;
+	reply->delay_ms = 300;
+	str_copy(reply->body, ok_reply, sizeof(reply->body));
+	td_push_reply(f.td, reply);
+
+	for (i = 0; i < 10; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].f = &f;
+		w[i].mu = mu;
+		w[i].cond = cond;
+		w[i].done = &done;
+		CHECK_INT(plat_thread_start(waiter_run, &w[i], 0), 0);
+	}
+	plat_mutex_lock(mu);
+	while (done < 10)
+		if (plat_cond_wait(cond, mu, 30000) != 0)
+			break;
+	plat_mutex_unlock(mu);
+	CHECK_INT(done, 10);
+
+	CHECK_INT(td_requests(f.td), 1);
+	for (i = 0; i < 10; i++) {
+		CHECK_INT(w[i].result, 0);
+		CHECK_STR(w[i].token, "AT-1");
+		CHECK_INT(w[i].fresh, 1);
+	}
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-2");
+	CHECK_STR(u->refresh_token_reserve, "RT-1");
+	CHECK_INT(u->state, USER_OK);
+
+	/* The cached token serves later calls without a request. */
+	waiter_run(&w[0]);
+	CHECK_INT(w[0].result, 0);
+	CHECK_INT(w[0].fresh, 0);
+	CHECK_INT(td_requests(f.td), 1);
+out:
+	fixture_stop(&f);
+	plat_cond_free(cond);
+	plat_mutex_free(mu);
+	free(u);
+	free(reply);
+}
+
+/* ---- rotation ---- */
+
+/* Accepts only the current refresh token and rotates it once used. */
+struct rotator {
+	int	current;	/* "RT-<current>" is valid */
+	int	issued;
+};
+
+static void
+rotator_reply(const char *body, struct td_reply *reply, void *ctx)
+{
+	struct rotator	*rot = ctx;
+	char		 want[64];
+
+	snprintf(want, sizeof(want), "&refresh_token=RT-%d&", rot->current);
+	if (strstr(body, want) == NULL) {
+		reply->status = 400;
+		str_copy(reply->body, "{\"error\":\"invalid_grant\","
+		    "\"error_codes\":[70000]}", sizeof(reply->body));
+		return;
+	}
+	rot->current++;
+	rot->issued++;
+	reply->status = 200;
+	snprintf(reply->body, sizeof(reply->body), "{\"expires_in\":3599,"
+	    "\"access_token\":\"AT-%d\",\"refresh_token\":\"RT-%d\"}",
+	    rot->issued, rot->current);
+}
+
+TEST(token_rotation_across_restarts)
+{
+	struct fixture		 f;
+	struct rotator		 rot = { 1, 0 };
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	int			 i;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_set_handler(f.td, rotator_reply, &rot);
+	for (i = 1; i <= 3; i++) {
+		CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+		CHECK_INT(lease->fresh, 1);
+		CHECK_INT(stored_user(&f, u), 0);
+		/* Saved on disk by the time the access token is out. */
+		CHECK_INT(atoi(u->refresh_token + 3), i + 1);
+		CHECK_INT(atoi(lease->access_token + 3), i);
+		CHECK(fixture_restart(&f) == 0);
+	}
+	CHECK_INT(td_requests(f.td), 3);
+	CHECK_STR(u->refresh_token, "RT-4");
+	CHECK_STR(u->refresh_token_reserve, "RT-3");
+
+	/* A success at Exchange drops the reserve. */
+	token_report_success(f.m, LOGIN);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token_reserve, "");
+	CHECK_STR(u->refresh_token, "RT-4");
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+TEST(token_unsaved_rotation_not_used)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct exo_error	 e;
+	char			*before = NULL, *after = NULL;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	before = store_bytes(&f);
+	td_push(f.td, 200, ok_reply, 0);
+	plat_test_set_write_fail("secrets");
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_STR(lease->access_token, "");
+	CHECK(strstr(e.msg, "saving the new refresh token") != NULL);
+	plat_test_set_write_fail(NULL);
+	after = store_bytes(&f);
+	CHECK(before != NULL && after != NULL);
+	if (before != NULL && after != NULL)
+		CHECK_STR(after, before);
+
+	/* After the backoff, the old token is spent again and saved. */
+	advance(&f, 6);
+	td_push(f.td, 200, "{\"expires_in\":3599,\"access_token\":\"AT-9\","
+	    "\"refresh_token\":\"RT-9\"}", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_STR(lease->access_token, "AT-9");
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-9");
+
+	/* A response without refresh_token keeps the stored one. */
+	advance(&f, 3600);
+	td_push(f.td, 200, "{\"expires_in\":3599,\"access_token\":\"AT-10\"}",
+	    0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_STR(lease->access_token, "AT-10");
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-9");
+out:
+	fixture_stop(&f);
+	free(before);
+	free(after);
+	free(u);
+	free(lease);
+}
+
+/* ---- transient failures ---- */
+
+TEST(token_transient_keeps_store)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	struct exo_error	 e;
+	char			*before = NULL, *after = NULL;
+	int			 n;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL ||
+	    reply == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	before = store_bytes(&f);
+
+	/* Backoff: 5 s, 10 s, 20 s, then Retry-After 60 wins over 40 s. */
+	td_push(f.td, 503, "Service Unavailable", 0);
+	td_push(f.td, 502, "<html><body>Bad gateway</body></html>", 0);
+	td_push(f.td, 400, "{\"error\":\"temporarily_unavailable\"}", 0);
+	td_push(f.td, 429, "", 60);
+	reply->close_without_reply = 1;
+	td_push_reply(f.td, reply);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 1);
+	CHECK(strstr(e.msg, "RT-1") == NULL);
+
+	/* While backing off, callers fail at once without a request. */
+	advance(&f, 4);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 1);
+	advance(&f, 2);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 2);
+	advance(&f, 9);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 2);
+	advance(&f, 2);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 3);
+	advance(&f, 21);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 4);
+	advance(&f, 41);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_INT(td_requests(f.td), 4);
+	advance(&f, 20);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	n = td_requests(f.td);
+	CHECK_INT(n, 5);
+
+	/* No server listening at all. */
+	advance(&f, 200);
+	td_stop(f.td);
+	f.td = NULL;
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+
+	after = store_bytes(&f);
+	CHECK(before != NULL && after != NULL);
+	if (before != NULL && after != NULL)
+		CHECK_STR(after, before);
+out:
+	fixture_stop(&f);
+	free(before);
+	free(after);
+	free(reply);
+	free(lease);
+}
+
+TEST(token_cached_used_while_down)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+
+	/* Within the early refresh window the refresh fails, and the token
+	 * that has not expired yet is still handed out. */
+	advance(&f, 3599 - TOKEN_EARLY_REFRESH + 10);
+	td_push(f.td, 503, "down", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(td_requests(f.td), 2);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(td_requests(f.td), 2);
+
+	/* After it expired, callers get the transient error. */
+	advance(&f, TOKEN_EARLY_REFRESH);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_TRANSIENT);
+out:
+	fixture_stop(&f);
+	free(lease);
+}
+
+/* ---- sign-in required ---- */
+
+static int
+admin_signs_in(struct user *u, void *ctx)
+{
+	(void)ctx;
+	str_copy(u->refresh_token, "RT-NEW", sizeof(u->refresh_token));
+	u->refresh_token_rejected = 0;
+	u->state = USER_OK;
+	return 0;
+}
+
+TEST(token_signin_stops_refreshes)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct exo_error	 e;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 400, "{\"error\":\"invalid_grant\",\"error_description\":"
+	    "\"AADSTS70043: The refresh token has expired.\",\"error_codes\":"
+	    "[70043],\"suberror\":\"token_expired\"}", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_SIGNIN);
+	CHECK(strstr(e.msg, MAILBOX) != NULL);
+	CHECK(strstr(e.msg, "AADSTS70043") != NULL);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_SIGNIN_REQUIRED);
+	CHECK_STR(u->state_code, "AADSTS70043");
+	CHECK(strstr(u->state_reason, "sign in again") != NULL);
+	CHECK_STR(u->refresh_token, "RT-1");
+	CHECK_INT(u->refresh_token_rejected, 1);
+
+	/* No further refresh, also after a restart and a day later. */
+	advance(&f, 86400);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_SIGNIN);
+	CHECK(fixture_restart(&f) == 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_SIGNIN);
+	token_keepalive(f.m);
+	CHECK_INT(td_requests(f.td), 1);
+
+	/* The admin signs in again: the new refresh token is used. */
+	CHECK_INT(userdb_update(f.db, LOGIN, admin_signs_in, NULL, NULL), 0);
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(td_requests(f.td), 2);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-2");
+	CHECK_INT(u->state, USER_OK);
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+TEST(token_config_and_consent_states)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 401, "{\"error\":\"invalid_client\",\"error_codes\":"
+	    "[7000218]}", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_CONFIG);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_CONFIG_ERROR);
+	CHECK_STR(u->state_code, "AADSTS7000218");
+	CHECK_STR(u->refresh_token, "RT-1");
+
+	CHECK_INT(userdb_update(f.db, LOGIN, admin_signs_in, NULL, NULL), 0);
+	td_push(f.td, 400, "{\"error\":\"invalid_grant\",\"error_codes\":"
+	    "[65001]}", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_SIGNIN);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_CONSENT_REQUIRED);
+	CHECK(strstr(u->state_reason, "consent-url") != NULL);
+	CHECK_INT(td_requests(f.td), 2);
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+/* ---- Exchange refused the token ---- */
+
+TEST(token_rejected_backoff)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+
+	token_report_rejected(f.m, LOGIN, "-ERR", "Exchange refused it");
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_UPSTREAM_REJECTED);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	advance(&f, 59);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	advance(&f, 2);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+
+	/* The second rejection doubles the wait to 120 s. */
+	token_report_rejected(f.m, LOGIN, "-ERR", "again");
+	advance(&f, 119);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	advance(&f, 2);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(td_requests(f.td), 1);
+
+	token_report_success(f.m, LOGIN);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_OK);
+	CHECK_STR(u->refresh_token_reserve, "");
+
+	/* After a success, a rejection starts at 60 s again. */
+	token_report_rejected(f.m, LOGIN, "-ERR", "third");
+	advance(&f, 61);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+TEST(token_keepalive_refreshes_idle)
+{
+	struct fixture		 f;
+	struct user		*u = calloc(1, sizeof(*u));
+
+	if (fixture_start(&f, "RT-1") != 0 || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	token_keepalive(f.m);
+	CHECK_INT(td_requests(f.td), 0);
+	advance(&f, TOKEN_KEEPALIVE + 1);
+	td_push(f.td, 200, ok_reply, 0);
+	token_keepalive(f.m);
+	CHECK_INT(td_requests(f.td), 1);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-2");
+	CHECK(u->last_refresh >= plat_wall_time() - 5);
+	token_keepalive(f.m);
+	CHECK_INT(td_requests(f.td), 1);
+out:
+	fixture_stop(&f);
+	free(u);
+}
+
+TEST(token_unknown_user)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	CHECK_INT(token_get(f.m, "nobody", 0, lease, NULL), EXO_ERR_NOTFOUND);
+	CHECK_INT(td_requests(f.td), 0);
+out:
+	fixture_stop(&f);
+	free(lease);
+}
+
+int
+main(void)
+{
+	plat_init();
+	RUN(token_single_flight);
+	RUN(token_rotation_across_restarts);
+	RUN(token_unsaved_rotation_not_used);
+	RUN(token_transient_keeps_store);
+	RUN(token_cached_used_while_down);
+	RUN(token_signin_stops_refreshes);
+	RUN(token_config_and_consent_states);
+	RUN(token_rejected_backoff);
+	RUN(token_keepalive_refreshes_idle);
+	RUN(token_unknown_user);
+	return TEST_EXIT();
+}

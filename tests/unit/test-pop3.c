@@ -1346,6 +1346,55 @@ TEST(stopping_ends_session)
 		CHECK(strstr(text, "stopping") != NULL);
 }
 
+/* ---- tests: the upstream check of `user test` ---- */
+
+TEST(upstream_check_reports_steps)
+{
+	static const struct up_step good[] = {
+		UP_LOGIN,
+		{ "QUIT", { "+OK Microsoft Exchange Server 2016 POP3 server "
+		    "signing off.\r\n" }, 1 },
+	};
+	static const struct up_step refused[] = {
+		{ NULL, { GREETING }, 0 },
+		{ "AUTH XOAUTH2", { "+ \r\n" }, 0 },
+		{ "*", { "-ERR Authentication failure: unknown user name or "
+		    "bad password.\r\n" }, 1 },
+	};
+	static struct token_lease	lease;
+	struct fake_upstream		f;
+	struct exo_error		e;
+	char				report[2048], expect[512];
+
+	str_copy(lease.mailbox, MAILBOX, sizeof(lease.mailbox));
+	str_copy(lease.access_token, "TOKEN-ONE", sizeof(lease.access_token));
+
+	up_start(&f, good, NULL);
+	CHECK_INT(pop3_upstream_check(&settings, trust, &lease, report,
+	    sizeof(report), &e), EXO_OK);
+	up_finish(&f);
+	snprintf(expect, sizeof(expect), "POP3 connect localhost:%u with "
+	    "TLS: ok\nPOP3 greeting: ok\nPOP3 XOAUTH2 login as " MAILBOX
+	    ": ok\nPOP3 logout: ok\n", f.port);
+	CHECK_STR(report, expect);
+	CHECK_INT(f.mismatches, 0);
+
+	up_start(&f, refused, NULL);
+	CHECK_INT(pop3_upstream_check(&settings, trust, &lease, report,
+	    sizeof(report), &e), EXO_ERR_AUTH);
+	up_finish(&f);
+	CHECK(strstr(report, "POP3 XOAUTH2 login as " MAILBOX ": rejected: "
+	    "-ERR Authentication failure") != NULL);
+	CHECK(strstr(report, "POP.AccessAsUser.All") != NULL);
+	CHECK(strstr(report, "TOKEN-ONE") == NULL);
+
+	/* Nothing listens on the port of the finished fake. */
+	CHECK(pop3_upstream_check(&settings, trust, &lease, report,
+	    sizeof(report), &e) != EXO_OK);
+	CHECK(strstr(report, "with TLS: failed: ") != NULL);
+	CHECK(strchr(report, '\n') == report + strlen(report) - 1);
+}
+
 int
 main(void)
 {
@@ -1385,6 +1434,7 @@ main(void)
 	RUN(server_unavailable_closes_device);
 	RUN(upstream_close_without_reply);
 	RUN(stopping_ends_session);
+	RUN(upstream_check_reports_steps);
 
 	pop3_test_set_token_ops(NULL);
 	ev_unsubscribe(sub);

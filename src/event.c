@@ -4,8 +4,11 @@
  * ev_emit copies the parameters into a struct ev on the caller's stack and
  * hands it to each subscriber under one mutex, so subscribers see events
  * one at a time and in order. An event emitted from inside a subscriber is
- * dropped, because delivering it would take the mutex a second time.
+ * dropped, because delivering it would take the mutex a second time. A
+ * subscriber may still subscribe or unsubscribe, as its thread already
+ * holds the mutex.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -108,7 +111,7 @@ ev_emitv(enum ev_level level, unsigned long conn, const char *id,
 	struct ev		 ev;
 	struct ev_storage	 st;
 	struct plat_mutex	*m;
-	int			 i;
+	int			 i, saved_errno = errno;
 
 	if (ev_delivering)
 		return;
@@ -130,6 +133,7 @@ ev_emitv(enum ev_level level, unsigned long conn, const char *id,
 	}
 	ev_delivering = 0;
 	plat_mutex_unlock(m);
+	errno = saved_errno;	/* callers may log before reading errno */
 }
 
 void
@@ -163,7 +167,8 @@ ev_subscribe(ev_subscriber_fn fn, void *ctx)
 
 	if (fn == NULL || (m = ev_lock_get()) == NULL)
 		return -1;
-	plat_mutex_lock(m);
+	if (!ev_delivering)
+		plat_mutex_lock(m);
 	for (i = 0; i < EV_MAX_SUBSCRIBERS; i++) {
 		if (ev_subscribers[i].fn == NULL) {
 			ev_subscribers[i].fn = fn;
@@ -172,7 +177,8 @@ ev_subscribe(ev_subscriber_fn fn, void *ctx)
 			break;
 		}
 	}
-	plat_mutex_unlock(m);
+	if (!ev_delivering)
+		plat_mutex_unlock(m);
 	return handle;
 }
 
@@ -185,10 +191,12 @@ ev_unsubscribe(int handle)
 		return;
 	if ((m = ev_lock_get()) == NULL)
 		return;
-	plat_mutex_lock(m);
+	if (!ev_delivering)
+		plat_mutex_lock(m);
 	ev_subscribers[handle].fn = NULL;
 	ev_subscribers[handle].ctx = NULL;
-	plat_mutex_unlock(m);
+	if (!ev_delivering)
+		plat_mutex_unlock(m);
 }
 
 const char *

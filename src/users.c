@@ -608,15 +608,14 @@ users_cache_set(struct userdb *db, struct users_list *l,
 /*
  * Re-reads the files when their size or time changed, checking at most
  * once per USERS_RECHECK_MS. Called with cache_mutex held. A file that
- * no longer parses keeps the old cache, and the error is logged once per
- * change of the files.
+ * no longer parses keeps the old cache, and its error goes to *failure
+ * once per change of the files.
  */
 static void
-users_cache_refresh(struct userdb *db)
+users_cache_refresh(struct userdb *db, struct exo_error *failure)
 {
 	struct users_stamp	 conf, secrets;
 	struct users_list	 l;
-	struct exo_error	 e;
 	int64_t			 now = plat_now_ms();
 
 	if (now - db->checked_ms < USERS_RECHECK_MS)
@@ -627,12 +626,9 @@ users_cache_refresh(struct userdb *db)
 	if (users_stamp_equal(&conf, &db->conf_stamp) &&
 	    users_stamp_equal(&secrets, &db->secrets_stamp))
 		return;
-	if (users_read_stable(db, &l, &conf, &secrets, &e) != 0) {
+	if (users_read_stable(db, &l, &conf, &secrets, failure) != 0) {
 		db->conf_stamp = conf;
 		db->secrets_stamp = secrets;
-		ev_emit(EV_ERROR, 0, "users.reload_failed", "cannot reload "
-		    "the users; the last good copy stays in use", "error",
-		    e.msg, (char *)NULL);
 		return;
 	}
 	users_list_free(&db->cache);
@@ -640,6 +636,29 @@ users_cache_refresh(struct userdb *db)
 	db->conf_stamp = conf;
 	db->secrets_stamp = secrets;
 	db->generation++;
+}
+
+/* Takes cache_mutex with the cache brought up to date. */
+static void
+users_cache_lock(struct userdb *db, struct exo_error *failure)
+{
+	err_clear(failure);
+	plat_mutex_lock(db->cache_mutex);
+	users_cache_refresh(db, failure);
+}
+
+/*
+ * Releases cache_mutex, then logs a failed reload, so a subscriber that
+ * reads the store cannot deadlock on the mutex.
+ */
+static void
+users_cache_unlock(struct userdb *db, const struct exo_error *failure)
+{
+	plat_mutex_unlock(db->cache_mutex);
+	if (failure->code != 0)
+		ev_emit(EV_ERROR, 0, "users.reload_failed", "cannot reload "
+		    "the users, so the last good copy stays in use", "error",
+		    failure->msg, (char *)NULL);
 }
 
 /* ---- the store ---- */
@@ -725,15 +744,15 @@ userdb_get(struct userdb *db, const char *login, struct user *out,
     struct exo_error *e)
 {
 	const struct user	*u;
+	struct exo_error	 failure;
 	int			 rc = 0;
 
-	plat_mutex_lock(db->cache_mutex);
-	users_cache_refresh(db);
+	users_cache_lock(db, &failure);
 	if ((u = users_find(&db->cache, login)) != NULL)
 		*out = *u;
 	else
 		rc = err_set(e, EXO_ERR_NOTFOUND, "no user %s", login);
-	plat_mutex_unlock(db->cache_mutex);
+	users_cache_unlock(db, &failure);
 	return rc;
 }
 
@@ -741,12 +760,12 @@ int
 userdb_list(struct userdb *db, struct user **users, size_t *count,
     struct exo_error *e)
 {
-	int	rc = 0;
+	struct exo_error	failure;
+	int			rc = 0;
 
 	*users = NULL;
 	*count = 0;
-	plat_mutex_lock(db->cache_mutex);
-	users_cache_refresh(db);
+	users_cache_lock(db, &failure);
 	if (db->cache.count > 0) {
 		*users = malloc(db->cache.count * sizeof(**users));
 		if (*users == NULL)
@@ -757,7 +776,7 @@ userdb_list(struct userdb *db, struct user **users, size_t *count,
 			*count = db->cache.count;
 		}
 	}
-	plat_mutex_unlock(db->cache_mutex);
+	users_cache_unlock(db, &failure);
 
 	/* A hand-edited users.conf may be out of order. */
 	if (*users != NULL)
@@ -780,12 +799,12 @@ userdb_free_list(struct user *users, size_t count)
 unsigned long
 userdb_generation(struct userdb *db)
 {
-	unsigned long	g;
+	struct exo_error	failure;
+	unsigned long		g;
 
-	plat_mutex_lock(db->cache_mutex);
-	users_cache_refresh(db);
+	users_cache_lock(db, &failure);
 	g = db->generation;
-	plat_mutex_unlock(db->cache_mutex);
+	users_cache_unlock(db, &failure);
 	return g;
 }
 
@@ -923,6 +942,7 @@ int
 userdb_unique_login(struct userdb *db, const char *mailbox,
     char out[USER_LOGIN_MAX], struct exo_error *e)
 {
+	struct exo_error failure;
 	char		 base[USER_LOGIN_MAX - 8], c;
 	const char	*p;
 	size_t		 n = 0;
@@ -940,9 +960,10 @@ userdb_unique_login(struct userdb *db, const char *mailbox,
 	else
 		base[n] = '\0';
 
+	err_clear(&failure);
 	plat_mutex_lock(db->cache_mutex);
 	db->checked_ms = 0;	/* the newest files, not a second-old copy */
-	users_cache_refresh(db);
+	users_cache_refresh(db, &failure);
 	rc = EXO_ERR_EXISTS;
 	for (i = 1; i < 10000 && rc != 0; i++) {
 		if (i == 1)
@@ -953,7 +974,7 @@ userdb_unique_login(struct userdb *db, const char *mailbox,
 		if (users_find(&db->cache, out) == NULL)
 			rc = 0;
 	}
-	plat_mutex_unlock(db->cache_mutex);
+	users_cache_unlock(db, &failure);
 	if (rc != 0)
 		return err_set(e, rc, "no free login for %.80s", mailbox);
 	return 0;

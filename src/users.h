@@ -97,7 +97,9 @@ void userdb_free_list(struct user *users, size_t count);
  * Changes one user under the lock: re-reads the files, calls fn with the
  * current entry, and writes both files atomically when fn returns 0.
  * EXO_ERR_NOTFOUND when the user does not exist. fn runs with the lock
- * held, so it must not wait on the network.
+ * held, so it must not wait on the network, and must not call
+ * userdb_update, userdb_add or userdb_delete, which would wait forever.
+ * A non-zero result from fn is returned and nothing is written.
  */
 int userdb_update(struct userdb *db, const char *login,
     int (*fn)(struct user *u, void *ctx), void *ctx, struct exo_error *e);

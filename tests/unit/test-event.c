@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "../../src/event.h"
@@ -242,6 +243,65 @@ TEST(unsubscribe_stops_delivery)
 	CHECK_STR(c.id, "test.one");
 }
 
+static int	self_removing_handle = -1;
+static int	self_removing_calls;
+
+static void
+remove_self(const struct ev *ev, void *ctx)
+{
+	(void)ev;
+	(void)ctx;
+	self_removing_calls++;
+	ev_unsubscribe(self_removing_handle);
+}
+
+TEST(subscriber_can_unsubscribe_itself)
+{
+	self_removing_handle = ev_subscribe(remove_self, NULL);
+	CHECK(self_removing_handle >= 0);
+	ev_emit(EV_INFO, 0, "test.first", "first", (char *)NULL);
+	ev_emit(EV_INFO, 0, "test.second", "second", (char *)NULL);
+	CHECK_INT(self_removing_calls, 1);
+}
+
+TEST(log_writes_stderr_when_asked)
+{
+	struct log_settings	 ls;
+	char			 dir[64], path[128], *text;
+	int			 saved, fd;
+
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/stderr.txt", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0);
+	CHECK(fd >= 0);
+	dup2(fd, 2);
+	memset(&ls, 0, sizeof(ls));
+	ls.level = EV_WARN;
+	ls.to_stderr = 1;
+	CHECK_INT(log_start(&ls, NULL), 0);
+	ev_emit(EV_INFO, 0, "t.quiet", "below the level", (char *)NULL);
+	ev_emit(EV_WARN, 9, "t.loud", "disk {what}", "what", "full\r\n",
+	    (char *)NULL);
+	log_stop();
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+
+	text = read_text(path);
+	CHECK(text != NULL);
+	if (text != NULL) {
+		CHECK_INT(count_lines(text), 1);
+		CHECK(strstr(text, "Z warning conn=9 disk full\\r\\n "
+		    "event=t.loud\n") != NULL);
+	}
+	free(text);
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST(level_names_round_trip)
 {
 	enum ev_level	l;
@@ -398,11 +458,13 @@ main(void)
 	RUN(emit_copies_bounded_values);
 	RUN(emit_drops_params_over_max);
 	RUN(unsubscribe_stops_delivery);
+	RUN(subscriber_can_unsubscribe_itself);
 	RUN(level_names_round_trip);
 	RUN(conn_ids_increase);
 	RUN(log_line_format);
 	RUN(log_counts_repeats);
 	RUN(log_rotates_and_keeps);
 	RUN(log_start_rejects_bad_file);
+	RUN(log_writes_stderr_when_asked);
 	return TEST_EXIT();
 }

@@ -362,11 +362,21 @@ TEST(write_failure_keeps_old_files)
 	teardown();
 }
 
+static void
+count_reload_failures(const struct ev *ev, void *ctx)
+{
+	if (strcmp(ev->id, "users.reload_failed") == 0 &&
+	    ev_param(ev, "error") != NULL &&
+	    strstr(ev_param(ev, "error"), "users.conf:3:") != NULL)
+		(*(int *)ctx)++;
+}
+
 TEST(bad_hand_edit_keeps_cache)
 {
 	struct userdb	*db;
 	struct user	 u;
 	char		 path[PLAT_PATH_MAX];
+	int		 failures = 0, h;
 	const char	*bad = "[user scan]\nmailbox = s@example.com\n"
 			    "state = sleepy\n";
 
@@ -375,10 +385,18 @@ TEST(bad_hand_edit_keeps_cache)
 	CHECK_INT(add_user(db, "scan", "s@example.com", "pw"), 0);
 	plat_path_join(path, data_dir, "users.conf");
 	CHECK_INT(plat_write_file_atomic(path, bad, strlen(bad), 0, NULL), 0);
+	h = ev_subscribe(count_reload_failures, &failures);
 	plat_test_set_clock_offset(2);
 	CHECK_INT(userdb_get(db, "scan", &u, NULL), 0);
 	CHECK_STR(u.password, "pw");
+	CHECK_INT(failures, 1);
+
+	/* The same broken file is reported once, not on every check. */
+	plat_test_set_clock_offset(4);
+	CHECK_INT(userdb_get(db, "scan", &u, NULL), 0);
+	CHECK_INT(failures, 1);
 	plat_test_set_clock_offset(0);
+	ev_unsubscribe(h);
 	user_wipe(&u);
 	userdb_close(db);
 	teardown();

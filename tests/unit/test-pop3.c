@@ -1346,6 +1346,71 @@ TEST(stopping_ends_session)
 		CHECK(strstr(text, "stopping") != NULL);
 }
 
+TEST(idle_timeout_keeps_deletions)
+{
+	static const struct up_step conn[] = {
+		UP_LOGIN,
+		{ "DELE 2", { "+OK\r\n" }, 0 },
+		{ "DELE 3", { "+OK\r\n" }, 0 },
+		UP_END,
+	};
+	struct fake_upstream	 f;
+	struct device		 d;
+	const char		*text;
+
+	tokens_reset();
+	events_clear();
+	settings.pop3.idle_timeout = 1;
+	up_start(&f, conn, NULL);
+	if (device_login(&d) != 0) {
+		CHECK(0);
+		up_finish(&f);
+		settings.pop3.idle_timeout = 5;
+		return;
+	}
+	CHECK_STR(device_line(&d), "+OK Logged in\r\n");
+	device_send(&d, "DELE 2\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	device_send(&d, "DELE 3\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	CHECK_STR(device_line(&d), "-ERR Connection timed out\r\n");
+	CHECK(device_closed(&d));
+	device_close(&d);
+	up_finish(&f);
+	settings.pop3.idle_timeout = 5;
+	CHECK(strstr(f.log, "QUIT") == NULL);
+	text = event_find("pop3.deletions_uncommitted");
+	CHECK(text != NULL);
+	if (text != NULL)
+		CHECK(strstr(text, "2 deletions not committed") != NULL);
+	text = event_find("pop3.session_end");
+	CHECK(text != NULL);
+	if (text != NULL)
+		CHECK(strstr(text, "timeout") != NULL);
+}
+
+TEST(repeated_failures_close_connection)
+{
+	struct device	d;
+	int		i;
+
+	events_clear();
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		return;
+	}
+	device_line(&d);
+	for (i = 0; i < 5; i++) {
+		device_send(&d, "USER scanner1\r\nPASS wrong\r\n");
+		CHECK_STR(device_line(&d), "+OK\r\n");
+		CHECK_STR(device_line(&d),
+		    "-ERR [AUTH] Invalid user name or password\r\n");
+	}
+	CHECK(device_closed(&d));
+	device_close(&d);
+	CHECK_INT(event_count_of("pop3.login_failed"), 5);
+}
+
 /* ---- tests: the upstream check of `user test` ---- */
 
 TEST(upstream_check_reports_steps)
@@ -1434,6 +1499,8 @@ main(void)
 	RUN(server_unavailable_closes_device);
 	RUN(upstream_close_without_reply);
 	RUN(stopping_ends_session);
+	RUN(idle_timeout_keeps_deletions);
+	RUN(repeated_failures_close_connection);
 	RUN(upstream_check_reports_steps);
 
 	pop3_test_set_token_ops(NULL);

@@ -3,6 +3,7 @@
  * file's own loop over the stream's socket, so every wait honours the
  * stream's timeout, and its failures become messages a user can act on.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,10 @@
  * (bearssl_ssl.h, br_ssl_engine_set_buffer). On x86_64 with BearSSL 0.6,
  * sizeof gives 28 KB for struct stream_tls and 20 KB for struct stream.
  * A TLS stream thus takes about 48 KB, against about 61 KB with
- * BR_SSL_BUFSIZE_BIDI. 1,000 sessions with a plain device side and a TLS
- * upstream need about 69 MB of buffers.
+ * BR_SSL_BUFSIZE_BIDI. Untouched buffer pages stay out of resident
+ * memory (tls_alloc): 300 loopback TLS pairs that exchanged one line each
+ * measured about 25 KB resident per TLS stream and 6 KB per plain one
+ * (glibc, x86_64, VmRSS before and after).
  */
 #define TLS_INPUT_BUF	BR_SSL_BUFSIZE_INPUT
 #define TLS_OUTPUT_BUF	(4096 + 85)
@@ -286,6 +289,21 @@ stream_tls_close(struct stream *s)
 	s->tls = NULL;
 }
 
+/*
+ * Allocates TLS state with only the contexts cleared, so the record
+ * buffers enter resident memory only as far as records fill them.
+ */
+static struct stream_tls *
+tls_alloc(void)
+{
+	struct stream_tls	*t;
+
+	t = malloc(sizeof(*t));
+	if (t != NULL)
+		memset(t, 0, offsetof(struct stream_tls, ibuf));
+	return (t);
+}
+
 /* Runs the handshake to its end and reports a failure in e. */
 static int
 tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
@@ -326,7 +344,7 @@ stream_start_tls_client(struct stream *s, const char *server_name,
 		return (err_set(e, rc, "sending to %s failed before the TLS "
 		    "handshake: %s", server_name, exo_strerror(rc)));
 
-	t = calloc(1, sizeof(*t));
+	t = tls_alloc();
 	if (t == NULL)
 		return (err_set(e, EXO_ERR_NOMEM, "out of memory starting TLS "
 		    "with %s", server_name));
@@ -366,7 +384,7 @@ stream_start_tls_server(struct stream *s,
 		return (err_set(e, rc, "sending to the client failed before "
 		    "the TLS handshake: %s", exo_strerror(rc)));
 
-	t = calloc(1, sizeof(*t));
+	t = tls_alloc();
 	if (t == NULL)
 		return (err_set(e, EXO_ERR_NOMEM, "out of memory starting "
 		    "TLS"));

@@ -3,6 +3,7 @@
  * through the TLS engine of stream-tls.c, and the bounded line reader.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,16 @@ stream_new(plat_socket sock, int timeout_ms)
 {
 	struct stream	*s;
 
-	s = calloc(1, sizeof(*s));
+	/*
+	 * Clear the fields only: buffers untouched until data arrives stay
+	 * out of the resident memory of idle sessions.
+	 */
+	s = malloc(sizeof(*s));
 	if (s == NULL) {
 		plat_socket_close(sock);
 		return (NULL);
 	}
+	memset(s, 0, offsetof(struct stream, rbuf));
 	s->sock = sock;
 	s->timeout_ms = timeout_ms;
 	return (s);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "../../src/http.h"
+#include "../../src/plat.h"
 #include "test.h"
+#include "token-double.h"
 
 /*
  * Feeds text in pieces of at most step bytes, then end of stream when
@@ -399,9 +401,220 @@ TEST(proxy_choice_from_environment)
 	unsetenv("https_proxy");
 }
 
+/* ---- CONNECT through an HTTP proxy double ---- */
+
+struct proxy_double {
+	plat_socket	 listener;
+	unsigned	 port;
+	unsigned	 target_port;
+	int		 status;	/* reply to CONNECT */
+	char		 head[2048];	/* the CONNECT request as received */
+	volatile int	 done;
+};
+
+/* Reads bytes until the empty line that ends the request head. */
+static int
+proxy_read_head(plat_socket s, char *head, size_t cap)
+{
+	size_t	len = 0;
+	long	n;
+
+	while (len + 1 < cap) {
+		if ((n = plat_recv(s, head + len, 1, 5000)) <= 0)
+			return -1;
+		len++;
+		head[len] = '\0';
+		if (len >= 4 && memcmp(head + len - 4, "\r\n\r\n", 4) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Copies bytes both ways until one side closes. */
+static void
+proxy_relay(plat_socket a, plat_socket b)
+{
+	char	buf[4096];
+	long	n;
+	int	idle = 0;
+
+	while (idle < 100) {
+		idle++;
+		if ((n = plat_recv(a, buf, sizeof(buf), 20)) > 0) {
+			plat_send_all(b, buf, (size_t)n, 5000);
+			idle = 0;
+		} else if (n == 0 || (n < 0 && n != EXO_ERR_TIMEOUT))
+			return;
+		if ((n = plat_recv(b, buf, sizeof(buf), 20)) > 0) {
+			plat_send_all(a, buf, (size_t)n, 5000);
+			idle = 0;
+		} else if (n == 0 || (n < 0 && n != EXO_ERR_TIMEOUT))
+			return;
+	}
+}
+
+static void
+proxy_thread(void *arg)
+{
+	struct proxy_double	*p = arg;
+	plat_socket		 c, up;
+	char			 peer[PLAT_ADDR_MAX], reply[256];
+
+	if (plat_accept(p->listener, 10000, &c, peer) != 0)
+		goto out;
+	if (proxy_read_head(c, p->head, sizeof(p->head)) != 0) {
+		plat_socket_close(c);
+		goto out;
+	}
+	if (p->status != 200) {
+		snprintf(reply, sizeof(reply), "HTTP/1.1 %d Refused\r\n"
+		    "Content-Type: text/html\r\nContent-Length: 13\r\n\r\n"
+		    "<html></html>", p->status);
+		plat_send_all(c, reply, strlen(reply), 5000);
+		plat_socket_close(c);
+		goto out;
+	}
+	if (plat_connect("127.0.0.1", p->target_port, 5000, &up, NULL) != 0) {
+		plat_socket_close(c);
+		goto out;
+	}
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 Connection "
+	    "established\r\n\r\n");
+	plat_send_all(c, reply, strlen(reply), 5000);
+	proxy_relay(c, up);
+	plat_socket_close(up);
+	plat_socket_close(c);
+out:
+	plat_socket_close(p->listener);
+	p->done = 1;
+}
+
+static int
+proxy_start(struct proxy_double *p, int status, unsigned target_port)
+{
+	memset(p, 0, sizeof(*p));
+	p->status = status;
+	p->target_port = target_port;
+	if (plat_listen("127.0.0.1", 0, &p->listener, NULL) != 0)
+		return -1;
+	p->port = (unsigned)plat_socket_port(p->listener);
+	return plat_thread_start(proxy_thread, p, 0);
+}
+
+static void
+proxy_wait(struct proxy_double *p)
+{
+	int	i;
+
+	for (i = 0; i < 200 && !p->done; i++)
+		plat_sleep_ms(50);
+}
+
+/* Sets up a client for the double and the URL of its token endpoint. */
+static void
+proxy_client(struct token_double *td, const struct proxy_double *p,
+    const char *userinfo, struct http_client *c, char *url, size_t cap)
+{
+	memset(c, 0, sizeof(*c));
+	c->trust = td_trust(td);
+	c->connect_timeout_ms = 5000;
+	c->read_timeout_ms = 10000;
+	snprintf(c->proxy, sizeof(c->proxy), "http://%s127.0.0.1:%u",
+	    userinfo, p->port);
+	snprintf(url, cap, "https://127.0.0.1:%u/common/oauth2/v2.0/token",
+	    td->port);
+}
+
+TEST(proxy_tunnel_carries_tls)
+{
+	struct settings		 s;
+	struct token_double	*td;
+	struct proxy_double	 p;
+	struct http_client	 c;
+	struct http_response	 resp;
+	struct exo_error	 e;
+	char			 url[256], want[128], req[512];
+
+	config_defaults(&s);
+	if ((td = td_start(&s)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	td_push(td, 200, "{\"access_token\":\"AT\"}", 0);
+	CHECK_INT(proxy_start(&p, 200, td->port), 0);
+	proxy_client(td, &p, "us%40r:p%3As@", &c, url, sizeof(url));
+	CHECK_INT(http_post_form(&c, url, "a=1", &resp, &e), 0);
+	CHECK_INT(resp.status, 200);
+	CHECK_STR(resp.body, "{\"access_token\":\"AT\"}");
+	http_response_free(&resp);
+	proxy_wait(&p);
+
+	snprintf(want, sizeof(want), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n"
+	    "Host: 127.0.0.1:%u\r\n", td->port, td->port);
+	CHECK(strncmp(p.head, want, strlen(want)) == 0);
+	/* base64 of "us@r:p:s" */
+	CHECK(strstr(p.head, "\r\nProxy-Authorization: Basic "
+	    "dXNAcjpwOnM=\r\n") != NULL);
+	td_request(td, 0, req, sizeof(req));
+	CHECK_STR(req, "POST /common/oauth2/v2.0/token a=1");
+
+	/* Without user information, no Proxy-Authorization. */
+	td_push(td, 200, "{}", 0);
+	CHECK_INT(proxy_start(&p, 200, td->port), 0);
+	proxy_client(td, &p, "", &c, url, sizeof(url));
+	CHECK_INT(http_post_form(&c, url, "a=2", &resp, &e), 0);
+	http_response_free(&resp);
+	proxy_wait(&p);
+	CHECK(strstr(p.head, "Proxy-Authorization") == NULL);
+	td_stop(td);
+}
+
+TEST(proxy_refusals)
+{
+	struct settings		 s;
+	struct token_double	*td;
+	struct proxy_double	 p;
+	struct http_client	 c;
+	struct http_response	 resp;
+	struct exo_error	 e;
+	char			 url[256], want[200];
+
+	config_defaults(&s);
+	if ((td = td_start(&s)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	CHECK_INT(proxy_start(&p, 407, td->port), 0);
+	proxy_client(td, &p, "user:hunter2@", &c, url, sizeof(url));
+	CHECK_INT(http_post_form(&c, url, "a=1", &resp, &e),
+	    EXO_ERR_UPSTREAM);
+	snprintf(want, sizeof(want), "HTTP proxy 127.0.0.1:%u requires "
+	    "authentication; set the proxy user and password", p.port);
+	CHECK_STR(e.msg, want);
+	CHECK(strstr(e.msg, "hunter2") == NULL);
+	proxy_wait(&p);
+
+	CHECK_INT(proxy_start(&p, 502, td->port), 0);
+	proxy_client(td, &p, "", &c, url, sizeof(url));
+	CHECK_INT(http_post_form(&c, url, "a=1", &resp, &e),
+	    EXO_ERR_UPSTREAM);
+	CHECK(strstr(e.msg, "502") != NULL);
+	proxy_wait(&p);
+	CHECK_INT(td_requests(td), 0);
+
+	/* An https:// proxy URL or plain http:// target is refused. */
+	str_copy(c.proxy, "https://127.0.0.1:1", sizeof(c.proxy));
+	CHECK_INT(http_post_form(&c, url, "a=1", &resp, &e), EXO_ERR_CONFIG);
+	c.proxy[0] = '\0';
+	CHECK_INT(http_post_form(&c, "http://127.0.0.1:1/token", "a=1", &resp,
+	    &e), EXO_ERR_INVALID);
+	td_stop(td);
+}
+
 int
 main(void)
 {
+	plat_init();
 	RUN(parser_content_length);
 	RUN(parser_bare_lf_and_retry_after);
 	RUN(parser_retry_after_date_ignored);
@@ -416,5 +629,7 @@ main(void)
 	RUN(url_parse_forms);
 	RUN(url_parse_rejects);
 	RUN(proxy_choice_from_environment);
+	RUN(proxy_tunnel_carries_tls);
+	RUN(proxy_refusals);
 	return TEST_EXIT();
 }

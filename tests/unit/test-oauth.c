@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearssl.h>
+
 #include "../../src/oauth.h"
 #include "../../src/plat.h"
 #include "test.h"
@@ -499,6 +501,243 @@ out:
 	td_stop(td);
 }
 
+/* ---- browser sign-in ---- */
+
+struct browser {
+	char		url[4096];
+	char		redirect[128];
+	char		state[128];
+	char		challenge[128];
+	const char	*query;		/* sent with the right state */
+	plat_socket	 socks[3];
+	int		 nsocks;
+};
+
+/* Copies the percent-decoded query parameter name of url. */
+static void
+url_param(const char *url, const char *name, char *out, size_t cap)
+{
+	char		 key[64];
+	const char	*p;
+	size_t		 o = 0;
+	unsigned	 v;
+
+	out[0] = '\0';
+	snprintf(key, sizeof(key), "%s=", name);
+	for (p = strchr(url, '?'); p != NULL; p = strchr(p + 1, '&')) {
+		if (strncmp(p + 1, key, strlen(key)) == 0)
+			break;
+	}
+	if (p == NULL)
+		return;
+	for (p += 1 + strlen(key); *p != '\0' && *p != '&' && o + 1 < cap;
+	    p++) {
+		if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1) {
+			out[o++] = (char)v;
+			p += 2;
+		} else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+/* Opens a connection to the redirect listener and sends a GET. */
+static void
+browser_get(struct browser *b, const char *target)
+{
+	plat_socket	s;
+	char		req[1024];
+	unsigned	port = (unsigned)atoi(b->redirect + 17);
+
+	if (plat_connect("127.0.0.1", port, 2000, &s, NULL) != 0)
+		return;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost:%u"
+	    "\r\nUser-Agent: test\r\n\r\n", target, port);
+	plat_send_all(s, req, strlen(req), 2000);
+	b->socks[b->nsocks++] = s;
+}
+
+/* Plays the browser: a favicon, a forged redirect, then the real one. */
+static void
+browser_show(const char *url, void *ctx)
+{
+	struct browser	*b = ctx;
+	char		 target[512];
+
+	str_copy(b->url, url, sizeof(b->url));
+	url_param(url, "redirect_uri", b->redirect, sizeof(b->redirect));
+	url_param(url, "state", b->state, sizeof(b->state));
+	url_param(url, "code_challenge", b->challenge, sizeof(b->challenge));
+	if (b->query == NULL)
+		return;
+	browser_get(b, "/favicon.ico");
+	browser_get(b, "/?code=FORGED&state=wrong");
+	snprintf(target, sizeof(target), "/?%s&state=%s&session_state=x",
+	    b->query, b->state);
+	browser_get(b, target);
+}
+
+/* Reads what the listener sent back on connection i. */
+static void
+browser_reply(struct browser *b, int i, char *out, size_t cap)
+{
+	size_t	len = 0;
+	long	n;
+
+	while (len + 1 < cap && (n = plat_recv(b->socks[i], out + len,
+	    cap - len - 1, 2000)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+}
+
+static void
+browser_close(struct browser *b)
+{
+	int	i;
+
+	for (i = 0; i < b->nsocks; i++)
+		plat_socket_close(b->socks[i]);
+	b->nsocks = 0;
+}
+
+/* base64url of SHA-256 of the verifier, as RFC 7636 4.2 defines it. */
+static void
+s256(const char *verifier, char *out)
+{
+	unsigned char		hash[br_sha256_SIZE];
+	br_sha256_context	sha;
+	char			*p;
+
+	br_sha256_init(&sha);
+	br_sha256_update(&sha, verifier, strlen(verifier));
+	br_sha256_out(&sha, hash);
+	base64_encode(hash, sizeof(hash), out);
+	for (p = out; *p != '\0'; p++) {
+		if (*p == '+')
+			*p = '-';
+		else if (*p == '/')
+			*p = '_';
+		else if (*p == '=')
+			*p = '\0';
+	}
+}
+
+TEST(browser_signin_redeems_once)
+{
+	struct token_double	*td;
+	struct settings		 s;
+	struct oauth_client	 c;
+	struct oauth_tokens	*t = calloc(1, sizeof(*t));
+	struct oauth_error	 err;
+	struct browser		*b = calloc(1, sizeof(*b));
+	volatile int		 cancel = 0;
+	char			 req[4096], want[512], verifier[128];
+	char			 reply[2048], redirect[128], enc[64];
+	char			*p;
+
+	test_settings(&s);
+	td = td_start(&s);
+	CHECK(td != NULL && t != NULL && b != NULL);
+	if (td == NULL || t == NULL || b == NULL)
+		goto out;
+	oauth_client_init(&c, &s, td_trust(td));
+	td_push(td, 200, "{\"access_token\":\"AT\",\"refresh_token\":"
+	    "\"RT\",\"expires_in\":3599}", 0);
+	b->query = "code=C0DE%2F1";
+	CHECK_INT(oauth_browser_signin(&c, browser_show, b, &cancel, 30, t,
+	    &err), 0);
+	CHECK_STR(t->refresh_token, "RT");
+
+	/* The authorize URL and its parameters. */
+	snprintf(want, sizeof(want), "https://127.0.0.1:%u/common/oauth2/"
+	    "v2.0/authorize?client_id=" CLIENT_ID "&response_type=code&"
+	    "redirect_uri=http%%3A%%2F%%2Flocalhost%%3A", td->port);
+	CHECK(strncmp(b->url, want, strlen(want)) == 0);
+	CHECK(strstr(b->url, "&response_mode=query&scope=https%3A%2F%2F"
+	    "outlook.office.com%2FPOP.AccessAsUser.All%20") != NULL);
+	CHECK(strstr(b->url, "&code_challenge_method=S256&prompt="
+	    "select_account") != NULL);
+	CHECK(strncmp(b->redirect, "http://localhost:", 17) == 0);
+	CHECK_INT(b->redirect[strlen(b->redirect) - 1], '/');
+	CHECK_INT(strlen(b->challenge), 43);
+	CHECK(strlen(b->state) >= 16);
+
+	/* Favicon and forged state get errors; the real one finishes. */
+	browser_reply(b, 0, reply, sizeof(reply));
+	CHECK(strncmp(reply, "HTTP/1.1 404 ", 13) == 0);
+	browser_reply(b, 1, reply, sizeof(reply));
+	CHECK(strncmp(reply, "HTTP/1.1 400 ", 13) == 0);
+	browser_reply(b, 2, reply, sizeof(reply));
+	CHECK(strncmp(reply, "HTTP/1.1 200 ", 13) == 0);
+	CHECK(strstr(reply, "Sign-in finished") != NULL);
+	browser_close(b);
+
+	/* One redemption, with the same redirect_uri and the verifier
+	 * that matches the challenge. */
+	CHECK_INT(td_requests(td), 1);
+	td_request(td, 0, req, sizeof(req));
+	CHECK(strstr(req, "&grant_type=authorization_code&code=C0DE%2F1&")
+	    != NULL);
+	snprintf(redirect, sizeof(redirect), "&redirect_uri=http%%3A%%2F%%2F"
+	    "localhost%%3A%s", b->redirect + 17);
+	if ((p = strrchr(redirect, '/')) != NULL)
+		snprintf(p, sizeof(redirect) - (size_t)(p - redirect), "%%2F&");
+	CHECK(strstr(req, redirect) != NULL);
+	verifier[0] = '\0';
+	if ((p = strstr(req, "&code_verifier=")) != NULL) {
+		str_copy(verifier, p + 15, sizeof(verifier));
+		verifier[strcspn(verifier, "&")] = '\0';
+	}
+	CHECK_INT(strlen(verifier), 43);
+	s256(verifier, enc);
+	CHECK_STR(enc, b->challenge);
+	CHECK(strstr(req, "client_secret") == NULL);
+out:
+	free(b);
+	free(t);
+	td_stop(td);
+}
+
+TEST(browser_signin_denied_and_timeout)
+{
+	struct token_double	*td;
+	struct settings		 s;
+	struct oauth_client	 c;
+	struct oauth_tokens	*t = calloc(1, sizeof(*t));
+	struct oauth_error	 err;
+	struct browser		*b = calloc(1, sizeof(*b));
+	volatile int		 cancel = 0;
+	char			 reply[2048];
+
+	test_settings(&s);
+	td = td_start(&s);
+	CHECK(td != NULL && t != NULL && b != NULL);
+	if (td == NULL || t == NULL || b == NULL)
+		goto out;
+	oauth_client_init(&c, &s, td_trust(td));
+	b->query = "error=access_denied&error_description=<script>x</script>";
+	CHECK_INT(oauth_browser_signin(&c, browser_show, b, &cancel, 30, t,
+	    &err), EXO_ERR_AUTH);
+	CHECK_STR(err.error, "access_denied");
+	CHECK(strstr(err.description, "denied") != NULL);
+	browser_reply(b, 2, reply, sizeof(reply));
+	CHECK(strstr(reply, "cancelled or denied") != NULL);
+	CHECK(strstr(reply, "<script>") == NULL);
+	browser_close(b);
+
+	b->query = NULL;
+	CHECK_INT(oauth_browser_signin(&c, browser_show, b, &cancel, 1, t,
+	    &err), EXO_ERR_TIMEOUT);
+	cancel = 1;
+	CHECK_INT(oauth_browser_signin(&c, browser_show, b, &cancel, 30, t,
+	    &err), EXO_ERR_CANCELLED);
+	CHECK_INT(td_requests(td), 0);
+out:
+	free(b);
+	free(t);
+	td_stop(td);
+}
+
 int
 main(void)
 {
@@ -515,5 +754,7 @@ main(void)
 	RUN(refresh_failures_classified);
 	RUN(device_poll_schedule);
 	RUN(device_poll_endings);
+	RUN(browser_signin_redeems_once);
+	RUN(browser_signin_denied_and_timeout);
 	return TEST_EXIT();
 }

@@ -275,6 +275,46 @@ TEST(seam_clock_and_fast_sleep)
 	plat_test_set_clock_offset(0);
 }
 
+TEST(seam_environment)
+{
+	struct exo_error	 e;
+	unsigned char		 bytes[3];
+	char			 clock_path[PLAT_PATH_MAX], path[PLAT_PATH_MAX];
+	int64_t			 wall, mono;
+
+	/* The clock file is re-read on each call. */
+	CHECK_INT(plat_path_join(clock_path, tmpdir, "clock"), 0);
+	CHECK_INT(plat_write_file_atomic(clock_path, "7200\n", 5, 0, &e), 0);
+	wall = plat_wall_time();
+	mono = plat_now_ms();
+	setenv("EXO_TEST_CLOCK_FILE", clock_path, 1);
+	CHECK(plat_wall_time() - wall >= 7200);
+	CHECK(plat_now_ms() - mono >= 7200 * 1000);
+	CHECK_INT(plat_write_file_atomic(clock_path, "0", 1, 0, &e), 0);
+	CHECK(plat_wall_time() - wall < 10);
+	unsetenv("EXO_TEST_CLOCK_FILE");
+
+	setenv("EXO_TEST_FAST_SLEEP", "1", 1);
+	mono = plat_now_ms();
+	plat_sleep_ms(3600 * 1000);
+	CHECK(plat_now_ms() - mono >= 3600 * 1000);
+	unsetenv("EXO_TEST_FAST_SLEEP");
+	plat_test_set_clock_offset(0);
+
+	setenv("EXO_TEST_RANDOM", "a1b2", 1);
+	CHECK_INT(plat_random(bytes, sizeof(bytes)), 0);
+	CHECK(memcmp(bytes, "\xa1\xb2\xa1", 3) == 0);
+	unsetenv("EXO_TEST_RANDOM");
+
+	setenv("EXO_TEST_WRITE_FAIL", "users.json", 1);
+	CHECK_INT(plat_path_join(path, tmpdir, "users.json"), 0);
+	CHECK_INT(plat_write_file_atomic(path, "{}", 2, 1, &e),
+	    EXO_ERR_NOSPACE);
+	CHECK_INT(plat_path_join(path, tmpdir, "other.json"), 0);
+	CHECK_INT(plat_write_file_atomic(path, "{}", 2, 1, &e), 0);
+	unsetenv("EXO_TEST_WRITE_FAIL");
+}
+
 TEST(format_time_utc)
 {
 	char	buf[32];
@@ -515,6 +555,7 @@ main(void)
 	RUN(random_fills);
 	RUN(seam_random_pattern);
 	RUN(seam_clock_and_fast_sleep);
+	RUN(seam_environment);
 	RUN(format_time_utc);
 	RUN(file_write_read_modes);
 	RUN(file_read_limits);

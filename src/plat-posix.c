@@ -276,25 +276,38 @@ plat_poll_one(int fd, short events, int timeout_ms)
 	}
 }
 
+/* Formats addr and port as "1.2.3.4:110" or "[::]:110" for messages. */
+static void
+plat_format_endpoint(char *out, size_t cap, const char *addr, unsigned port)
+{
+	if (strchr(addr, ':') != NULL)
+		snprintf(out, cap, "[%s]:%u", addr, port);
+	else
+		snprintf(out, cap, "%s:%u", addr, port);
+}
+
 static int
 plat_listen_error(const char *addr, unsigned port, int err,
     struct exo_error *e)
 {
+	char	where[PLAT_ADDR_MAX + 16];
+
+	plat_format_endpoint(where, sizeof(where), addr, port);
 	if ((err == EACCES || err == EPERM) && port < 1024)
 		return (err_set(e, EXO_ERR_PERM, "port %u needs privileges: "
 		    "run as root, grant CAP_NET_BIND_SERVICE (setcap "
 		    "cap_net_bind_service=+ep exoconnect), or choose a port "
 		    "above 1023", port));
 	if (err == EADDRINUSE)
-		return (err_set(e, EXO_ERR_ADDRINUSE, "address %s:%u is "
+		return (err_set(e, EXO_ERR_ADDRINUSE, "address %s is "
 		    "already in use: stop the program listening there or "
-		    "choose another port", addr, port));
+		    "choose another port", where));
 	if (err == EADDRNOTAVAIL)
 		return (err_set(e, EXO_ERR_INVALID, "address %s is not an "
 		    "address of this computer: use 0.0.0.0, :: or one of "
 		    "its own addresses", addr));
-	return (err_set(e, EXO_ERR_IO, "listen on %s:%u failed: %s", addr,
-	    port, strerror(err)));
+	return (err_set(e, EXO_ERR_IO, "listen on %s failed: %s", where,
+	    strerror(err)));
 }
 
 int
@@ -303,7 +316,7 @@ plat_listen(const char *addr, unsigned port, plat_socket *out,
 {
 	struct addrinfo	 hints, *res = NULL;
 	char		 service[16];
-	int		 fd = -1, on = 1, off = 0, rc, err;
+	int		 fd = -1, on = 1, off = 0, rc;
 
 	*out = PLAT_SOCKET_INVALID;
 	if (port > 65535)
@@ -323,9 +336,7 @@ plat_listen(const char *addr, unsigned port, plat_socket *out,
 
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		err = errno;
-		rc = err_set(e, EXO_ERR_IO, "socket for %s:%u failed: %s",
-		    addr, port, strerror(err));
+		rc = plat_listen_error(addr, port, errno, e);
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -515,10 +526,13 @@ plat_connect(const char *host, unsigned port, int timeout_ms,
 		*out = fd;
 		return (EXO_OK);
 	}
-	if (err == ETIMEDOUT)
+	if (err == ETIMEDOUT && timeout_ms >= 0)
 		return (err_set(e, EXO_ERR_TIMEOUT, "connect to %s:%u timed "
 		    "out after %d ms; check the network and any firewall",
 		    host, port, timeout_ms));
+	if (err == ETIMEDOUT)
+		return (err_set(e, EXO_ERR_TIMEOUT, "connect to %s:%u timed "
+		    "out; check the network and any firewall", host, port));
 	return (err_set(e, EXO_ERR_CONNECT, "connect to %s:%u failed: %s",
 	    host, port, strerror(err)));
 }
@@ -1281,7 +1295,7 @@ plat_lock_acquire(const char *path, int wait, struct plat_lock **out,
     struct exo_error *e)
 {
 	struct plat_lock	*l;
-	int			 fd;
+	int			 fd, err;
 
 	*out = NULL;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -1293,13 +1307,14 @@ plat_lock_acquire(const char *path, int wait, struct plat_lock **out,
 	 * acquire in the same process also fails with EXO_ERR_LOCKED.
 	 */
 	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) == -1) {
-		if (errno == EINTR)
+		err = errno;
+		if (err == EINTR)
 			continue;
 		close(fd);
-		if (errno == EWOULDBLOCK)
+		if (err == EWOULDBLOCK)
 			return (err_set(e, EXO_ERR_LOCKED, "%s is locked by "
 			    "another running exoconnect", path));
-		return (plat_file_error(e, errno, "lock", path));
+		return (plat_file_error(e, err, "lock", path));
 	}
 
 	l = malloc(sizeof(*l));

@@ -141,6 +141,15 @@ TEST(listen_address_in_use)
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	CHECK(strstr(e.msg, want) != NULL);
 	plat_socket_close(l);
+
+	/* IPv6 addresses are bracketed so the port stays readable. */
+	CHECK_INT(plat_listen("::", 0, &l, &e), 0);
+	port = plat_socket_port(l);
+	CHECK_INT(plat_listen("::", (unsigned)port, &l2, &e),
+	    EXO_ERR_ADDRINUSE);
+	snprintf(want, sizeof(want), "[::]:%d", port);
+	CHECK(strstr(e.msg, want) != NULL);
+	plat_socket_close(l);
 }
 
 TEST(listen_bad_address)

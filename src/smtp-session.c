@@ -1,6 +1,6 @@
 /*
  * smtp-session.c: the SMTP server a device talks to. Before login it
- * answers the device itself; a successful AUTH opens an XOAUTH2 session
+ * replies to the device itself. A successful AUTH opens an XOAUTH2 session
  * upstream, and from then on the mail transaction is relayed command by
  * command, with the message data streamed through smtp-data.c.
  */
@@ -1054,10 +1054,10 @@ smtp_session_run(struct session_ctx *ctx, struct stream *device)
 			run_command(s);
 	}
 
-	/* The device has its reply; QUIT upstream is only politeness. */
-	smtp_upstream_close(s->up, 1);
 	session_end(s);
 	stream_close(device);
+	/* The device has its reply, so it need not wait for this QUIT. */
+	smtp_upstream_close(s->up, 1);
 	token_lease_wipe(&s->lease);
 	plat_wipe(s, sizeof(*s));
 	free(s);

@@ -105,7 +105,10 @@ int oauth_device_start(const struct oauth_client *c,
  * Polls the token endpoint every interval seconds (5 when absent; slow_down
  * adds 5 to this and every later interval) until success, expiry,
  * authorization_declined, expired_token or bad_verification_code, or until
- * *cancel becomes non-zero (checked at least once a second).
+ * *cancel becomes non-zero (checked at least once a second). Transient
+ * failures do not end the polling. Returns 0, EXO_ERR_CANCELLED,
+ * EXO_ERR_TIMEOUT (expired), EXO_ERR_AUTH (declined or unknown code) or a
+ * code of oauth_refresh; err->description says which in plain words.
  */
 int oauth_device_poll(const struct oauth_client *c,
     const struct oauth_device_code *dc, volatile int *cancel,
@@ -115,7 +118,11 @@ int oauth_device_poll(const struct oauth_client *c,
  * Signs in with the authorization code flow and PKCE (S256): listens on
  * 127.0.0.1 at a random port, calls show_url with the authorize URL (to
  * print it and open the browser), waits for the redirect (timeout_s),
- * checks state, and redeems the code once.
+ * checks state, and redeems the code once. Requests with another path or
+ * state get an error page and the wait goes on. Returns 0,
+ * EXO_ERR_CANCELLED, EXO_ERR_TIMEOUT, EXO_ERR_AUTH (the redirect carried
+ * an error such as access_denied, copied to err->error) or a code of
+ * oauth_refresh.
  */
 int oauth_browser_signin(const struct oauth_client *c,
     void (*show_url)(const char *url, void *ctx), void *ctx,

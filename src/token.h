@@ -8,8 +8,9 @@
  * classified: transient ones keep the tokens and back off (5 s doubling to
  * 10 min, Retry-After honoured); ones that need a sign-in, consent or a
  * settings fix mark the user, and no refresh is sent until an admin acts.
- * The refresh and the store update run under the store's inter-process
- * lock, so two processes never spend the same refresh token.
+ * The refresh and the store update run under an inter-process lock
+ * (refresh.lock in the data folder), so two processes never spend the
+ * same refresh token. Transient failures leave the store untouched.
  */
 #ifndef EXO_TOKEN_H
 #define EXO_TOKEN_H
@@ -44,7 +45,10 @@ void token_mgr_free(struct token_mgr *m);
  * backing off), EXO_ERR_SIGNIN (an admin must sign in again),
  * EXO_ERR_CONFIG, EXO_ERR_TIMEOUT (waited for another refresh too long),
  * EXO_ERR_UPSTREAM (Exchange rejected this user's token recently and the
- * backoff of token_report_rejected is running).
+ * backoff of token_report_rejected is running). While refreshes fail
+ * transiently, a cached token that has not expired is still returned
+ * (without force). A forced refresh within 10 s of the last refresh
+ * returns that refresh's token instead of sending another request.
  */
 int token_get(struct token_mgr *m, const char *login, int force,
     struct token_lease *out, struct exo_error *e);

@@ -137,6 +137,27 @@ static const char *const config_sections[] = {
 	"microsoft", "pop3", "smtp", "tls", "network", "limits", "log", NULL,
 };
 
+#define HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+	"0123456789.-"
+
+/* Text keys that go into a URL, a socket address or EHLO. */
+static const struct {
+	const char	*section;
+	const char	*name;
+	const char	*allowed;
+	const char	*hint;
+} config_charsets[] = {
+	{ "microsoft", "tenant", HOST_CHARS,
+	    "use common, organizations, a domain or a Directory (tenant) ID" },
+	{ "pop3", "listen", HOST_CHARS ":%",
+	    "use an IP address such as 0.0.0.0, :: or 127.0.0.1" },
+	{ "smtp", "listen", HOST_CHARS ":%",
+	    "use an IP address such as 0.0.0.0, :: or 127.0.0.1" },
+	{ "smtp", "hostname", HOST_CHARS,
+	    "use a host name of letters, digits, '.' and '-'" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 /* Words accepted for yes/no values; even indexes are true. */
 static const char *const config_bool_words[] = {
 	"yes", "no", "true", "false", "on", "off", "1", "0", NULL,
@@ -321,16 +342,38 @@ config_set_bool(const struct config_key *k, int *field, const char *value,
 	    "use yes or no", k->name, value);
 }
 
+/* Checks the characters of the text keys in config_charsets. */
+static int
+config_check_charset(const struct config_key *k, const char *value,
+    struct exo_error *e)
+{
+	int	i;
+
+	for (i = 0; config_charsets[i].name != NULL; i++) {
+		if (strcmp(config_charsets[i].section, k->section) != 0 ||
+		    strcmp(config_charsets[i].name, k->name) != 0)
+			continue;
+		if (strspn(value, config_charsets[i].allowed) != strlen(value))
+			return err_set(e, EXO_ERR_INVALID, "%s = %s is "
+			    "invalid; %s", k->name, value,
+			    config_charsets[i].hint);
+	}
+	return 0;
+}
+
 int
 config_set_key(struct settings *s, const struct config_key *k,
     const char *value, struct exo_error *e)
 {
 	void			*field = (char *)s + k->offset;
 	enum ev_level		 level;
+	int			 rc;
 
 	if (config_has_control(value))
 		return err_set(e, EXO_ERR_INVALID, "%s contains a control "
 		    "character; remove it", k->name);
+	if ((rc = config_check_charset(k, value, e)) != 0)
+		return rc;
 
 	switch (k->type) {
 	case CONFIG_BOOL:

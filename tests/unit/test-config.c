@@ -170,8 +170,10 @@ TEST(parse_other_types)
 	    "Port = 1110\n"
 	    "upstream = [::1]:9950\n"
 	    "[smtp]\n"
-	    "hostname = relay#1\n"
+	    "hostname = relay-1.example.com\n"
 	    "upstream = 127.0.0.1:2525\n"
+	    "[network]\n"
+	    "proxy = http://u:p#w@127.0.0.1:3128\n"
 	    "[log]\n"
 	    "level = warning\n"
 	    "file = /var/log/exo.log\n";
@@ -185,7 +187,8 @@ TEST(parse_other_types)
 	CHECK_INT(settings_a.pop3.port, 1110);
 	CHECK_STR(settings_a.pop3.upstream.host, "::1");
 	CHECK_INT(settings_a.pop3.upstream.port, 9950);
-	CHECK_STR(settings_a.smtp.hostname, "relay#1");
+	CHECK_STR(settings_a.smtp.hostname, "relay-1.example.com");
+	CHECK_STR(settings_a.network.proxy, "http://u:p#w@127.0.0.1:3128");
 	CHECK_STR(settings_a.smtp.upstream.host, "127.0.0.1");
 	CHECK_INT(settings_a.smtp.upstream.port, 2525);
 	CHECK_INT(settings_a.log.level, EV_WARN);
@@ -271,6 +274,18 @@ TEST(error_messages_name_file_and_line)
 
 	check_error("[microsoft]\ntenant = a\x01 b\n", EXO_ERR_INVALID,
 	    "test.conf:2: tenant contains a control character; remove it");
+
+	check_error("[microsoft]\ntenant = contoso.com/x\n", EXO_ERR_INVALID,
+	    "test.conf:2: tenant = contoso.com/x is invalid; use common, "
+	    "organizations, a domain or a Directory (tenant) ID");
+
+	check_error("[smtp]\nhostname = my relay\n", EXO_ERR_INVALID,
+	    "test.conf:2: hostname = my relay is invalid; use a host name "
+	    "of letters, digits, '.' and '-'");
+
+	check_error("[pop3]\nlisten = 0.0.0.0;1\n", EXO_ERR_INVALID,
+	    "test.conf:2: listen = 0.0.0.0;1 is invalid; use an IP address "
+	    "such as 0.0.0.0, :: or 127.0.0.1");
 }
 
 TEST(error_long_values_and_lines)

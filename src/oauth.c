@@ -16,6 +16,9 @@
 #define OAUTH_DEFAULT_EXPIRES 3600
 #define OAUTH_MAX_EXPIRES (24 * 3600)
 
+static const char oauth_transient_advice[] = "No action is needed, "
+    "because exoconnect retries on its own and keeps the tokens.";
+
 void
 oauth_client_init(struct oauth_client *c, const struct settings *s,
     const struct trust_store *trust)
@@ -132,9 +135,7 @@ oauth_post(const struct oauth_client *c, const char *endpoint,
 		return EXO_ERR_CONFIG;
 	}
 	err->kind = OAUTH_FAIL_TRANSIENT;
-	str_copy(err->advice, "The token service could not be reached; "
-	    "exoconnect retries on its own and keeps the tokens.",
-	    sizeof(err->advice));
+	str_copy(err->advice, oauth_transient_advice, sizeof(err->advice));
 	return EXO_ERR_TRANSIENT;
 }
 
@@ -145,28 +146,30 @@ oauth_parse_tokens(const struct http_response *resp,
 {
 	struct json_doc	*d = NULL;
 	long long	 expires;
-	const char	*why = NULL;
+	const char	*problem = NULL;
 	int		 r;
 
 	memset(out, 0, sizeof(*out));
 	if (json_parse(resp->body, resp->body_len, &d) != 0)
-		why = "the token service returned a success that is not JSON";
+		problem = "the token service returned a success that is not "
+		    "JSON";
 	else if ((r = json_get_string(d, "access_token", out->access_token,
 	    sizeof(out->access_token))) != 0 || out->access_token[0] == '\0')
-		why = r == EXO_ERR_TOOLONG ? "the access token is longer than "
-		    "exoconnect accepts" : "the token response has no "
+		problem = r == EXO_ERR_TOOLONG ? "the access token is longer "
+		    "than exoconnect accepts" : "the token response has no "
 		    "access_token";
 	else if (json_get_string(d, "refresh_token", out->refresh_token,
 	    sizeof(out->refresh_token)) == EXO_ERR_TOOLONG)
-		why = "the refresh token is longer than exoconnect accepts";
-	if (why != NULL) {
+		problem = "the refresh token is longer than exoconnect "
+		    "accepts";
+	if (problem != NULL) {
 		json_free(d);
 		oauth_tokens_wipe(out);
 		err->kind = OAUTH_FAIL_TRANSIENT;
 		err->http_status = resp->status;
-		str_copy(err->description, why, sizeof(err->description));
-		str_copy(err->advice, "exoconnect retries later and keeps the "
-		    "tokens.", sizeof(err->advice));
+		str_copy(err->description, problem, sizeof(err->description));
+		str_copy(err->advice, oauth_transient_advice,
+		    sizeof(err->advice));
 		return EXO_ERR_TRANSIENT;
 	}
 
@@ -248,57 +251,53 @@ static const struct {
 	enum oauth_failure	 kind;
 	const char		*advice;
 } oauth_codes[] = {
-	{ 700082, OAUTH_FAIL_SIGNIN, "The refresh token expired after 90 "
-	    "days without use; an administrator must sign in again for this "
-	    "mailbox." },
-	{ 70008, OAUTH_FAIL_SIGNIN, "The grant expired; an administrator "
-	    "must sign in again for this mailbox." },
-	{ 70000, OAUTH_FAIL_SIGNIN, "The grant is invalid or was revoked; an "
-	    "administrator must sign in again for this mailbox." },
-	{ 50173, OAUTH_FAIL_SIGNIN, "The grant was revoked, for example by a "
-	    "password change; an administrator must sign in again for this "
-	    "mailbox." },
-	{ 50076, OAUTH_FAIL_SIGNIN, "Multi-factor authentication is "
-	    "required; sign in again, and if a policy forces this regularly, "
-	    "exclude this app from it." },
-	{ 50079, OAUTH_FAIL_SIGNIN, "Multi-factor authentication must be set "
-	    "up; sign in again, and if a policy forces this regularly, "
-	    "exclude this app from it." },
-	{ 70043, OAUTH_FAIL_SIGNIN, "A sign-in frequency policy of "
-	    "Conditional Access ended the grant; sign in again, and exclude "
-	    "this app from the policy if it forces this regularly." },
-	{ 65001, OAUTH_FAIL_CONSENT, "Consent for the app is missing; an "
+	{ 700082, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, "
+	    "because its refresh token expired after 90 days without use." },
+	{ 70008, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
+	    "its grant expired." },
+	{ 70000, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
+	    "its grant is invalid or was revoked." },
+	{ 50173, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
+	    "its grant was revoked, for example by a password change." },
+	{ 50076, OAUTH_FAIL_SIGNIN, "Sign in again with multi-factor "
+	    "authentication, and exclude this app from the policy if it "
+	    "forces this regularly." },
+	{ 50079, OAUTH_FAIL_SIGNIN, "Sign in again and set up multi-factor "
+	    "authentication, and exclude this app from the policy if it "
+	    "forces this regularly." },
+	{ 70043, OAUTH_FAIL_SIGNIN, "Sign in again, because a sign-in "
+	    "frequency policy of Conditional Access ended the grant, and "
+	    "exclude this app from the policy if it forces this regularly." },
+	{ 65001, OAUTH_FAIL_CONSENT, "An administrator must grant consent "
+	    "for the app at the URL that `exoconnect consent-url` prints." },
+	{ 65004, OAUTH_FAIL_CONSENT, "The user declined consent, so an "
 	    "administrator must grant it at the URL that `exoconnect "
 	    "consent-url` prints." },
-	{ 65004, OAUTH_FAIL_CONSENT, "The user declined consent for the app; "
-	    "an administrator must grant it at the URL that `exoconnect "
-	    "consent-url` prints." },
-	{ 90094, OAUTH_FAIL_CONSENT, "The app needs administrator consent; an "
-	    "administrator must grant it at the URL that `exoconnect "
-	    "consent-url` prints." },
-	{ 7000218, OAUTH_FAIL_CONFIG, "The app registration does not allow "
-	    "public client flows; set \"Allow public client flows\" to Yes "
-	    "under Authentication in the app registration." },
-	{ 700025, OAUTH_FAIL_CONFIG, "A client secret was sent for a public "
-	    "client; remove client_secret from the settings." },
-	{ 700016, OAUTH_FAIL_CONFIG, "The client ID was not found in the "
-	    "tenant; check client_id and tenant in the settings." },
-	{ 50194, OAUTH_FAIL_CONFIG, "The app is registered for a single "
-	    "tenant; set tenant to that tenant's ID or make the app "
-	    "multi-tenant." },
-	{ 9002331, OAUTH_FAIL_CONFIG, "The app registration accepts personal "
-	    "Microsoft accounts only; change its supported account types or "
-	    "the tenant setting." },
-	{ 9002332, OAUTH_FAIL_CONFIG, "The app registration accepts work "
-	    "and school accounts only; change its supported account types or "
-	    "the tenant setting." },
-	{ 900144, OAUTH_FAIL_CONFIG, "The token request missed a required "
-	    "field; check client_id and resource in the settings." },
-	{ 50020, OAUTH_FAIL_CONFIG, "The account is not in the configured "
-	    "tenant; set tenant to common or to the account's tenant." },
-	{ 53003, OAUTH_FAIL_BLOCKED, "Conditional Access blocked the "
-	    "sign-in; an administrator must allow this app or device in the "
-	    "Conditional Access policies." },
+	{ 90094, OAUTH_FAIL_CONSENT, "An administrator must grant consent "
+	    "for the app at the URL that `exoconnect consent-url` prints." },
+	{ 7000218, OAUTH_FAIL_CONFIG, "Set \"Allow public client flows\" to "
+	    "Yes under Authentication in the app registration." },
+	{ 700025, OAUTH_FAIL_CONFIG, "Remove client_secret from the "
+	    "settings, because the app is a public client." },
+	{ 700016, OAUTH_FAIL_CONFIG, "Check client_id and tenant in the "
+	    "settings, because the tenant has no app with this client ID." },
+	{ 50194, OAUTH_FAIL_CONFIG, "Set tenant to the ID of the app's own "
+	    "tenant or make the app multi-tenant, because it is registered "
+	    "for a single tenant." },
+	{ 9002331, OAUTH_FAIL_CONFIG, "Change the supported account types of "
+	    "the app registration or the tenant setting, because the app "
+	    "accepts personal Microsoft accounts only." },
+	{ 9002332, OAUTH_FAIL_CONFIG, "Change the supported account types of "
+	    "the app registration or the tenant setting, because the app "
+	    "accepts work and school accounts only." },
+	{ 900144, OAUTH_FAIL_CONFIG, "Check client_id and resource in the "
+	    "settings, because the token request missed a required field." },
+	{ 50020, OAUTH_FAIL_CONFIG, "Set tenant to common or to the "
+	    "account's tenant, because the account is not in the configured "
+	    "tenant." },
+	{ 53003, OAUTH_FAIL_BLOCKED, "An administrator must allow this app "
+	    "or device in the Conditional Access policies that blocked the "
+	    "sign-in." },
 };
 
 static const struct {
@@ -306,31 +305,26 @@ static const struct {
 	enum oauth_failure	 kind;
 	const char		*advice;
 } oauth_errors[] = {
-	{ "temporarily_unavailable", OAUTH_FAIL_TRANSIENT, "The token "
-	    "service is temporarily unavailable; exoconnect retries on its "
-	    "own and keeps the tokens." },
-	{ "invalid_grant", OAUTH_FAIL_SIGNIN, "The grant is no longer valid; "
-	    "an administrator must sign in again for this mailbox." },
-	{ "interaction_required", OAUTH_FAIL_SIGNIN, "The token service "
-	    "requires an interactive sign-in; an administrator must sign in "
-	    "again for this mailbox." },
-	{ "consent_required", OAUTH_FAIL_CONSENT, "Consent for the app is "
-	    "missing; an administrator must grant it at the URL that "
-	    "`exoconnect consent-url` prints." },
-	{ "invalid_client", OAUTH_FAIL_CONFIG, "The token service rejected "
-	    "the client; check client_id and client_secret in the settings "
-	    "and the app registration." },
-	{ "unauthorized_client", OAUTH_FAIL_CONFIG, "The app may not use "
-	    "this grant; check the app registration." },
-	{ "invalid_scope", OAUTH_FAIL_CONFIG, "The token service rejected the "
-	    "scope; check resource in the settings and the API permissions "
-	    "of the app registration." },
-	{ "invalid_request", OAUTH_FAIL_CONFIG, "The token service rejected "
-	    "the request; check the [microsoft] settings." },
+	{ "temporarily_unavailable", OAUTH_FAIL_TRANSIENT, "No action is "
+	    "needed, because exoconnect retries on its own and keeps the "
+	    "tokens." },
+	{ "invalid_grant", OAUTH_FAIL_SIGNIN, "Sign in again for this "
+	    "mailbox, because its grant is no longer valid." },
+	{ "interaction_required", OAUTH_FAIL_SIGNIN, "Sign in again for this "
+	    "mailbox, because the token service requires an interactive "
+	    "sign-in." },
+	{ "consent_required", OAUTH_FAIL_CONSENT, "An administrator must "
+	    "grant consent for the app at the URL that `exoconnect "
+	    "consent-url` prints." },
+	{ "invalid_client", OAUTH_FAIL_CONFIG, "Check client_id and "
+	    "client_secret in the settings against the app registration." },
+	{ "unauthorized_client", OAUTH_FAIL_CONFIG, "Check the app "
+	    "registration, because it does not allow this grant." },
+	{ "invalid_scope", OAUTH_FAIL_CONFIG, "Check resource in the "
+	    "settings and the API permissions of the app registration." },
+	{ "invalid_request", OAUTH_FAIL_CONFIG, "Check the [microsoft] "
+	    "settings, because the token service rejected the request." },
 };
-
-static const char oauth_transient_advice[] = "The token service is "
-    "unavailable; exoconnect retries on its own and keeps the tokens.";
 
 /* Copies the first line of the description. */
 static void
@@ -370,9 +364,9 @@ oauth_classify_json(struct oauth_error *err)
 	/* An error this table does not know keeps the tokens, so it is
 	 * retried rather than treated as a dead grant. */
 	err->kind = OAUTH_FAIL_TRANSIENT;
-	str_copy(err->advice, "exoconnect retries later and keeps the "
-	    "tokens; if this repeats, check the error code in Microsoft's "
-	    "AADSTS list.", sizeof(err->advice));
+	str_copy(err->advice, "If this repeats, look the code up in "
+	    "Microsoft's AADSTS error list, because exoconnect does not know "
+	    "it and retries with backoff.", sizeof(err->advice));
 }
 
 void
@@ -399,8 +393,11 @@ oauth_classify(int http_status, const char *content_type, const char *body,
 	}
 	json_free(d);
 
-	/* 5xx, 429 and anything that is not an OAuth error in JSON (an HTML
-	 * page of a proxy or gateway) are transient, whatever the JSON says. */
+	/*
+	 * 5xx, 429 and anything that is not an OAuth error in JSON (an HTML
+	 * page of a proxy or gateway) are transient, whatever error the JSON
+	 * contains.
+	 */
 	if (http_status >= 500 || http_status == 429 || !json) {
 		err->kind = OAUTH_FAIL_TRANSIENT;
 		str_copy(err->advice, oauth_transient_advice,
@@ -479,8 +476,10 @@ oauth_consent_url(const struct settings *s, char *buf, size_t cap)
 	const char	*tenant = s->microsoft.tenant;
 	size_t		 len;
 
-	/* Admin consent needs an organization; "common" and "consumers"
-	 * cannot grant it, "organizations" lets the admin's tenant do it. */
+	/*
+	 * Admin consent needs an organization. "common" and "consumers"
+	 * cannot grant it, but "organizations" lets the admin's tenant do it.
+	 */
 	if (str_casecmp(tenant, "common") == 0 ||
 	    str_casecmp(tenant, "consumers") == 0)
 		tenant = "organizations";

@@ -126,7 +126,7 @@ TEST(parser_bad_chunk_sizes)
 		"xyz\r\nabc\r\n0\r\n\r\n",	/* not hex */
 		"3x\r\nabc\r\n0\r\n\r\n",		/* junk after size */
 		"-3\r\nabc\r\n0\r\n\r\n",		/* sign */
-		"3\r\nabcd\r\n0\r\n\r\n",		/* data longer than size */
+		"3\r\nabcd\r\n0\r\n\r\n",	/* data longer than size */
 	};
 	char			 text[256];
 	struct http_response	 resp;

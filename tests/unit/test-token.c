@@ -480,7 +480,7 @@ TEST(token_signin_stops_refreshes)
 	CHECK_INT(stored_user(&f, u), 0);
 	CHECK_INT(u->state, USER_SIGNIN_REQUIRED);
 	CHECK_STR(u->state_code, "AADSTS70043");
-	CHECK(strstr(u->state_reason, "sign in again") != NULL);
+	CHECK(strstr(u->state_reason, "Sign in again") != NULL);
 	CHECK_STR(u->refresh_token, "RT-1");
 	CHECK_INT(u->refresh_token_rejected, 1);
 

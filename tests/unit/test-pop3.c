@@ -101,6 +101,21 @@ setup(void)
 		printf("  userdb_add: %s\n", e.msg);
 		return -1;
 	}
+
+	/* "pässwörd" in UTF-8, with and without the legacy encodings. */
+	str_copy(u.login, "utf8only", sizeof(u.login));
+	str_copy(u.password, "p\xc3\xa4ssw\xc3\xb6rd", sizeof(u.password));
+	if (userdb_add(users, &u, &e) != EXO_OK)
+		return -1;
+	str_copy(u.login, "legacy", sizeof(u.login));
+	u.accept_legacy_charset = 1;
+	if (userdb_add(users, &u, &e) != EXO_OK)
+		return -1;
+	/* "päss€": the euro sign exists in Windows-1252 only. */
+	str_copy(u.login, "euro", sizeof(u.login));
+	str_copy(u.password, "p\xc3\xa4ss\xe2\x82\xac", sizeof(u.password));
+	if (userdb_add(users, &u, &e) != EXO_OK)
+		return -1;
 	return 0;
 }
 
@@ -738,6 +753,56 @@ TEST(preauth_timeout_replies)
 	CHECK(device_closed(&d));
 	device_close(&d);
 	settings.limits.preauth_timeout = 5;
+}
+
+TEST(legacy_charset_passwords)
+{
+	struct user	u;
+	struct device	d;
+
+	/* UTF-8 always works; ISO-8859-1 only with the option. */
+	CHECK_INT(auth_check_password(users, "utf8only",
+	    "p\xc3\xa4ssw\xc3\xb6rd", 10, &u), EXO_OK);
+	CHECK_INT(auth_check_password(users, "utf8only", "p\xe4ssw\xf6rd", 8,
+	    &u), EXO_ERR_AUTH);
+	CHECK_INT(auth_check_password(users, "legacy",
+	    "p\xc3\xa4ssw\xc3\xb6rd", 10, &u), EXO_OK);
+	CHECK_INT(auth_check_password(users, "legacy", "p\xe4ssw\xf6rd", 8,
+	    &u), EXO_OK);
+	CHECK_INT(auth_check_password(users, "legacy", "p\xe4ssw\xf6r", 7,
+	    &u), EXO_ERR_AUTH);
+
+	/* The euro sign is 0x80 in Windows-1252 and has no ISO-8859-1 form. */
+	CHECK_INT(auth_check_password(users, "euro", "p\xe4ss\x80", 5, &u),
+	    EXO_OK);
+	CHECK_INT(auth_check_password(users, "euro", "p\xe4ss?", 5, &u),
+	    EXO_ERR_AUTH);
+	CHECK_INT(auth_check_password(users, "euro", "p\xe4ss", 4, &u),
+	    EXO_ERR_AUTH);
+
+	/* PASS with ISO-8859-1 bytes: the local check passes, and the
+	 * token stand-in's failure shows the login got past it. */
+	tokens_reset();
+	tokens.fail_rc = EXO_ERR_TRANSIENT;
+	tokens.fail_message = "OAuth token service unavailable";
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		return;
+	}
+	device_line(&d);
+	device_send(&d, "USER utf8only\r\nPASS p\xe4ssw\xf6rd\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR [AUTH] Invalid user name or password\r\n");
+	device_send(&d, "USER legacy\r\nPASS p\xe4ssw\xf6rd\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	CHECK(strncmp(device_line(&d), "-ERR [SYS/TEMP]", 15) == 0);
+	/* AUTH LOGIN with the password in ISO-8859-1: "cORzc3f2cmQ=". */
+	device_send(&d, "AUTH LOGIN bGVnYWN5\r\n");
+	CHECK_STR(device_line(&d), "+ UGFzc3dvcmQ6\r\n");
+	device_send(&d, "cORzc3f2cmQ=\r\n");
+	CHECK(strncmp(device_line(&d), "-ERR [SYS/TEMP]", 15) == 0);
+	device_close(&d);
 }
 
 /* ---- tests: login ---- */
@@ -1484,6 +1549,7 @@ main(void)
 	RUN(bare_auth_lists_mechanisms);
 	RUN(overlong_line_nul_unknown_command);
 	RUN(preauth_timeout_replies);
+	RUN(legacy_charset_passwords);
 	RUN(plain_continuation_logs_in);
 	RUN(login_variants_and_bare_lf);
 	RUN(login_prompts_exact);

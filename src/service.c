@@ -178,6 +178,7 @@ service_open(const char *config_path, struct service **out,
 	}
 	*out = sv;
 	sv = NULL;
+	err_clear(e);
 out:
 	service_close(sv);
 	return rc;

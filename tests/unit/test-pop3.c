@@ -817,6 +817,7 @@ TEST(plain_continuation_logs_in)
 	};
 	struct fake_upstream	f;
 	struct device		d;
+	struct user		u;
 
 	tokens_reset();
 	events_clear();
@@ -827,6 +828,11 @@ TEST(plain_continuation_logs_in)
 		return;
 	}
 	device_line(&d);
+
+	/* "other\0scanner1\0secret": acting as another user is refused. */
+	device_send(&d, "AUTH PLAIN b3RoZXIAc2Nhbm5lcjEAc2VjcmV0\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR [AUTH] Invalid user name or password\r\n");
 	device_send(&d, "AUTH PLAIN\r\n");
 	CHECK_STR(device_line(&d), "+ \r\n");
 	device_send(&d, "AHNjYW5uZXIxAHNlY3JldA==\r\n");
@@ -847,6 +853,11 @@ TEST(plain_continuation_logs_in)
 	CHECK(event_find("pop3.login") != NULL);
 	CHECK(!events_contain("secret"));
 	CHECK(!events_contain("TOKEN-ONE"));
+
+	/* The login's time went to the user store. */
+	CHECK_INT(userdb_get(users, "scanner1", &u, NULL), EXO_OK);
+	CHECK(u.last_pop3 > 0);
+	user_wipe(&u);
 }
 
 TEST(login_variants_and_bare_lf)

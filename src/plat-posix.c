@@ -781,6 +781,12 @@ plat_cond_broadcast(struct plat_cond *c)
 /* ---- time and randomness ---- */
 
 int64_t
+plat_monotonic_ms(void)
+{
+	return (plat_mono_ms());
+}
+
+int64_t
 plat_now_ms(void)
 {
 	return (plat_mono_ms() + plat_offset_ms());

@@ -103,6 +103,11 @@ void plat_cond_broadcast(struct plat_cond *c);
 
 /* Milliseconds from a monotonic clock. */
 int64_t plat_now_ms(void);
+/*
+ * Milliseconds from the same monotonic clock without the test seams'
+ * offset, for deadlines of socket waits, which must follow real time.
+ */
+int64_t plat_monotonic_ms(void);
 /* Seconds since 1970-01-01 UTC. */
 int64_t plat_wall_time(void);
 void plat_sleep_ms(int ms);

@@ -4,6 +4,7 @@
  * stream's timeout, and its failures become messages a user can act on.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,8 @@ struct stream_tls {
 	br_x509_minimal_context	 x509;		/* client side only */
 	int			 sock_end;	/* error that ended the
 						 * socket, or 0 */
+	int64_t			 deadline;	/* plat_monotonic_ms() limit
+						 * of the handshake, or 0 */
 	unsigned char		 ibuf[TLS_INPUT_BUF];
 	unsigned char		 obuf[TLS_OUTPUT_BUF];
 };
@@ -138,6 +141,26 @@ tls_closed_code(br_ssl_engine_context *eng)
 	return (EXO_ERR_TLS);
 }
 
+/*
+ * Returns the wait allowed for one socket operation: the stream's timeout,
+ * cut to what is left of the handshake's deadline, so a peer that sends
+ * a byte now and then cannot stretch a handshake without end.
+ */
+static int
+tls_wait_ms(const struct stream *s)
+{
+	int64_t	left;
+
+	if (s->tls->deadline == 0)
+		return (s->timeout_ms);
+	left = s->tls->deadline - plat_monotonic_ms();
+	if (left < 1)
+		left = 1;
+	if (s->timeout_ms >= 0 && left > s->timeout_ms)
+		left = s->timeout_ms;
+	return ((int)left);
+}
+
 /* Sends the records the engine has ready. */
 static int
 tls_send_records(struct stream *s, int timeout_ms)
@@ -181,7 +204,7 @@ tls_run_until(struct stream *s, unsigned target)
 		if (state & BR_SSL_CLOSED)
 			return (tls_closed_code(eng));
 		if (state & BR_SSL_SENDREC) {
-			rc = tls_send_records(s, s->timeout_ms);
+			rc = tls_send_records(s, tls_wait_ms(s));
 			if (rc != EXO_OK)
 				return (rc);
 			continue;
@@ -199,7 +222,7 @@ tls_run_until(struct stream *s, unsigned target)
 
 		if (state & BR_SSL_RECVREC) {
 			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			n = plat_recv(s->sock, buf, len, s->timeout_ms);
+			n = plat_recv(s->sock, buf, len, tls_wait_ms(s));
 			if (n == 0 || n == EXO_ERR_CLOSED || n == EXO_ERR_IO) {
 				/*
 				 * The socket ended without close_notify, which
@@ -311,7 +334,10 @@ tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
 	br_ssl_engine_context	*eng = s->tls->eng;
 	int			 rc;
 
+	if (s->timeout_ms >= 0)
+		s->tls->deadline = plat_monotonic_ms() + s->timeout_ms;
 	rc = tls_run_until(s, BR_SSL_SENDAPP);
+	s->tls->deadline = 0;
 	if (rc == EXO_OK)
 		return (EXO_OK);
 	if (rc == EXO_ERR_CLOSED && s->tls->sock_end != 0)

@@ -52,6 +52,8 @@ int stream_start_tls_client(struct stream *s, const char *server_name,
 /*
  * Starts TLS as a server with creds. Bytes the peer sent after its
  * STARTTLS command and before the handshake are discarded (RFC 3207 4.2).
+ * For both sides, the whole handshake must finish within the stream's
+ * timeout, or it fails with EXO_ERR_TIMEOUT.
  */
 int stream_start_tls_server(struct stream *s,
     const struct tls_server_creds *creds, struct exo_error *e);

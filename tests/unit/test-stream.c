@@ -653,6 +653,47 @@ TEST(tls_server_legacy_allows_tls11)
 	CHECK(client_ok);
 }
 
+/* Sends a TLS record header, then one byte every 50 ms for 2 seconds. */
+static void
+trickle_run(void *arg)
+{
+	struct writer	*w = arg;
+	int		 i;
+
+	stream_write(w->s, "\x16\x03\x03\x40\x00", 5);
+	stream_flush(w->s);
+	for (i = 0; i < 40; i++) {
+		plat_sleep_ms(50);
+		if (stream_write(w->s, "", 1) != 0 || stream_flush(w->s) != 0)
+			break;
+	}
+	atomic_store(&w->done, 1);
+}
+
+TEST(tls_handshake_deadline)
+{
+	struct writer		 w = { 0 };
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	struct stream		*a, *c;
+	int64_t			 start;
+
+	/* Each byte comes well within the timeout; the total does not. */
+	make_pair(&a, &c, 300);
+	CHECK_INT(trust_load(ca_file, &trust, &e), 0);
+	w.s = a;
+	CHECK_INT(plat_thread_start(trickle_run, &w, 0), 0);
+	start = plat_now_ms();
+	CHECK_INT(stream_start_tls_client(c, "localhost", trust, &e),
+	    EXO_ERR_TIMEOUT);
+	CHECK(plat_now_ms() - start < 1000);
+	CHECK(strstr(e.msg, "timed out") != NULL);
+	writer_wait(&w);
+	trust_free(trust);
+	stream_close(a);
+	stream_close(c);
+}
+
 TEST(tls_client_rejects_early_data)
 {
 	struct stream		*a, *c;
@@ -782,6 +823,7 @@ main(void)
 	RUN(tls_rejects_expired_cert);
 	RUN(tls_server_rejects_tls11);
 	RUN(tls_server_legacy_allows_tls11);
+	RUN(tls_handshake_deadline);
 	RUN(tls_client_rejects_early_data);
 	RUN(trust_load_errors);
 	RUN(trust_load_adds_ca_file);

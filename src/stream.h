@@ -83,10 +83,9 @@ int stream_skip_line(struct stream *s);
 /*
  * Reads at most cap bytes, from the buffer first, waiting only when the
  * buffer is empty. Returns the count (> 0), 0 at end of stream, or a
- * negative error. Over TLS, 0 means the peer sent close_notify, and
- * EXO_ERR_CLOSED means the connection ended without it, so the data may
- * be cut short; only the caller's framing can tell. Later reads return
- * the same end again.
+ * negative error. Over TLS, 0 means the peer sent close_notify. An end
+ * without it is EXO_ERR_CLOSED, and only the caller's framing can tell
+ * whether the data was complete. Later reads return the same end again.
  */
 long stream_read(struct stream *s, void *buf, size_t cap);
 

@@ -135,9 +135,9 @@ token_hash(const char *text, unsigned char out[br_sha256_SIZE])
 	br_sha256_out(&sha, out);
 }
 
-/* Finds or adds the entry of login; called with m->mu held. */
+/* Finds the entry of login, or NULL; called with m->mu held. */
 static struct token_entry *
-token_entry_get(struct token_mgr *m, const char *login)
+token_entry_find(struct token_mgr *m, const char *login)
 {
 	struct token_entry	*t;
 
@@ -145,6 +145,17 @@ token_entry_get(struct token_mgr *m, const char *login)
 		if (str_casecmp(t->login, login) == 0)
 			return t;
 	}
+	return NULL;
+}
+
+/* Finds or adds the entry of login; called with m->mu held. */
+static struct token_entry *
+token_entry_get(struct token_mgr *m, const char *login)
+{
+	struct token_entry	*t;
+
+	if ((t = token_entry_find(m, login)) != NULL)
+		return t;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	str_copy(t->login, login, sizeof(t->login));
@@ -577,6 +588,17 @@ token_get(struct token_mgr *m, const char *login, int force,
 	memset(out, 0, sizeof(*out));
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+
+	/* Entries are made for stored users only, so unknown logins cannot
+	 * grow the table. */
+	plat_mutex_lock(m->mu);
+	t = token_entry_find(m, login);
+	plat_mutex_unlock(m->mu);
+	if (t == NULL && userdb_get(m->db, login, &o->user, NULL) != 0) {
+		r = err_set(e, EXO_ERR_NOTFOUND, "no user named %s", login);
+		goto done;
+	}
+
 	plat_mutex_lock(m->mu);
 	if ((t = token_entry_get(m, login)) == NULL) {
 		r = err_set(e, EXO_ERR_NOMEM, "out of memory");
@@ -611,6 +633,7 @@ token_get(struct token_mgr *m, const char *login, int force,
 		r = token_failed(t, force, out, e);
 out:
 	plat_mutex_unlock(m->mu);
+done:
 	oauth_tokens_wipe(&o->tokens);
 	user_wipe(&o->user);
 	plat_wipe(o, sizeof(*o));
@@ -684,7 +707,7 @@ token_report_success(struct token_mgr *m, const char *login)
 	int			 write = 0;
 
 	plat_mutex_lock(m->mu);
-	if ((t = token_entry_get(m, login)) != NULL) {
+	if ((t = token_entry_find(m, login)) != NULL) {
 		t->reject_s = 0;
 		t->reject_until_ms = 0;
 	}
@@ -708,7 +731,7 @@ token_forget(struct token_mgr *m, const char *login)
 	struct token_entry	*t;
 
 	plat_mutex_lock(m->mu);
-	if ((t = token_entry_get(m, login)) != NULL) {
+	if ((t = token_entry_find(m, login)) != NULL) {
 		plat_wipe(t->access_token, sizeof(t->access_token));
 		t->expires_at = 0;
 		t->refreshed_ms = 0;

@@ -112,7 +112,10 @@ static const struct cli_command cli_commands[] = {
 	  "                        mailboxes, a primary address that differs\n"
 	  "                        from the sign-in name)\n"
 	  "  sender=pass|rewrite   pass the device's sender address as it\n"
-	  "                        is, or replace it with the mailbox\n" },
+	  "                        is, or replace it with the mailbox\n"
+	  "  accept_legacy_charset=yes|no\n"
+	  "                        also accept a non-ASCII password sent in\n"
+	  "                        ISO-8859-1 or Windows-1252 (default no)\n" },
 	{ "user test", cli_user_test, 0, 1, 1, "NAME",
 	  "refresh a user's token and log in to Exchange POP3 and SMTP",
 	  "Prints each step; exits with status 1 when a step fails.\n" },

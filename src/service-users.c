@@ -486,7 +486,37 @@ check_sender(const char *value, struct exo_error *e)
 	    "?");
 }
 
-/* The per-user settings of `user set`. */
+/* Words of a yes/no value; even indexes mean yes. */
+static const char *const bool_words[] = {
+	"yes", "no", "on", "off", "true", "false", "1", "0", NULL,
+};
+
+static int
+bool_index(const char *value)
+{
+	for (int i = 0; bool_words[i] != NULL; i++)
+		if (str_casecmp(bool_words[i], value) == 0)
+			return i;
+	return -1;
+}
+
+static int
+check_bool(const char *value, struct exo_error *e)
+{
+	if (bool_index(value) >= 0)
+		return EXO_OK;
+	return err_set(e, EXO_ERR_INVALID, "invalid value \"%s\"; use yes or "
+	    "no", text_is_clean(value) ? value : "?");
+}
+
+static int
+set_legacy_charset_fn(struct user *u, void *ctx)
+{
+	u->accept_legacy_charset = bool_index(ctx) % 2 == 0;
+	return EXO_OK;
+}
+
+/* The per-user settings of `user set`; names match service_user_keys. */
 static const struct user_key {
 	const char	*name;
 	int		(*check)(const char *value, struct exo_error *e);
@@ -494,6 +524,7 @@ static const struct user_key {
 } user_keys[] = {
 	{ "mailbox", check_mailbox, set_mailbox_fn },
 	{ "sender", check_sender, set_sender_fn },
+	{ "accept_legacy_charset", check_bool, set_legacy_charset_fn },
 };
 
 #define USER_KEY_COUNT (sizeof(user_keys) / sizeof(user_keys[0]))
@@ -501,7 +532,9 @@ static const struct user_key {
 const char *const *
 service_user_keys(void)
 {
-	static const char *const names[] = { "mailbox", "sender", NULL };
+	static const char *const names[USER_KEY_COUNT + 1] = {
+		"mailbox", "sender", "accept_legacy_charset", NULL,
+	};
 
 	return names;
 }
@@ -518,8 +551,8 @@ service_user_set(struct service *sv, const char *login, const char *key,
 			k = &user_keys[i];
 	if (k == NULL)
 		return err_set(e, EXO_ERR_INVALID, "unknown setting \"%s\"; "
-		    "known settings: mailbox, sender", text_is_clean(key) ?
-		    key : "?");
+		    "known settings: mailbox, sender, accept_legacy_charset",
+		    text_is_clean(key) ? key : "?");
 
 	rc = k->check(value, e);
 	if (rc != EXO_OK)

@@ -224,8 +224,10 @@ int service_user_set_password(struct service *sv, const char *login,
     const char *password, struct exo_error *e);
 
 /*
- * Sets one per-user setting: "mailbox" (an address with one "@") or
- * "sender" ("pass" or "rewrite"). An unknown key is EXO_ERR_INVALID with
+ * Sets one per-user setting: "mailbox" (an address with one "@"),
+ * "sender" ("pass" or "rewrite") or "accept_legacy_charset" (yes or no:
+ * also accept the ISO-8859-1 and Windows-1252 forms of a non-ASCII
+ * password). An unknown key is EXO_ERR_INVALID with
  * a message that lists the known keys.
  */
 int service_user_set(struct service *sv, const char *login,

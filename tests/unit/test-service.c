@@ -65,7 +65,8 @@ write_conf(int max_connections, int max_preauth, int pop3_on)
 	    CLOSED_PORT, pop3_on ? "yes" : "no", pop3_port, CLOSED_PORT,
 	    smtp_port, CLOSED_PORT, CLOSED_PORT, max_connections,
 	    max_preauth);
-	CHECK(n > 0 && (size_t)n < sizeof(text));
+	CHECK(n > 0);
+	CHECK((size_t)n < sizeof(text));
 	CHECK_INT(plat_write_file_atomic(conf, text, strlen(text), 0, NULL),
 	    0);
 }
@@ -394,6 +395,8 @@ TEST(user_set_checks_keys_and_values)
 	    EXO_ERR_INVALID);
 	CHECK_INT(service_user_set(sv, "nobody", "sender", "pass", &err),
 	    EXO_ERR_NOTFOUND);
+	CHECK_INT(service_user_set(sv, "scan", "accept_legacy_charset",
+	    "maybe", &err), EXO_ERR_INVALID);
 
 	CHECK_INT(service_user_set(sv, "scan", "sender", "rewrite", &err),
 	    EXO_OK);
@@ -402,6 +405,16 @@ TEST(user_set_checks_keys_and_values)
 	CHECK_INT(userdb_get(service_userdb(sv), "scan", u, NULL), EXO_OK);
 	CHECK_STR(u->sender_policy, "rewrite");
 	CHECK_STR(u->mailbox, "shared@example.com");
+	CHECK_INT(u->accept_legacy_charset, 0);
+
+	CHECK_INT(service_user_set(sv, "scan", "accept_legacy_charset", "On",
+	    &err), EXO_OK);
+	CHECK_INT(userdb_get(service_userdb(sv), "scan", u, NULL), EXO_OK);
+	CHECK_INT(u->accept_legacy_charset, 1);
+	CHECK_INT(service_user_set(sv, "scan", "accept_legacy_charset", "no",
+	    &err), EXO_OK);
+	CHECK_INT(userdb_get(service_userdb(sv), "scan", u, NULL), EXO_OK);
+	CHECK_INT(u->accept_legacy_charset, 0);
 	user_wipe(u);
 	free(u);
 	service_close(sv);

@@ -1614,8 +1614,11 @@ plat_raise_fd_limit(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	if (rl.rlim_max == RLIM_INFINITY) {
-		rl.rlim_cur = PLAT_FD_LIMIT_TARGET;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur != RLIM_INFINITY &&
+		    rl.rlim_cur < PLAT_FD_LIMIT_TARGET) {
+			rl.rlim_cur = PLAT_FD_LIMIT_TARGET;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		return;
 	}
 	if (rl.rlim_cur < rl.rlim_max) {

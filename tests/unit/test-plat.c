@@ -3,6 +3,7 @@
  * folder: sockets and their timeouts, threads, files, locks, clocks and
  * the test seams.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <signal.h>
@@ -530,6 +531,18 @@ TEST(process_checks)
 	CHECK(name[0] != '\0');
 }
 
+TEST(fd_limit_never_drops)
+{
+	struct rlimit	before, after;
+
+	CHECK_INT(getrlimit(RLIMIT_NOFILE, &before), 0);
+	plat_raise_fd_limit();
+	CHECK_INT(getrlimit(RLIMIT_NOFILE, &after), 0);
+	CHECK(after.rlim_cur >= before.rlim_cur);
+	CHECK(after.rlim_cur >= 1024);
+	CHECK(after.rlim_max == before.rlim_max);
+}
+
 TEST(browser_needs_display)
 {
 	unsetenv("DISPLAY");
@@ -576,6 +589,7 @@ main(void)
 	RUN(read_password_from_pipe);
 	RUN(signals_run_on_thread);
 	RUN(process_checks);
+	RUN(fd_limit_never_drops);
 	RUN(browser_needs_display);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

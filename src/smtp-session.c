@@ -444,10 +444,10 @@ login_succeeded(struct session *s)
 	err_clear(&e);
 	s->authed = 1;
 	tokens_success(s);
-	reply(s, "235 2.7.0 Authentication successful");
 	atomic_fetch_add(&s->ctx->stats->logins, 1);
 	if (s->ctx->on_login != NULL)
 		s->ctx->on_login(s->ctx, s->login);
+	reply(s, "235 2.7.0 Authentication successful");
 	if (userdb_update(s->ctx->users, s->login, set_last_smtp, NULL,
 	    &e) != EXO_OK)
 		ev_emit(EV_WARN, s->ctx->conn, "smtp.last_use_failed",

@@ -43,6 +43,8 @@ struct script {
 	atomic_int	 one_line_auth;
 	atomic_int	 empty_after_json;
 	atomic_int	 auth_in_tls;		/* AUTH XOAUTH2 came inside TLS */
+	atomic_int	 messages;		/* data ended by the end mark */
+	atomic_int	 cut_messages;		/* data cut off by a close */
 	char		 ehlo_arg[256];
 	char		 sasl[8192];		/* last decoded XOAUTH2 */
 	char		 mail_line[SMTP_LINE_MAX];
@@ -177,7 +179,14 @@ up_serve(struct script *sc, struct stream *s, int conn)
 		else if (str_casecmp(line, "DATA") == 0) {
 			rc = up_send(s, "354 Start mail input; end with "
 			    "<CRLF>.<CRLF>\r\n");
-			if (rc != 0 || up_data(sc, s) != 0 || sc->drop_after_dot)
+			if (rc != 0)
+				return;
+			if (up_data(sc, s) != 0) {
+				sc->cut_messages++;
+				return;
+			}
+			sc->messages++;
+			if (sc->drop_after_dot)
 				return;
 			rc = up_send(s, sc->data_reply ? sc->data_reply :
 			    "250 2.0.0 OK <id@fake> [Hostname=fake]\r\n");
@@ -303,7 +312,35 @@ static struct {
 	char			 id[SEEN_MAX][48];
 	char			 reply[SEEN_MAX][EV_VALUE_MAX];
 	char			 extra[SEEN_MAX][EV_VALUE_MAX];
+	int			 leaks;		/* events showing a secret */
 } seen;
+
+/* Texts that must never appear in an event: token, password, payloads. */
+static const char *const secrets[] = {
+	"ABCDEFGHIJKLMNOPQRST",		/* the test tokens */
+	"BCDEFGHIJKLMNOPQRSTU",
+	"secret", "c2VjcmV0", "AHNjYW5uZXIxAHNlY3JldA", "wrong",
+	"dXNlcj1", "Bearer",
+};
+
+static void
+scan_secrets(const struct ev *ev)
+{
+	size_t	i;
+	int	k;
+
+	for (k = 0; k < ev->nparams; k++) {
+		if (ev->params[k].value == NULL)
+			continue;
+		for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+			if (strstr(ev->params[k].value, secrets[i]) != NULL) {
+				printf("  event %s shows a secret in %s\n",
+				    ev->id, ev->params[k].name);
+				seen.leaks++;
+			}
+		}
+	}
+}
 
 static void
 on_event(const struct ev *ev, void *ctx)
@@ -314,6 +351,7 @@ on_event(const struct ev *ev, void *ctx)
 	if (strncmp(ev->id, "smtp.", 5) != 0)
 		return;
 	plat_mutex_lock(seen.mu);
+	scan_secrets(ev);
 	if (seen.n < SEEN_MAX) {
 		r = ev_param(ev, "reply");
 		x = ev_param(ev, "cause");
@@ -1176,6 +1214,213 @@ TEST(message_over_limit_552)
 	up_stop(&sc);
 }
 
+TEST(reply_line_parsing)
+{
+	static const struct {
+		const char	*line;
+		int		 rc, code, more;
+		const char	*enhanced;
+	} cases[] = {
+		{ "334", EXO_OK, 334, 0, "" },
+		{ "334 ", EXO_OK, 334, 0, "" },
+		{ "250-SIZE 157286400", EXO_OK, 250, 1, "" },
+		{ "235 2.7.0 Authentication successful", EXO_OK, 235, 0,
+		    "2.7.0" },
+		{ "535 5.7.139 Authentication unsuccessful", EXO_OK, 535, 0,
+		    "5.7.139" },
+		{ "554 5.2.252 SendAsDenied;", EXO_OK, 554, 0, "5.2.252" },
+		{ "550 4.1.1 class differs from the code", EXO_OK, 550, 0, "" },
+		{ "250 2.0.0x not a code", EXO_OK, 250, 0, "" },
+		{ "421 4.7.66 TLS 1.0", EXO_OK, 421, 0, "4.7.66" },
+		{ "25", EXO_ERR_PROTO, 0, 0, "" },
+		{ "2500 x", EXO_ERR_PROTO, 0, 0, "" },
+		{ "abc def", EXO_ERR_PROTO, 0, 0, "" },
+		{ "650 six", EXO_ERR_PROTO, 0, 0, "" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char	enhanced[16];
+		int	code = 0, more = 0, rc;
+
+		rc = smtp_reply_parse_line(cases[i].line,
+		    strlen(cases[i].line), &code, &more, enhanced);
+		if (rc != cases[i].rc)
+			printf("  case \"%s\"\n", cases[i].line);
+		CHECK_INT(rc, cases[i].rc);
+		if (rc != EXO_OK)
+			continue;
+		CHECK_INT(code, cases[i].code);
+		CHECK_INT(more, cases[i].more);
+		CHECK_STR(enhanced, cases[i].enhanced);
+	}
+}
+
+TEST(long_multiline_reply_keeps_last)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	struct buf	 many;
+	char		 text[16384], *p;
+	int		 i, lines = 0;
+
+	buf_init(&many);
+	for (i = 0; i < 30; i++)
+		buf_printf(&many, "250-2.1.5 line %d\r\n", i);
+	buf_puts(&many, "250 2.1.5 Recipient OK\r\n");
+	sc.rcpt_reply = many.data;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_INT(dev_cmd(d, "RCPT TO:<to@example.org>", text,
+	    sizeof(text)), 250);
+	for (p = text; (p = strstr(p, "\r\n")) != NULL; p += 2)
+		lines++;
+	CHECK_INT(lines, SMTP_REPLY_LINES_MAX);
+	CHECK(strstr(text, "250-2.1.5 line 0\r\n") == text);
+	CHECK(strstr(text, "\r\n250 2.1.5 Recipient OK\r\n") != NULL);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+	buf_free(&many);
+}
+
+TEST(device_gone_mid_data_not_sent)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512];
+	int		 i;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	dev_send(d, "Subject: half\r\n\r\nfirst part");
+	stream_close(d->c);
+	d->c = NULL;
+	for (i = 0; i < 500 && !d->ended; i++)
+		plat_sleep_ms(10);
+	CHECK(d->ended);
+	for (i = 0; i < 500 && sc.cut_messages == 0; i++)
+		plat_sleep_ms(10);
+	CHECK_INT(sc.cut_messages, 1);
+	CHECK_INT(sc.messages, 0);
+	CHECK_INT(d->stats.messages, 0);
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(idle_timeout_after_login)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	d->st.smtp.idle_timeout = 1;
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, NULL, "421 4.4.2 Timeout\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(stopping_ends_session_421)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	d->stopping = 1;
+	/* The NOOP may or may not be read before the flag is seen. */
+	dev_send(d, "NOOP");
+	if (dev_reply(d, text, sizeof(text)) == 250)
+		dev_reply(d, text, sizeof(text));
+	CHECK_STR(text, "421 4.3.2 Service shutting down\r\n");
+	CHECK_INT(dev_reply(d, text, sizeof(text)), -1);
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/* Fills a lease as the test token seam does. */
+static struct token_lease *
+test_lease(void)
+{
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+
+	tok_get("scanner1", 0, lease, NULL);
+	return (lease);
+}
+
+TEST(upstream_check_reports_steps)
+{
+	struct script		 sc = { 0 };
+	struct settings		 st;
+	struct token_lease	*lease = test_lease();
+	struct exo_error	 e;
+	char			 report[2048];
+	int			 rc;
+
+	up_start(&sc);
+	config_defaults(&st);
+	str_copy(st.smtp.hostname, "proxy.example.lan",
+	    sizeof(st.smtp.hostname));
+	str_copy(st.smtp.upstream.host, "localhost",
+	    sizeof(st.smtp.upstream.host));
+	st.smtp.upstream.port = sc.port;
+	rc = smtp_upstream_check(&st, test_trust, lease, report,
+	    sizeof(report), &e);
+	CHECK_INT(rc, EXO_OK);
+	CHECK(strstr(report, "connect localhost:") == report);
+	CHECK(strstr(report, "STARTTLS and TLS 1.2 handshake: ok\n") != NULL);
+	CHECK(strstr(report, "XOAUTH2 login: ok\n") != NULL);
+	CHECK(strstr(report, "ABCDEFGHIJ") == NULL);
+	up_stop(&sc);
+	free(lease);
+}
+
+TEST(upstream_check_names_cause)
+{
+	struct script		 sc = { 0 };
+	struct settings		 st;
+	struct token_lease	*lease = test_lease();
+	struct exo_error	 e;
+	char			 report[2048];
+	int			 rc;
+
+	sc.auth_replies[0] = "535 5.7.139 Authentication unsuccessful, "
+	    "SmtpClientAuthentication is disabled for the Mailbox.";
+	up_start(&sc);
+	config_defaults(&st);
+	str_copy(st.smtp.upstream.host, "localhost",
+	    sizeof(st.smtp.upstream.host));
+	st.smtp.upstream.port = sc.port;
+	rc = smtp_upstream_check(&st, test_trust, lease, report,
+	    sizeof(report), &e);
+	CHECK_INT(rc, EXO_ERR_AUTH);
+	CHECK(strstr(report, "XOAUTH2 login: rejected: 535 5.7.139 "
+	    "Authentication unsuccessful, SmtpClientAuthentication is "
+	    "disabled for the Mailbox.\n") != NULL);
+	CHECK(strstr(report, "likely cause: SMTP AUTH is disabled") != NULL);
+	up_stop(&sc);
+	free(lease);
+}
+
+TEST(no_secret_in_events)
+{
+	CHECK_INT(seen.leaks, 0);
+}
+
 /* ---- setup ---- */
 
 static int
@@ -1236,6 +1481,14 @@ main(void)
 	RUN(preauth_timeout_421);
 	RUN(large_message_random_chunks);
 	RUN(message_over_limit_552);
+	RUN(reply_line_parsing);
+	RUN(long_multiline_reply_keeps_last);
+	RUN(device_gone_mid_data_not_sent);
+	RUN(idle_timeout_after_login);
+	RUN(stopping_ends_session_421);
+	RUN(upstream_check_reports_steps);
+	RUN(upstream_check_names_cause);
+	RUN(no_secret_in_events);
 
 	smtp_test_set_tokens(NULL);
 	trust_free(test_trust);

@@ -105,6 +105,98 @@ TEST(read_line_split_reads)
 	stream_close(c);
 }
 
+/* A small deterministic generator, so a failure can be replayed. */
+static unsigned long
+lcg_next(unsigned long *state)
+{
+	*state = *state * 6364136223846793005UL + 1442695040888963407UL;
+	return (*state >> 33);
+}
+
+#define SPLIT_TEXT_SIZE	20000
+
+struct chunk_writer {
+	struct stream	*s;
+	const char	*text;
+	size_t		 len;
+	atomic_int	 done;
+};
+
+/* Sends text in chunks of 1 to 300 bytes, pausing now and then. */
+static void
+chunk_writer_run(void *arg)
+{
+	struct chunk_writer	*w = arg;
+	unsigned long		 seed = 7;
+	size_t			 off, n;
+
+	for (off = 0; off < w->len; off += n) {
+		n = 1 + lcg_next(&seed) % 300;
+		if (n > w->len - off)
+			n = w->len - off;
+		stream_write(w->s, w->text + off, n);
+		stream_flush(w->s);
+		if (lcg_next(&seed) % 8 == 0)
+			plat_sleep_ms(1);
+	}
+	stream_abort(w->s);
+	atomic_store(&w->done, 1);
+}
+
+TEST(read_line_random_splits)
+{
+	static char		 text[SPLIT_TEXT_SIZE], joined[SPLIT_TEXT_SIZE];
+	struct chunk_writer	 w;
+	struct stream		*a, *c;
+	unsigned long		 seed = 1;
+	char			 piece[64];
+	size_t			 i, len, have = 0, lines = 0, want_lines = 0;
+	int			 rc;
+
+	/* Lines of 0 to 199 bytes, so many are longer than the piece. */
+	for (i = 0; i < sizeof(text); i++) {
+		text[i] = (char)('a' + lcg_next(&seed) % 26);
+		if (lcg_next(&seed) % 100 == 0 || i == sizeof(text) - 1) {
+			text[i] = '\n';
+			want_lines++;
+		}
+	}
+
+	make_pair(&a, &c, 2000);
+	memset(&w, 0, sizeof(w));
+	w.s = c;
+	w.text = text;
+	w.len = sizeof(text);
+	CHECK_INT(plat_thread_start(chunk_writer_run, &w, 0), 0);
+
+	/* Reassemble each line from its pieces; the joined text must match. */
+	for (;;) {
+		rc = stream_read_line(a, piece, sizeof(piece), &len);
+		if (rc == EXO_ERR_CLOSED)
+			break;
+		CHECK(rc == 0 || rc == EXO_ERR_TOOLONG);
+		if (rc != 0 && rc != EXO_ERR_TOOLONG)
+			break;
+		CHECK(len > 0);
+		CHECK(have + len <= sizeof(joined));
+		if (have + len > sizeof(joined))
+			break;
+		if (rc == EXO_ERR_TOOLONG)
+			CHECK_INT(len, sizeof(piece) - 1);
+		memcpy(joined + have, piece, len);
+		have += len;
+		if (piece[len - 1] == '\n')
+			lines++;
+	}
+	CHECK_INT(have, sizeof(text));
+	CHECK(memcmp(joined, text, sizeof(text)) == 0);
+	CHECK_INT(lines, want_lines);
+	for (i = 0; i < 500 && !atomic_load(&w.done); i++)
+		plat_sleep_ms(10);
+	stream_close(a);
+	stream_close(c);
+}
+
 TEST(read_line_overlong)
 {
 	struct stream	*a, *c;
@@ -502,6 +594,116 @@ TEST(tls_round_trip_ec)
 		tls_round_trip(ec_cert_file, ec_key_file);
 }
 
+#define BULK_SIZE	(1024 * 1024 + 17)
+
+/* The byte at offset i of the bulk transfer test. */
+static unsigned char
+bulk_byte(size_t i)
+{
+	return ((unsigned char)(i * 7 + i / 4099));
+}
+
+struct bulk_server {
+	struct tls_server	*t;
+	int			 rc;
+	size_t			 received;
+	int			 mismatch;
+	atomic_int		 done;
+};
+
+/* Receives BULK_SIZE bytes over TLS, checks them, and sends them back. */
+static void
+bulk_server_run(void *arg)
+{
+	struct bulk_server	*b = arg;
+	struct exo_error	 e;
+	struct stream		*s = NULL;
+	plat_socket		 sock;
+	unsigned char		 buf[7000];
+	char			 peer[PLAT_ADDR_MAX];
+	size_t			 i, n;
+	long			 got;
+
+	b->rc = plat_accept(b->t->listener, 5000, &sock, peer);
+	if (b->rc != 0)
+		goto out;
+	s = stream_new(sock, 5000);
+	b->rc = stream_start_tls_server(s, b->t->creds, &e);
+	while (b->rc == 0 && b->received < BULK_SIZE) {
+		got = stream_read(s, buf, sizeof(buf));
+		if (got <= 0) {
+			b->rc = got == 0 ? EXO_ERR_CLOSED : (int)got;
+			break;
+		}
+		for (i = 0; i < (size_t)got; i++)
+			if (buf[i] != bulk_byte(b->received + i))
+				b->mismatch = 1;
+		b->received += (size_t)got;
+	}
+	for (i = 0; b->rc == 0 && i < BULK_SIZE; i += n) {
+		n = BULK_SIZE - i < sizeof(buf) ? BULK_SIZE - i : sizeof(buf);
+		for (got = 0; (size_t)got < n; got++)
+			buf[got] = bulk_byte(i + (size_t)got);
+		b->rc = stream_write(s, buf, n);
+	}
+	if (b->rc == 0)
+		b->rc = stream_flush(s);
+out:
+	stream_close(s);
+	atomic_store(&b->done, 1);
+}
+
+TEST(tls_bulk_both_ways)
+{
+	struct tls_server	 t;
+	struct bulk_server	 b;
+	struct tls_server_creds	*creds = NULL;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	struct stream		*c = NULL;
+	static unsigned char	 out[BULK_SIZE], in[BULK_SIZE];
+	size_t			 i, have = 0;
+	long			 n;
+
+	CHECK_INT(tls_server_creds_load(cert_file, key_file, &creds, &e), 0);
+	CHECK_INT(trust_load(ca_file, &trust, &e), 0);
+	if (creds == NULL || trust == NULL)
+		goto out;
+	tls_server_start(&t, creds, "");
+	memset(&b, 0, sizeof(b));
+	b.t = &t;
+	CHECK_INT(plat_thread_start(bulk_server_run, &b, 0), 0);
+
+	for (i = 0; i < BULK_SIZE; i++)
+		out[i] = bulk_byte(i);
+	CHECK_INT(tls_client(&t, "localhost", trust, &c, &e), 0);
+	CHECK_INT(stream_write(c, out, BULK_SIZE), 0);
+	CHECK_INT(stream_flush(c), 0);
+	while (have < BULK_SIZE) {
+		n = stream_read(c, in + have, BULK_SIZE - have);
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	CHECK_INT(have, BULK_SIZE);
+	CHECK(memcmp(in, out, BULK_SIZE) == 0);
+	CHECK_INT(stream_bytes_out(c), BULK_SIZE);
+	CHECK_INT(stream_bytes_in(c), BULK_SIZE);
+	stream_close(c);
+
+	for (i = 0; i < 1000 && !atomic_load(&b.done); i++)
+		plat_sleep_ms(10);
+	CHECK(atomic_load(&b.done));
+	CHECK_INT(b.rc, 0);
+	CHECK_INT(b.received, BULK_SIZE);
+	CHECK_INT(b.mismatch, 0);
+	plat_socket_close(t.listener);
+out:
+	trust_free(trust);
+	tls_server_creds_free(creds);
+}
+
 TEST(tls_close_without_notify)
 {
 	struct tls_server	 t;
@@ -807,6 +1009,7 @@ main(void)
 	have_expired = have_certs && make_expired_cert();
 
 	RUN(read_line_split_reads);
+	RUN(read_line_random_splits);
 	RUN(read_line_overlong);
 	RUN(read_line_exact_fit);
 	RUN(read_line_longer_than_buffer);
@@ -817,6 +1020,7 @@ main(void)
 	RUN(write_buffer_and_printf);
 	RUN(tls_round_trip_rsa);
 	RUN(tls_round_trip_ec);
+	RUN(tls_bulk_both_ways);
 	RUN(tls_close_without_notify);
 	RUN(tls_rejects_wrong_name);
 	RUN(tls_rejects_unknown_ca);

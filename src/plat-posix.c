@@ -907,6 +907,8 @@ plat_read_file(const char *path, size_t max, char **data, size_t *len,
 
 	*data = NULL;
 	*len = 0;
+	if (max > SIZE_MAX / 2)
+		max = SIZE_MAX / 2;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1)
 		return (plat_file_error(e, errno, "open", path));

@@ -34,6 +34,7 @@ struct ev_out {
 	char	*buf;
 	size_t	 cap;
 	size_t	 len;
+	int	 full;	/* a piece did not fit, so nothing more is added */
 };
 
 static _Atomic(struct plat_mutex *) ev_mutex;
@@ -233,13 +234,17 @@ ev_next_conn_id(void)
 
 /* ---- rendering ---- */
 
+/*
+ * Appends n bytes as one piece, or nothing when they do not fit, so a cut
+ * never splits an escape or a UTF-8 sequence.
+ */
 static void
 ev_put(struct ev_out *o, const char *data, size_t n)
 {
-	if (o->cap == 0)
+	if (o->full || o->cap == 0 || n > o->cap - 1 - o->len) {
+		o->full = 1;
 		return;
-	if (n > o->cap - 1 - o->len)
-		n = o->cap - 1 - o->len;
+	}
 	memcpy(o->buf + o->len, data, n);
 	o->len += n;
 	o->buf[o->len] = '\0';
@@ -376,7 +381,7 @@ ev_placeholder(const struct ev *ev, const char *t, size_t *skip)
 size_t
 ev_render(const struct ev *ev, const char *template, char *buf, size_t cap)
 {
-	struct ev_out	 o = { buf, cap, 0 };
+	struct ev_out	 o = { buf, cap, 0, 0 };
 	const char	*t = template != NULL ? template : ev->text;
 	unsigned	 used = 0;
 	size_t		 skip, start;

@@ -322,6 +322,42 @@ TEST(error_nul_byte)
 	    "plain text (UTF-8)");
 }
 
+TEST(parse_mutated_files)
+{
+	struct exo_error	 e;
+	char			 dir[64], path[128], *text, *copy;
+	unsigned long		 seed = 99;
+	size_t			 len, i;
+	int			 round, rc, unprefixed = 0;
+
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/exoconnect.conf", dir);
+	CHECK_INT(config_write_default(path, &e), 0);
+	text = read_text(path);
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	len = strlen(text);
+	copy = malloc(len + 1);
+	CHECK(copy != NULL);
+	for (round = 0; copy != NULL && round < 3000; round++) {
+		memcpy(copy, text, len + 1);
+		for (i = 0; i < 8; i++) {
+			seed = seed * 6364136223846793005UL + 1;
+			copy[(seed >> 33) % len] = (char)(seed >> 24);
+		}
+		err_clear(&e);
+		rc = config_parse("test.conf", copy, len, &settings_a, &e);
+		if (rc != 0 && strncmp(e.msg, "test.conf:", 10) != 0)
+			unprefixed++;
+	}
+	CHECK_INT(unprefixed, 0);
+	free(copy);
+	free(text);
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST(set_and_get_without_file)
 {
 	struct exo_error	e;
@@ -558,6 +594,7 @@ main(void)
 	RUN(error_messages_name_file_and_line);
 	RUN(error_long_values_and_lines);
 	RUN(error_nul_byte);
+	RUN(parse_mutated_files);
 	RUN(set_and_get_without_file);
 	RUN(write_default_round_trip);
 	RUN(load_resolves_relative_paths);

@@ -160,6 +160,75 @@ TEST(render_utf8_kept_invalid_escaped)
 	CHECK_STR(out, "p\\xe4ss\\xc0\\xaf\\xc2\\x9b");
 }
 
+/* Returns 1 when text is valid UTF-8 without C0, DEL or C1 controls. */
+static int
+printable_utf8(const unsigned char *t)
+{
+	unsigned long	cp;
+	int		n, i;
+
+	while (*t != '\0') {
+		if (*t < 0x20 || *t == 0x7f)
+			return 0;
+		if (*t < 0x80) {
+			t++;
+			continue;
+		}
+		if (*t >= 0xc2 && *t <= 0xdf)
+			n = 1, cp = *t & 0x1f;
+		else if (*t >= 0xe0 && *t <= 0xef)
+			n = 2, cp = *t & 0x0f;
+		else if (*t >= 0xf0 && *t <= 0xf4)
+			n = 3, cp = *t & 0x07;
+		else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((t[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (t[i] & 0x3f);
+		}
+		if (cp <= 0x9f || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    cp > 0x10ffff || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000))
+			return 0;
+		t += n + 1;
+	}
+	return 1;
+}
+
+TEST(render_random_bytes_stay_printable)
+{
+	struct ev	ev;
+	unsigned char	value[301];
+	char		out[701];	/* small enough to cut most results */
+	unsigned long	seed = 12345;
+	int		round, bad = 0;
+	size_t		len, i;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.text = "peer said {v}";
+	ev.nparams = 2;
+	ev.params[0].name = "v";
+	ev.params[0].value = (const char *)value;
+	ev.params[1].name = "w";
+	ev.params[1].value = (const char *)value;
+	for (round = 0; round < 5000; round++) {
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		len = (seed >> 33) % 300;
+		for (i = 0; i < len; i++) {
+			seed = seed * 6364136223846793005UL + 1;
+			value[i] = (unsigned char)(seed >> 40);
+			if (value[i] == 0)
+				value[i] = 0x80;
+		}
+		value[len] = '\0';
+		ev_render(&ev, NULL, out, sizeof(out));
+		if (!printable_utf8((const unsigned char *)out))
+			bad++;
+	}
+	CHECK_INT(bad, 0);
+}
+
 TEST(render_with_translated_template)
 {
 	struct ev	ev;
@@ -453,6 +522,7 @@ main(void)
 	RUN(render_placeholder_and_fields);
 	RUN(render_escapes_control_characters);
 	RUN(render_utf8_kept_invalid_escaped);
+	RUN(render_random_bytes_stay_printable);
 	RUN(render_with_translated_template);
 	RUN(render_cuts_at_capacity);
 	RUN(emit_copies_bounded_values);

@@ -434,6 +434,47 @@ TEST(hand_edit_read_and_sorted)
 	teardown();
 }
 
+TEST(open_mutated_files)
+{
+	struct userdb		*db;
+	struct exo_error	 e;
+	char			 path[PLAT_PATH_MAX], notice[512], *text, *copy;
+	unsigned long		 seed = 7;
+	size_t			 len, i;
+	int			 round, opened = 0, failed = 0;
+
+	setup();
+	db = open_db();
+	CHECK_INT(add_user(db, "scan", "s@example.com", "p\\w\x01"), 0);
+	CHECK_INT(add_user(db, "fax", "f@example.com", "pw"), 0);
+	userdb_close(db);
+	text = read_file_text("users.conf");
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	len = strlen(text);
+	copy = malloc(len + 1);
+	plat_path_join(path, data_dir, "users.conf");
+	for (round = 0; copy != NULL && round < 300; round++) {
+		memcpy(copy, text, len + 1);
+		for (i = 0; i < 4; i++) {
+			seed = seed * 6364136223846793005UL + 1;
+			copy[(seed >> 33) % len] = (char)(seed >> 24);
+		}
+		plat_write_file_atomic(path, copy, len, 0, NULL);
+		db = NULL;
+		if (userdb_open(&settings, &db, notice, &e) == 0) {
+			opened++;
+			userdb_close(db);
+		} else if (strstr(e.msg, "users.conf") != NULL)
+			failed++;
+	}
+	CHECK_INT(opened + failed, 300);
+	free(copy);
+	free(text);
+	teardown();
+}
+
 TEST(open_reports_parse_error)
 {
 	struct userdb		*db = NULL;
@@ -527,6 +568,7 @@ main(void)
 	RUN(write_failure_keeps_old_files);
 	RUN(bad_hand_edit_keeps_cache);
 	RUN(hand_edit_read_and_sorted);
+	RUN(open_mutated_files);
 	RUN(open_reports_parse_error);
 	RUN(random_password_alphabet);
 	RUN(unique_login_from_mailbox);

@@ -568,6 +568,25 @@ dev_login(struct device *d)
 	    "235 2.7.0 Authentication successful\r\n"));
 }
 
+/* Waits up to 2 s for the store to record the user's last SMTP use. */
+static int
+wait_last_smtp(struct device *d)
+{
+	struct user	*u = calloc(1, sizeof(*u));
+	int		 i, found = 0;
+
+	for (i = 0; i < 200 && !found; i++) {
+		if (userdb_get(d->db, "scanner1", u, NULL) == EXO_OK &&
+		    u->last_smtp > 0)
+			found = 1;
+		else
+			plat_sleep_ms(10);
+	}
+	user_wipe(u);
+	free(u);
+	return (found);
+}
+
 /* The XOAUTH2 text the upstream must see for a token made by tok_get. */
 static void
 expected_sasl(char *out, size_t cap, int force)
@@ -611,6 +630,7 @@ TEST(login_inline_user_then_send)
 	CHECK_INT(tok.successes, 1);
 	CHECK_INT(d->logins, 1);
 	CHECK_INT(d->stats.logins, 1);
+	CHECK(wait_last_smtp(d));
 
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "250 2.1.0 Sender OK\r\n"));

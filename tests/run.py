@@ -164,18 +164,42 @@ class JsonLinesResult(unittest.TestResult):
     def __init__(self, out):
         super().__init__()
         self.out = out
+        self.reported = False
+        self.subtest_failures = []
 
     def emit(self, obj):
+        if obj["event"] in ("result", "skip"):
+            self.reported = True
         self.out.write(json.dumps(obj) + "\n")
         self.out.flush()
 
     def startTest(self, test):
         super().startTest(test)
+        self.reported = False
+        self.subtest_failures = []
         self.emit({"event": "start", "id": test.id()})
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self.subtest_failures.append(subtest.id() + "\n" +
+                                         self._exc_info_to_string(err, test))
+
+    def stopTest(self, test):
+        # A test whose subtests failed gets no addFailure call.
+        if not self.reported:
+            self.emit({"event": "result", "id": test.id(), "ok": False,
+                       "detail": "\n".join(self.subtest_failures) or
+                       "the test reported no result"})
+        super().stopTest(test)
 
     def addSuccess(self, test):
         super().addSuccess(test)
-        self.emit({"event": "result", "id": test.id(), "ok": True})
+        if self.subtest_failures:
+            self.emit({"event": "result", "id": test.id(), "ok": False,
+                       "detail": "\n".join(self.subtest_failures)})
+        else:
+            self.emit({"event": "result", "id": test.id(), "ok": True})
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
@@ -313,6 +337,11 @@ def run_worker_batch(ids, env, tally):
                 except ValueError:
                     continue
                 if msg["event"] == "start":
+                    if current is not None:
+                        tally.record(False, short_name(current),
+                                     "the test started but reported no "
+                                     "result")
+                        done.add(current)
                     current = msg["id"]
                     started_at = time.monotonic()
                     err_chunks = []

@@ -50,7 +50,9 @@ DEFAULT_CONFIG = {
     "smtp_max_sessions": 3,		# concurrent sessions per mailbox
     "smtp_tls_max": "",			# "1.1": STARTTLS offers TLS 1.0-1.1 only
     "reject_bare_lf": True,
-    "tls_cert": "good",			# "good", "untrusted" or "wrongname"
+    "tls_cert": "good",			# POP3 and SMTP: "good", "untrusted"
+                                        # or "wrongname"
+    "identity_tls_cert": "good",
 }
 
 

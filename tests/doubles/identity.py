@@ -138,7 +138,7 @@ class Identity:
                 time.sleep(conn_script.get("seconds", 60))
                 return
         with st.lock:
-            which = st.config["tls_cert"]
+            which = st.config["identity_tls_cert"]
         try:
             tls = server_context(self.pki, which).wrap_socket(
                 sock, server_side=True)

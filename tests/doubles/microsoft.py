@@ -18,6 +18,7 @@ runs until it is killed.
 import argparse
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -57,6 +58,12 @@ def main():
         it on the same port."""
         with lock:
             if not on and listeners["identity"] is not None:
+                # shutdown() wakes the thread blocked in accept(); close()
+                # alone would leave the socket listening until then.
+                try:
+                    listeners["identity"].shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 listeners["identity"].close()
                 listeners["identity"] = None
             elif on and listeners["identity"] is None:

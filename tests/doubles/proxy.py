@@ -80,16 +80,21 @@ class HttpProxy:
             send_all(sock, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
                      b"Connection: close\r\n\r\n")
             return
+        # The identity double tells tunnels from direct connections by
+        # their source port, so register it before connecting.
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        upstream.bind(("127.0.0.1", 0))
+        with st.lock:
+            st.proxy_ports.add(upstream.getsockname()[1])
         try:
-            upstream = socket.create_connection(("127.0.0.1", int(port)),
-                                                timeout=10)
+            upstream.settimeout(10)
+            upstream.connect(("127.0.0.1", int(port)))
         except OSError:
+            upstream.close()
             record["result"] = "connect failed"
             send_all(sock, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0"
                      b"\r\n\r\n")
             return
-        with st.lock:
-            st.proxy_ports.add(upstream.getsockname()[1])
         record["result"] = "tunnel"
         try:
             send_all(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")

@@ -34,10 +34,18 @@ SMTP_HOSTNAME = "exoconnect.test"
 START_TIMEOUT = 20	# seconds for a process to open its ports
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count):
+    """Return COUNT distinct free TCP ports on 127.0.0.1."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_port(port, proc=None, timeout=START_TIMEOUT):
@@ -149,8 +157,7 @@ class Product:
         self.conf = os.path.join(test_dir, "exoconnect.conf")
         self.log_file = os.path.join(test_dir, "exoconnect.log")
         self.clock_file = os.path.join(test_dir, "clock")
-        self.pop3_port = free_port()
-        self.smtp_port = free_port()
+        self.pop3_port, self.smtp_port = free_ports(2)
         self.stderr_texts = []		# stderr of every command, for scans
         self.serve_proc = None
         self.serve_err = None

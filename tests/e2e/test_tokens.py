@@ -1,0 +1,307 @@
+"""OAuth tokens: refresh, rotation, shared refreshes, failures, HTTP proxy."""
+
+import base64
+import json
+import socket
+import threading
+import time
+
+from harness import (MAILBOX, POP_SCOPE, SMTP_SCOPE, ProductTest, Raw, b64,
+                     wait_for)
+
+EXPIRED = 4000		# seconds: more than the access token's 3599
+PAST_BACKOFF = 700	# seconds: more than the longest back-off (10 min)
+
+
+class TokenTest(ProductTest):
+
+    def warm_up(self):
+        """Log in once so serve holds an access token; return the reply."""
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        raw.cmd("QUIT")
+        return reply
+
+    def smtp_auth(self):
+        raw = self.smtp_connect()
+        return self.smtp_auth_plain(raw)
+
+    def refreshes(self):
+        return self.doubles.refresh_requests()
+
+    def test_refresh_request_fields(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.warm_up()
+        request = self.refreshes()[-1]
+        self.assertEqual(request["path"], "/common/oauth2/v2.0/token")
+        self.assertTrue(request["content_type"].startswith(
+            "application/x-www-form-urlencoded"), request["content_type"])
+        form = request["form"]
+        self.assertEqual(form["grant_type"], "refresh_token")
+        self.assertEqual(form["client_id"], self.product_client_id())
+        self.assertTrue(form["refresh_token"])
+        self.assertNotIn("client_secret", form)
+        scopes = form["scope"].split()
+        for scope in (POP_SCOPE, SMTP_SCOPE, "offline_access"):
+            self.assertIn(scope, scopes)
+        self.assertIn("scope=https%3A%2F%2Foutlook.office.com%2F",
+                      request["body"])
+
+    def product_client_id(self):
+        with open(self.product.conf) as f:
+            for line in f:
+                if line.startswith("client_id"):
+                    return line.split("=", 1)[1].strip()
+        return ""
+
+    def test_rotation_survives_restarts(self):
+        for _ in range(3):
+            self.product.advance(EXPIRED)
+            self.warm_up()
+            self.assertEqual(self.product.stop(), 0)
+            self.product.serve()
+        tokens = [t for t in self.doubles.state()["refresh_tokens"]
+                  if t["mailbox"] == MAILBOX]
+        refreshes = self.refreshes()
+        self.assertGreaterEqual(len(refreshes), 3)
+        for request in refreshes:
+            self.assertEqual(request["status"], 200, request.get("error"))
+        newest = max(tokens, key=lambda t: t["seq"])
+        self.assertFalse(newest["used"])
+        self.assertTrue(all(t["used"] for t in tokens if t is not newest))
+        # Each refresh spent the token the previous one returned.
+        spent = [r["form"]["refresh_token"] for r in refreshes]
+        self.assertEqual(len(set(spent)), len(spent))
+
+    def test_new_token_on_disk_before_upstream_login(self):
+        self.warm_up()
+        self.doubles.config(pop3_greeting_delay=30)
+        self.product.advance(EXPIRED)
+        count = len(self.refreshes())
+        login, password = self.login()
+        sock = socket.create_connection(("127.0.0.1",
+                                         self.product.pop3_port))
+        self.addCleanup(sock.close)
+        sock.sendall(("USER %s\r\nPASS %s\r\n" % (login, password)).encode())
+        self.assertTrue(wait_for(lambda: len(self.refreshes()) > count,
+                                 timeout=20))
+        time.sleep(0.5)
+        self.product.kill()
+        issued = [t for t in self.doubles.state()["refresh_tokens"]
+                  if not t["used"]]
+        self.assertEqual(len(issued), 1)
+        self.doubles.config(pop3_greeting_delay=0)
+        self.product.serve()
+        self.product.advance(EXPIRED)
+        self.warm_up()
+        last = self.refreshes()[-1]
+        self.assertEqual(last["status"], 200, last.get("error"))
+        self.assertEqual(last["form"]["refresh_token"], issued[0]["token"])
+
+    def test_concurrent_logins_share_refresh(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        count = len(self.refreshes())
+        self.doubles.script("token", grant="refresh_token", delay=0.3)
+        login, password = self.login()
+        payload = b64("\0%s\0%s" % (login, password))
+        self.extra_secrets.append(payload)
+        barrier = threading.Barrier(10)
+        results = [None] * 10
+
+        def pop3(i):
+            raw = Raw(self.product.pop3_port)
+            try:
+                raw.text()
+                raw.cmd("USER " + login)
+                barrier.wait(10)
+                results[i] = raw.cmd("PASS " + password).decode()
+            finally:
+                raw.close()
+
+        def smtp(i):
+            raw = Raw(self.product.smtp_port)
+            try:
+                raw.smtp_reply()
+                if raw.cmd("EHLO mfp")[3:4] == b"-":
+                    raw.smtp_reply()
+                barrier.wait(10)
+                results[i] = raw.cmd("AUTH PLAIN " + payload).decode()
+            finally:
+                raw.close()
+
+        threads = [threading.Thread(target=pop3 if i % 2 else smtp,
+                                    args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for reply in results:
+            self.assertIsNotNone(reply)
+            self.assertTrue(reply.startswith("+OK") or reply.startswith(
+                "235 "), reply)
+        self.assertEqual(len(self.refreshes()), count + 1)
+
+    def test_transient_failures_keep_tokens(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        before = self.product.secrets_files()
+        self.assertTrue(before)
+        truncated = json.dumps({"token_type": "Bearer", "scope": POP_SCOPE,
+                                "expires_in": 3599, "access_token": "x" * 64})
+        steps = [
+            ("connection refused", None, None),
+            ("TLS failure", "conn", {"action": "garbage"}),
+            ("connection dropped", "conn", {"action": "close"}),
+            ("503", "token", {"status": 503}),
+            ("429", "token", {"status": 429, "retry_after": 2,
+                              "body": "Too Many Requests"}),
+            ("502 HTML", "token", {"status": 502, "html": True}),
+            ("temporarily_unavailable", "token",
+             {"status": 400, "error": "temporarily_unavailable"}),
+            ("truncated body", "token", {"status": 200, "body": truncated,
+                                         "content_type": "application/json",
+                                         "truncate": True}),
+            ("dropped request", "token", {"drop": True}),
+        ]
+        for name, kind, spec in steps:
+            with self.subTest(failure=name):
+                if kind is None:
+                    self.doubles.post("/identity/listen", {"on": False})
+                else:
+                    self.doubles.post("/script/" + kind, spec)
+                raw, reply = self.pop3_login()
+                self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+                self.assertTrue(self.smtp_auth().startswith("454 4.7.0 "))
+                if kind is None:
+                    self.doubles.post("/identity/listen", {"on": True})
+                else:
+                    self.assertEqual(self.doubles.state()["scripts"][kind],
+                                     [], "the product sent no request")
+                self.assertEqual(self.product.secrets_files(), before)
+                self.product.advance(PAST_BACKOFF)
+        self.assertEqual(self.warm_up()[:3], "+OK")
+
+    def test_valid_token_used_while_refresh_fails(self):
+        self.warm_up()
+        count = len(self.refreshes())
+        self.product.advance(3599 - 100)
+        self.doubles.script("token", status=503, count=-1)
+        self.assertEqual(self.warm_up()[:3], "+OK")
+        self.assertEqual(self.smtp_auth(), "235 2.7.0 Authentication "
+                         "successful")
+        self.assertGreaterEqual(len(self.doubles.state()["token_requests"]),
+                                count)
+
+    def check_signin_required(self, code):
+        self.warm_up()
+        login = self.login()[0]
+        healthy = self.product.user(login)["state"]
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token", status=400,
+                            error="invalid_grant", code=code,
+                            suberror="token_expired")
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertIn(MAILBOX, reply)
+        self.assertTrue(self.smtp_auth().startswith("454 4.7.0 "))
+        user = self.product.user(login)
+        self.assertNotEqual(user["state"], healthy)
+        self.assertIn(str(code), user["state_code"])
+        self.assertTrue(user["state_reason"])
+        self.assertEqual(self.product.run("user", "list", "--check")
+                         .returncode, 1)
+        count = len(self.refreshes())
+        self.product.advance(3600)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.refreshes()), count)
+        self.assertIn(str(code), self.product.log())
+        return user
+
+    def test_signin_required_mfa_70043(self):
+        self.check_signin_required(70043)
+
+    def test_signin_required_expired_700082(self):
+        self.check_signin_required(700082)
+
+    def test_consent_required_65001(self):
+        self.check_signin_required(65001)
+
+    def test_missing_scope_is_settings_error(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token", status=400,
+                            error="invalid_request", code=900144)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        user = self.product.user(self.login()[0])
+        self.assertIn("900144", user["state_code"] + user["state_reason"])
+
+
+class HttpProxyTest(ProductTest):
+    USERS = []
+    SERVE = False
+
+    def use_proxy(self, proxy_url):
+        self.product.write_conf(proxy=proxy_url)
+        self.doubles.config(require_proxy=True)
+
+    def test_token_requests_use_connect(self):
+        port = self.doubles.ports["proxy"]
+        self.use_proxy("http://127.0.0.1:%d" % port)
+        self.add_user(MAILBOX)
+        requests = self.doubles.state()["proxy_requests"]
+        self.assertTrue(requests)
+        for request in requests:
+            self.assertEqual(request["method"], "CONNECT")
+            self.assertEqual(request["target"], "localhost:%d"
+                             % self.doubles.ports["identity"])
+        self.product.serve()
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        raw.cmd("QUIT")
+
+        self.doubles.post("/proxy", {"mode": "407"})
+        self.product.advance(EXPIRED)
+        before = self.product.secrets_files()
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertIn("requires authentication", self.product.log())
+        self.assertEqual(self.product.secrets_files(), before)
+
+        self.doubles.post("/proxy", {"mode": "502"})
+        self.product.advance(PAST_BACKOFF)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(self.product.secrets_files(), before)
+
+        self.doubles.post("/proxy", {"mode": "ok"})
+        self.product.advance(PAST_BACKOFF)
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+
+    def test_proxy_password_sent_not_logged(self):
+        port = self.doubles.ports["proxy"]
+        self.doubles.post("/proxy", {"user": "puser",
+                                     "password": "Pr0xyS3cretWord"})
+        self.extra_secrets += ["Pr0xyS3cretWord",
+                               b64("puser:Pr0xyS3cretWord")]
+        self.use_proxy("http://puser:Pr0xyS3cretWord@127.0.0.1:%d" % port)
+        self.add_user(MAILBOX)
+        request = self.doubles.state()["proxy_requests"][0]
+        self.assertEqual(request["proxy_authorization"], "Basic " + base64.
+                         b64encode(b"puser:Pr0xyS3cretWord").decode())
+
+    def test_https_proxy_environment(self):
+        port = self.doubles.ports["proxy"]
+        self.doubles.config(require_proxy=True)
+        self.product.env["HTTPS_PROXY"] = "http://127.0.0.1:%d" % port
+        self.add_user(MAILBOX)
+        self.assertTrue(self.doubles.state()["proxy_requests"])
+        self.product.env["NO_PROXY"] = "localhost"
+        self.doubles.config(require_proxy=False)
+        count = len(self.doubles.state()["proxy_requests"])
+        self.add_user("second@example.com")
+        self.assertEqual(len(self.doubles.state()["proxy_requests"]), count)

@@ -505,6 +505,66 @@ TEST(log_rotates_and_keeps)
 	remove_log(dir, ls.file);
 }
 
+struct emitter {
+	int		 id;
+	volatile int	 done;
+};
+
+static void
+run_emitter(void *arg)
+{
+	struct emitter	*em = arg;
+	char		 n[16];
+	int		 i;
+
+	for (i = 0; i < 200; i++) {
+		snprintf(n, sizeof(n), "%d", i);
+		ev_emit(EV_INFO, (unsigned long)em->id, "t.thread",
+		    "message {n}", "n", n, (char *)NULL);
+	}
+	__atomic_store_n(&em->done, 1, __ATOMIC_SEQ_CST);
+}
+
+TEST(log_threads_write_whole_lines)
+{
+	struct log_settings	 ls;
+	struct emitter		 em[4];
+	char			 dir[64], *text, *line;
+	int			 i, waited, whole = 0;
+
+	temp_dir(dir, sizeof(dir));
+	memset(&ls, 0, sizeof(ls));
+	snprintf(ls.file, sizeof(ls.file), "%s/exo.log", dir);
+	ls.level = EV_INFO;
+	ls.max_size = 1 << 20;
+	CHECK_INT(log_start(&ls, NULL), 0);
+	for (i = 0; i < 4; i++) {
+		em[i].id = i + 1;
+		em[i].done = 0;
+		CHECK_INT(plat_thread_start(run_emitter, &em[i], 0), 0);
+	}
+	for (i = 0, waited = 0; i < 4 && waited < 60000; waited += 10) {
+		if (__atomic_load_n(&em[i].done, __ATOMIC_SEQ_CST))
+			i++;
+		else
+			plat_sleep_ms(10);
+	}
+	log_stop();
+	CHECK_INT(i, 4);
+
+	text = read_text(ls.file);
+	CHECK(text != NULL);
+	for (line = text; line != NULL && *line != '\0';
+	    line = strchr(line, '\n') + 1) {
+		if (strstr(line, " info conn=") == line + 20 &&
+		    strstr(line, " event=t.thread\n") != NULL)
+			whole++;
+	}
+	CHECK_INT(whole, 800);
+	free(text);
+	remove_log(dir, ls.file);
+}
+
 TEST(log_start_rejects_bad_file)
 {
 	struct log_settings	ls;
@@ -534,6 +594,7 @@ main(void)
 	RUN(log_line_format);
 	RUN(log_counts_repeats);
 	RUN(log_rotates_and_keeps);
+	RUN(log_threads_write_whole_lines);
 	RUN(log_start_rejects_bad_file);
 	RUN(log_writes_stderr_when_asked);
 	return TEST_EXIT();

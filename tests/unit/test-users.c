@@ -275,6 +275,75 @@ TEST(two_handles_keep_both_changes)
 	teardown();
 }
 
+struct worker {
+	struct userdb	*db;
+	const char	*login;
+	int		 rounds;
+	int		 failures;
+	volatile int	 done;
+};
+
+static void
+run_worker(void *arg)
+{
+	struct worker	*w = arg;
+	char		 token[32];
+	int		 i;
+
+	for (i = 1; i <= w->rounds; i++) {
+		snprintf(token, sizeof(token), "%s-%d", w->login, i);
+		if (userdb_update(w->db, w->login, set_token, token, NULL) != 0)
+			w->failures++;
+	}
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+}
+
+TEST(parallel_updates_keep_all_tokens)
+{
+	static const char *const	 logins[] = { "a", "b", "c", "d" };
+	struct worker			 w[4];
+	struct userdb			*db[2];
+	struct user			 u;
+	char				 want[32];
+	int				 i, waited;
+
+	setup();
+	db[0] = open_db();
+	db[1] = open_db();
+	for (i = 0; i < 4; i++) {
+		snprintf(want, sizeof(want), "%s@example.com", logins[i]);
+		CHECK_INT(add_user(db[0], logins[i], want, "pw"), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].db = db[i % 2];
+		w[i].login = logins[i];
+		w[i].rounds = 15;
+		CHECK_INT(plat_thread_start(run_worker, &w[i], 0), 0);
+	}
+	for (i = 0, waited = 0; i < 4 && waited < 60000; waited += 10) {
+		if (__atomic_load_n(&w[i].done, __ATOMIC_SEQ_CST))
+			i++;
+		else
+			plat_sleep_ms(10);
+	}
+	CHECK_INT(i, 4);
+
+	/* A new handle, since a cache may be up to a second old. */
+	userdb_close(db[1]);
+	db[1] = open_db();
+	for (i = 0; i < 4; i++) {
+		CHECK_INT(w[i].failures, 0);
+		CHECK_INT(userdb_get(db[1], logins[i], &u, NULL), 0);
+		snprintf(want, sizeof(want), "%s-15", logins[i]);
+		CHECK_STR(u.refresh_token, want);
+	}
+	user_wipe(&u);
+	userdb_close(db[0]);
+	userdb_close(db[1]);
+	teardown();
+}
+
 TEST(cache_follows_other_handle)
 {
 	struct userdb	*a, *b;
@@ -563,6 +632,7 @@ main(void)
 	RUN(update_and_escaped_values);
 	RUN(update_fn_failure_writes_nothing);
 	RUN(two_handles_keep_both_changes);
+	RUN(parallel_updates_keep_all_tokens);
 	RUN(cache_follows_other_handle);
 	RUN(secrets_file_owner_only);
 	RUN(write_failure_keeps_old_files);

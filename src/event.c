@@ -16,8 +16,6 @@
 #include "plat.h"
 #include "util.h"
 
-#define EV_MAX_SUBSCRIBERS 16
-#define EV_NAME_MAX 32		/* longest parameter name, with the NUL */
 #define EV_PLACEHOLDER_MAX 32	/* longest {name} looked up in a template */
 
 struct ev_subscriber {

@@ -27,7 +27,9 @@ enum ev_level {
 };
 
 #define EV_MAX_PARAMS 12
+#define EV_NAME_MAX 32		/* parameter name, with its NUL */
 #define EV_VALUE_MAX 512
+#define EV_MAX_SUBSCRIBERS 16
 
 struct ev_param {
 	const char *name;
@@ -49,7 +51,12 @@ struct ev {
  * const char * (name, value) ended by NULL; a NULL value prints as "-".
  * Values are copied, and control characters in them are escaped by the
  * renderers, so a peer's text cannot forge log lines. Thread-safe;
- * subscribers run on the emitting thread.
+ * subscribers run on the emitting thread, one event at a time.
+ *
+ * Limits: EV_MAX_PARAMS pairs (later pairs are dropped), names of up to
+ * EV_NAME_MAX - 1 bytes and values of up to EV_VALUE_MAX - 1 bytes (cut
+ * at a UTF-8 character boundary). An event emitted by a subscriber is dropped.
+ * errno is the same after the call as before.
  */
 void ev_emit(enum ev_level level, unsigned long conn, const char *id,
     const char *text, ...);
@@ -67,9 +74,16 @@ const char *ev_param(const struct ev *ev, const char *name);
 size_t ev_render(const struct ev *ev, const char *template, char *buf,
     size_t cap);
 
+/*
+ * A subscriber. ev and its strings are valid only during the call, so a
+ * subscriber that keeps an event copies what it needs.
+ */
 typedef void (*ev_subscriber_fn)(const struct ev *ev, void *ctx);
 
-/* Adds a subscriber; returns a handle for ev_unsubscribe, or -1. */
+/*
+ * Adds a subscriber; returns a handle for ev_unsubscribe, or -1 when
+ * EV_MAX_SUBSCRIBERS are registered. A subscriber may unsubscribe itself.
+ */
 int ev_subscribe(ev_subscriber_fn fn, void *ctx);
 void ev_unsubscribe(int handle);
 

@@ -153,9 +153,9 @@ int config_get(const struct settings *s, const char *section,
     const char *name, char *buf, size_t cap);
 /*
  * Writes s to s->path atomically. Comments, unknown lines and the order of
- * keys stay as the file has them; keys missing from the file are added
- * only when they differ from the default. The file gets owner-only access
- * when it contains a client secret or a proxy password.
+ * keys stay as the file has them. A key missing from the file is added
+ * only when its value differs from the default. The file gets owner-only
+ * access when it contains a client secret or a proxy password.
  */
 int config_save(const struct settings *s, struct exo_error *e);
 

@@ -804,7 +804,8 @@ cmd_data(struct session *s, char *arg)
 		return;
 	}
 	if (s->rcpts == 0) {
-		reply(s, "503 5.5.1 Need RCPT command first");
+		/* RFC 2920 3.1: a pipelined DATA after failed RCPTs. */
+		reply(s, "554 5.5.1 No valid recipients");
 		return;
 	}
 	if (relay(s, "DATA") != 354)
@@ -824,7 +825,11 @@ cmd_data(struct session *s, char *arg)
 		return;
 	}
 	if (too_big || up_rc != EXO_OK) {
-		/* Closing without the end mark makes Exchange drop it. */
+		/*
+		 * Closing without the end mark makes Exchange drop the
+		 * message. NOTE: no new upstream session is opened, so a
+		 * later MAIL in this session gets 421.
+		 */
 		smtp_upstream_close(s->up, 0);
 		s->up = NULL;
 		if (too_big)

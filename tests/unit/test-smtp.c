@@ -1057,6 +1057,30 @@ TEST(multiline_reply_relayed_intact)
 	up_stop(&sc);
 }
 
+TEST(data_without_recipients_554)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	sc.rcpt_reply = "550 5.1.1 User unknown\r\n";
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<nobody@example.org>",
+	    "550 5.1.1 User unknown\r\n"));
+	CHECK(dev_expect(d, "DATA", "554 5.5.1 No valid recipients\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "503 5.5.1 Sender already specified\r\n"));
+	CHECK(dev_expect(d, "RSET", "250 2.0.0 Resetting\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
 TEST(drop_after_final_dot_451)
 {
 	struct script	 sc = { 0 };
@@ -1495,6 +1519,7 @@ main(void)
 	RUN(size_limits_552);
 	RUN(long_reply_cut_send_as_warned);
 	RUN(multiline_reply_relayed_intact);
+	RUN(data_without_recipients_554);
 	RUN(drop_after_final_dot_451);
 	RUN(upstream_gone_mid_session_421);
 	RUN(local_commands_and_limits);

@@ -42,6 +42,7 @@ DEFAULT_CONFIG = {
     "pop3_max_auth_failures": 3,
     "pop3_idle_timeout": 1800,
     "pop3_greeting_delay": 0,		# seconds before the greeting
+    "pop3_trickle": False,		# send RETR/TOP replies in tiny writes
     # SMTP
     "smtp_size": 157286400,		# advertised in EHLO
     "smtp_max_message": 157286400,	# enforced at the final dot

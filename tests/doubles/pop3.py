@@ -70,6 +70,22 @@ class Pop3Session:
         if not send_all(self.sock, data):
             raise ConnectionError("client went away")
 
+    def send_multiline(self, data):
+        """Send a multi-line reply, in 1-7 byte writes when trickling, so
+        "\r\n." and "\r\n" of the end mark arrive in separate reads."""
+        with self.state.lock:
+            trickle = self.state.config["pop3_trickle"]
+        if not trickle or len(data) > 65536:
+            self.send(data)
+            return
+        pos = 0
+        step = 1
+        while pos < len(data):
+            self.send(data[pos:pos + step])
+            pos += step
+            step = step % 7 + 1
+            time.sleep(0.002)
+
     def send_scripted(self, script):
         """Send a script's reply line; a script without one sends nothing."""
         if script.get("reply") is not None:
@@ -304,7 +320,7 @@ class Pop3Session:
         i = self.message_arg(arg)
         if i is None:
             return
-        self.send(b"+OK\r\n" + stuff(self.messages[i].data))
+        self.send_multiline(b"+OK\r\n" + stuff(self.messages[i].data))
         with self.state.lock:
             self.log.setdefault("retrieved", []).append(i + 1)
 
@@ -322,7 +338,7 @@ class Pop3Session:
         part = head + sep + b"\r\n".join(lines)
         if sep and lines and not part.endswith(b"\r\n"):
             part += b"\r\n"
-        self.send(b"+OK\r\n" + stuff(part))
+        self.send_multiline(b"+OK\r\n" + stuff(part))
 
     def cmd_dele(self, arg):
         i = self.message_arg(arg)

@@ -551,19 +551,21 @@ class ProductTest(unittest.TestCase):
                  "command output": "\n".join(self.product.stderr_texts)}
         # Passwords are printed once by `user add --json` on stdout, so
         # command output is checked for tokens and AUTH payloads only.
+        # Any leaked run of 63 or more characters of a token or an XOAUTH2
+        # line contains one of these aligned 32-character pieces.
+        pieces = []
+        for token in tokens:
+            lines = [token] + [xoauth2_b64(mailbox, token)
+                               for mailbox in self.logins]
+            for line in lines:
+                pieces += [(line[i:i + 32], token[:8])
+                           for i in range(0, max(1, len(line) - 31), 32)]
         problems = []
         for where, text in texts.items():
-            for token in tokens:
-                for piece in (token, token[:40], token[-40:]):
-                    if len(piece) >= 32 and piece in text:
-                        problems.append("%s contains a token (%s...)"
-                                        % (where, token[:8]))
-                        break
-                for mailbox in self.logins:
-                    line = xoauth2_b64(mailbox, token)
-                    if line[20:80] in text:
-                        problems.append("%s contains an XOAUTH2 line"
-                                        % where)
+            for piece, name in pieces:
+                if piece in text:
+                    problems.append("%s contains a token or XOAUTH2 line "
+                                    "(token %s...)" % (where, name))
             for secret in self.extra_secrets:
                 if where == "command output":
                     continue

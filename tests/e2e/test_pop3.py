@@ -169,6 +169,10 @@ class Pop3Test(ProductTest):
         self.assertEqual(raw.multiline(), pop3_stuffed(DOTTED))
         self.assertEqual(raw.cmd("NOOP").rstrip(b"\r\n"), b"+OK")
 
+    def test_dot_stuffing_across_read_boundaries(self):
+        self.doubles.config(pop3_trickle=True)
+        self.test_dot_stuffed_lines_relayed()
+
     def test_uidl_relayed_unchanged(self):
         self.doubles.seed(MAILBOX, [MESSAGE_A, MESSAGE_B],
                           uids=["AAA1", "BBB2"])

@@ -152,6 +152,15 @@ class SmtpTest(ProductTest):
                          hashlib.sha256(expected).hexdigest())
         self.assertTrue(raw.cmd("NOOP").startswith(b"250"))
 
+    def test_long_lines_relayed_whole(self):
+        raw = self.authed()
+        long_line = b"x" * 5000
+        data = b"Subject: long\r\n\r\n" + long_line + b"\r\nend\r\n"
+        reply = self.send_message(raw, data + b".\r\n")
+        self.assertTrue(reply[-1].startswith("250 "), reply)
+        stored = self.doubles.state()["smtp_messages"][-1]
+        self.assertEqual(stored["sha256"], hashlib.sha256(data).hexdigest())
+
     def test_size_above_limit_rejected_at_once(self):
         raw = self.authed()
         reply = raw.cmd("MAIL FROM:<%s> SIZE=%d" % (MAILBOX, SIZE_35MB + 1))

@@ -143,6 +143,47 @@ class TokenTest(ProductTest):
                 "235 "), reply)
         self.assertEqual(len(self.refreshes()), count + 1)
 
+    def test_concurrent_logins_share_failure(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        count = len(self.doubles.state()["token_requests"])
+        self.doubles.script("token", grant="refresh_token", delay=0.3,
+                            status=503)
+        login, password = self.login()
+        barrier = threading.Barrier(6)
+        results = [None] * 6
+
+        def pop3(i):
+            raw = Raw(self.product.pop3_port)
+            try:
+                raw.text()
+                raw.cmd("USER " + login)
+                barrier.wait(10)
+                results[i] = raw.cmd("PASS " + password).decode()
+            finally:
+                raw.close()
+
+        threads = [threading.Thread(target=pop3, args=(i,))
+                   for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for reply in results:
+            self.assertIsNotNone(reply)
+            self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.doubles.state()["token_requests"]),
+                         count + 1)
+
+    def test_idle_account_refreshed_in_background(self):
+        self.warm_up()
+        count = len(self.refreshes())
+        self.product.advance(8 * 24 * 3600)
+        self.assertTrue(wait_for(lambda: len(self.refreshes()) > count,
+                                 timeout=15),
+                        "no background refresh after 8 idle days")
+        self.assertEqual(self.refreshes()[-1]["status"], 200)
+
     def test_transient_failures_keep_tokens(self):
         self.warm_up()
         self.product.advance(EXPIRED)

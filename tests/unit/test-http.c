@@ -611,6 +611,39 @@ TEST(proxy_refusals)
 	td_stop(td);
 }
 
+TEST(client_read_timeout)
+{
+	struct settings		 s;
+	struct token_double	*td;
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	struct http_client	 c;
+	struct http_response	 resp;
+	struct exo_error	 e;
+	char			 url[256];
+	int64_t			 start;
+
+	config_defaults(&s);
+	if ((td = td_start(&s)) == NULL || reply == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	reply->status = 200;
+	reply->delay_ms = 1500;
+	td_push_reply(td, reply);
+	memset(&c, 0, sizeof(c));
+	c.trust = td_trust(td);
+	c.connect_timeout_ms = 2000;
+	c.read_timeout_ms = 500;
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/token", td->port);
+	start = plat_now_ms();
+	CHECK_INT(http_post_form(&c, url, "a=1", &resp, &e), EXO_ERR_TIMEOUT);
+	CHECK(plat_now_ms() - start < 1400);
+	CHECK(strstr(e.msg, "127.0.0.1") != NULL);
+out:
+	free(reply);
+	td_stop(td);
+}
+
 int
 main(void)
 {
@@ -631,5 +664,6 @@ main(void)
 	RUN(proxy_choice_from_environment);
 	RUN(proxy_tunnel_carries_tls);
 	RUN(proxy_refusals);
+	RUN(client_read_timeout);
 	return TEST_EXIT();
 }

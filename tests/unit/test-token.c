@@ -174,17 +174,70 @@ waiter_run(void *arg)
 	plat_mutex_unlock(w->mu);
 }
 
+/* Starts ten waiters at once and waits until all of them returned. */
+static void
+run_waiters(struct fixture *f, struct waiter w[10])
+{
+	struct plat_mutex	*mu = plat_mutex_new();
+	struct plat_cond	*cond = plat_cond_new();
+	int			 done = 0, i;
+
+	for (i = 0; i < 10; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].f = f;
+		w[i].mu = mu;
+		w[i].cond = cond;
+		w[i].done = &done;
+		w[i].result = 1;
+		if (plat_thread_start(waiter_run, &w[i], 0) != 0)
+			done++;
+	}
+	plat_mutex_lock(mu);
+	while (done < 10)
+		if (plat_cond_wait(cond, mu, 30000) != 0)
+			break;
+	plat_mutex_unlock(mu);
+	CHECK_INT(done, 10);
+	plat_cond_free(cond);
+	plat_mutex_free(mu);
+}
+
+TEST(token_failure_shared_by_waiters)
+{
+	struct fixture		 f;
+	struct waiter		 w[10];
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	int			 i;
+
+	if (fixture_start(&f, "RT-1") != 0 || reply == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	reply->status = 503;
+	reply->delay_ms = 300;
+	str_copy(reply->body, "{\"error\":\"temporarily_unavailable\"}",
+	    sizeof(reply->body));
+	td_push_reply(f.td, reply);
+	run_waiters(&f, w);
+	CHECK_INT(td_requests(f.td), 1);
+	for (i = 0; i < 10; i++)
+		CHECK_INT(w[i].result, EXO_ERR_TRANSIENT);
+out:
+	fixture_stop(&f);
+	free(reply);
+}
+
 TEST(token_single_flight)
 {
 	struct fixture		 f;
 	struct waiter		 w[10];
 	struct td_reply		*reply = calloc(1, sizeof(*reply));
 	struct user		*u = calloc(1, sizeof(*u));
-	struct plat_mutex	*mu = plat_mutex_new();
-	struct plat_cond	*cond = plat_cond_new();
-	int			 done = 0, i;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	int			 i;
 
-	if (fixture_start(&f, "RT-1") != 0 || reply == NULL || u == NULL) {
+	if (fixture_start(&f, "RT-1") != 0 || reply == NULL || u == NULL ||
+	    lease == NULL) {
 		CHECK(0);
 		goto out;
 	}
@@ -193,21 +246,7 @@ TEST(token_single_flight)
 	str_copy(reply->body, ok_reply, sizeof(reply->body));
 	td_push_reply(f.td, reply);
 
-	for (i = 0; i < 10; i++) {
-		memset(&w[i], 0, sizeof(w[i]));
-		w[i].f = &f;
-		w[i].mu = mu;
-		w[i].cond = cond;
-		w[i].done = &done;
-		CHECK_INT(plat_thread_start(waiter_run, &w[i], 0), 0);
-	}
-	plat_mutex_lock(mu);
-	while (done < 10)
-		if (plat_cond_wait(cond, mu, 30000) != 0)
-			break;
-	plat_mutex_unlock(mu);
-	CHECK_INT(done, 10);
-
+	run_waiters(&f, w);
 	CHECK_INT(td_requests(f.td), 1);
 	for (i = 0; i < 10; i++) {
 		CHECK_INT(w[i].result, 0);
@@ -220,14 +259,13 @@ TEST(token_single_flight)
 	CHECK_INT(u->state, USER_OK);
 
 	/* The cached token serves later calls without a request. */
-	waiter_run(&w[0]);
-	CHECK_INT(w[0].result, 0);
-	CHECK_INT(w[0].fresh, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(lease->fresh, 0);
 	CHECK_INT(td_requests(f.td), 1);
 out:
 	fixture_stop(&f);
-	plat_cond_free(cond);
-	plat_mutex_free(mu);
+	free(lease);
 	free(u);
 	free(reply);
 }
@@ -631,6 +669,7 @@ main(void)
 {
 	plat_init();
 	RUN(token_single_flight);
+	RUN(token_failure_shared_by_waiters);
 	RUN(token_rotation_across_restarts);
 	RUN(token_unsaved_rotation_not_used);
 	RUN(token_transient_keeps_store);

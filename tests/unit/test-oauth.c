@@ -287,7 +287,8 @@ TEST(refresh_request_body)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
 	if (td == NULL || t == NULL)
 		goto out;
 	td_push(td, 200, "{\"token_type\":\"Bearer\",\"scope\":\"x\","
@@ -333,7 +334,8 @@ TEST(refresh_failures_classified)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
 	if (td == NULL || t == NULL)
 		goto out;
 	oauth_client_init(&c, &s, td_trust(td));
@@ -384,7 +386,8 @@ TEST(device_poll_schedule)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
 	if (td == NULL || t == NULL)
 		goto out;
 	oauth_client_init(&c, &s, td_trust(td));
@@ -445,7 +448,8 @@ TEST(device_poll_endings)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
 	if (td == NULL || t == NULL)
 		goto out;
 	oauth_client_init(&c, &s, td_trust(td));
@@ -637,7 +641,9 @@ TEST(browser_signin_redeems_once)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL && b != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
+	CHECK(b != NULL);
 	if (td == NULL || t == NULL || b == NULL)
 		goto out;
 	oauth_client_init(&c, &s, td_trust(td));
@@ -711,7 +717,9 @@ TEST(browser_signin_denied_and_timeout)
 
 	test_settings(&s);
 	td = td_start(&s);
-	CHECK(td != NULL && t != NULL && b != NULL);
+	CHECK(td != NULL);
+	CHECK(t != NULL);
+	CHECK(b != NULL);
 	if (td == NULL || t == NULL || b == NULL)
 		goto out;
 	oauth_client_init(&c, &s, td_trust(td));

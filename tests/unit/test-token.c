@@ -356,7 +356,8 @@ TEST(token_unsaved_rotation_not_used)
 	CHECK(strstr(e.msg, "saving the new refresh token") != NULL);
 	plat_test_set_write_fail(NULL);
 	after = store_bytes(&f);
-	CHECK(before != NULL && after != NULL);
+	CHECK(before != NULL);
+	CHECK(after != NULL);
 	if (before != NULL && after != NULL)
 		CHECK_STR(after, before);
 
@@ -445,7 +446,8 @@ TEST(token_transient_keeps_store)
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
 
 	after = store_bytes(&f);
-	CHECK(before != NULL && after != NULL);
+	CHECK(before != NULL);
+	CHECK(after != NULL);
 	if (before != NULL && after != NULL)
 		CHECK_STR(after, before);
 out:

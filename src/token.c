@@ -310,6 +310,10 @@ token_dead_error(const struct user *u, struct exo_error *e)
 		return err_set(e, EXO_ERR_CONFIG, "token refresh for %s "
 		    "failed because of the settings or the app registration "
 		    "(%s): %s", u->login, u->state_code, u->state_reason);
+	if (u->state == USER_CONSENT_REQUIRED)
+		return err_set(e, EXO_ERR_SIGNIN, "mailbox %s needs an "
+		    "administrator's consent for the app (%s): %s", u->mailbox,
+		    u->state_code, u->state_reason);
 	return err_set(e, EXO_ERR_SIGNIN, "mailbox %s must be signed in "
 	    "again by the administrator (%s): %s", u->mailbox,
 	    u->state_code[0] != '\0' ? u->state_code : "refresh token "

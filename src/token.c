@@ -522,7 +522,9 @@ token_wait(struct token_mgr *m, struct token_entry *t, int force,
 			return err_set(e, EXO_ERR_TIMEOUT, "waited %d s for "
 			    "the token refresh of %s", TOKEN_WAIT_MAX_MS / 1000,
 			    t->login);
-		plat_cond_wait(m->cond, m->mu, (int)left);
+		/* Wake each second so the deadline follows the monotonic
+		 * clock even when no broadcast comes. */
+		plat_cond_wait(m->cond, m->mu, left < 1000 ? (int)left : 1000);
 	}
 	if (t->result != 0)
 		return token_failed(t, force, out, e);

@@ -270,6 +270,66 @@ out:
 	free(reply);
 }
 
+TEST(token_waiter_gives_up)
+{
+	struct fixture		 f;
+	struct waiter		 refresher, waiter;
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	struct plat_mutex	*mu = plat_mutex_new();
+	struct plat_cond	*cond = plat_cond_new();
+	int64_t			 start;
+	int			 done = 0, i;
+
+	if (fixture_start(&f, "RT-1") != 0 || reply == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	reply->status = 200;
+	reply->delay_ms = 3000;
+	str_copy(reply->body, ok_reply, sizeof(reply->body));
+	td_push_reply(f.td, reply);
+
+	memset(&refresher, 0, sizeof(refresher));
+	refresher.f = &f;
+	refresher.mu = mu;
+	refresher.cond = cond;
+	refresher.done = &done;
+	waiter = refresher;
+	CHECK_INT(plat_thread_start(waiter_run, &refresher, 0), 0);
+	for (i = 0; i < 100 && td_requests(f.td) == 0; i++)
+		plat_sleep_ms(20);
+	CHECK_INT(plat_thread_start(waiter_run, &waiter, 0), 0);
+	plat_sleep_ms(200);
+
+	/* The waiter gives up once its 20 s pass on the monotonic clock,
+	 * while the refresh is still in flight. */
+	start = plat_now_ms();
+	advance(&f, TOKEN_WAIT_MAX_MS / 1000 + 1);
+	plat_mutex_lock(mu);
+	while (done < 1)
+		if (plat_cond_wait(cond, mu, 10000) != 0)
+			break;
+	plat_mutex_unlock(mu);
+	CHECK_INT(done, 1);
+	CHECK_INT(waiter.result, EXO_ERR_TIMEOUT);
+	CHECK(plat_now_ms() - start < (TOKEN_WAIT_MAX_MS / 1000 + 3) * 1000);
+
+	plat_mutex_lock(mu);
+	while (done < 2)
+		if (plat_cond_wait(cond, mu, 10000) != 0)
+			break;
+	plat_mutex_unlock(mu);
+	CHECK_INT(done, 2);
+	CHECK_INT(refresher.result, 0);
+	CHECK_STR(refresher.token, "AT-1");
+	CHECK_INT(td_requests(f.td), 1);
+out:
+	fixture_stop(&f);
+	plat_cond_free(cond);
+	plat_mutex_free(mu);
+	free(reply);
+}
+
 /* ---- rotation ---- */
 
 /* Accepts only the current refresh token and rotates it once used. */
@@ -672,6 +732,7 @@ main(void)
 	plat_init();
 	RUN(token_single_flight);
 	RUN(token_failure_shared_by_waiters);
+	RUN(token_waiter_gives_up);
 	RUN(token_rotation_across_restarts);
 	RUN(token_unsaved_rotation_not_used);
 	RUN(token_transient_keeps_store);

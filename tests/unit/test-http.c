@@ -301,6 +301,62 @@ TEST(parser_malformed_heads)
 	    EXO_ERR_PROTO);
 }
 
+/* xorshift32: a fixed sequence, so a failure can be replayed. */
+static unsigned
+next_random(unsigned *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 17;
+	*state ^= *state << 5;
+	return *state;
+}
+
+TEST(parser_mutated_input)
+{
+	static const char *const seeds[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\n",
+		"HTTP/1.0 502 Bad\r\nContent-Type: text/html\r\n\r\n<b>",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 X\r\n"
+		    "Retry-After: 2\r\nContent-Length: 0\r\n\r\n",
+	};
+	struct http_response	 resp;
+	struct http_parser	*p;
+	char			 text[256];
+	unsigned		 rnd = 12345;
+	size_t			 len, o, n;
+	int			 i, k, r, bad = 0;
+
+	for (i = 0; i < 20000; i++) {
+		len = str_copy(text, seeds[i % 4], sizeof(text));
+		for (k = 0; k < 1 + (int)(next_random(&rnd) % 4); k++)
+			text[next_random(&rnd) % len] =
+			    (char)(next_random(&rnd) & 0xff);
+		p = http_parser_new();
+		memset(&resp, 0, sizeof(resp));
+		r = 0;
+		for (o = 0; o < len && r == 0; o += n) {
+			n = 1 + next_random(&rnd) % 16;
+			if (n > len - o)
+				n = len - o;
+			r = http_parser_feed(p, text + o, n, 0, &resp);
+		}
+		if (r == 0)
+			r = http_parser_feed(p, "", 0, 1, &resp);
+		if (r == 1 && (resp.body == NULL ||
+		    resp.body_len > HTTP_BODY_MAX ||
+		    resp.status < 100 || resp.status > 599))
+			bad++;
+		if (r != 1 && r != EXO_ERR_PROTO && r != EXO_ERR_TOOLONG &&
+		    r != EXO_ERR_CLOSED)
+			bad++;
+		http_response_free(&resp);
+		http_parser_free(p);
+	}
+	CHECK_INT(bad, 0);
+}
+
 TEST(url_parse_forms)
 {
 	struct http_url	u;
@@ -659,6 +715,7 @@ main(void)
 	RUN(parser_eof_handling);
 	RUN(parser_interim_response);
 	RUN(parser_malformed_heads);
+	RUN(parser_mutated_input);
 	RUN(url_parse_forms);
 	RUN(url_parse_rejects);
 	RUN(proxy_choice_from_environment);

@@ -216,6 +216,43 @@ TEST(json_int_bounds)
 	json_free(d);
 }
 
+TEST(json_mutated_input)
+{
+	static const char	 seed[] = "{\"error\":\"invalid_grant\","
+	    "\"error_description\":\"AADSTS70000: x\\r\\n\\u00e4\","
+	    "\"error_codes\":[70000,2],\"n\":{\"a\":[true,null,-1.5e3]}}";
+	struct json_doc		*d;
+	char			 text[sizeof(seed)], s[64];
+	unsigned		 rnd = 4242;
+	long long		 v;
+	int			 i, k, r, bad = 0;
+
+	for (i = 0; i < 20000; i++) {
+		memcpy(text, seed, sizeof(seed));
+		for (k = 0; k < 3; k++) {
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 17;
+			rnd ^= rnd << 5;
+			text[rnd % (sizeof(seed) - 1)] = (char)(rnd >> 8);
+		}
+		d = NULL;
+		if ((r = json_parse(text, sizeof(seed) - 1, &d)) != 0) {
+			if (d != NULL || (r != EXO_ERR_INVALID &&
+			    r != EXO_ERR_TOOLONG))
+				bad++;
+			continue;
+		}
+		r = json_get_string(d, "error_description", s, sizeof(s));
+		if (r == 0 && strlen(s) >= sizeof(s))
+			bad++;
+		json_get_int(d, "n", &v);
+		json_array_first_int(d, "error_codes", &v);
+		json_array_has_int(d, "error_codes", 2);
+		json_free(d);
+	}
+	CHECK_INT(bad, 0);
+}
+
 int
 main(void)
 {
@@ -227,5 +264,6 @@ main(void)
 	RUN(json_depth_limit);
 	RUN(json_token_limit);
 	RUN(json_int_bounds);
+	RUN(json_mutated_input);
 	return TEST_EXIT();
 }

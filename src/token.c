@@ -345,6 +345,25 @@ token_refresh_failed(struct token_mgr *m, const char *login,
 	o->result = token_dead_error(&o->user, &o->error);
 }
 
+/*
+ * Turns a failure of the lock or the store in o->error into a transient
+ * one, so it backs off and is reported like an unreachable service.
+ */
+static void
+token_local_failure(const char *login, struct token_outcome *o)
+{
+	char	msg[EXO_ERROR_MSG_MAX];
+
+	str_copy(msg, o->error.msg, sizeof(msg));
+	o->oauth.kind = OAUTH_FAIL_TRANSIENT;
+	str_copy(o->oauth.description, msg, sizeof(o->oauth.description));
+	str_copy(o->oauth.advice, "Check that the data folder is writable "
+	    "and has free space.", sizeof(o->oauth.advice));
+	o->result = err_set(&o->error, EXO_ERR_TRANSIENT, "the token store "
+	    "of %s could not be read or written, so no new token is used: %s",
+	    login, msg);
+}
+
 /* Runs one refresh for login and fills o. */
 static void
 token_refresh(struct token_mgr *m, const char *login,
@@ -354,11 +373,14 @@ token_refresh(struct token_mgr *m, const char *login,
 	int			 r;
 
 	memset(&o->oauth, 0, sizeof(o->oauth));
-	if ((o->result = token_lock(m, &lock, &o->error)) != 0)
-		return;
-	if ((r = token_read_user(m, login, o, &o->error)) != 0) {
-		o->result = r == EXO_ERR_NOTFOUND ? err_set(&o->error, r,
-		    "no user named %s", login) : r;
+	o->oauth.retry_after = -1;
+	if ((r = token_lock(m, &lock, &o->error)) != 0 ||
+	    (r = token_read_user(m, login, o, &o->error)) != 0) {
+		if (r == EXO_ERR_NOTFOUND)
+			o->result = err_set(&o->error, r, "no user named %s",
+			    login);
+		else
+			token_local_failure(login, o);
 		goto out;
 	}
 
@@ -388,12 +410,7 @@ token_refresh(struct token_mgr *m, const char *login,
 	if ((r = userdb_update(m->db, login, token_store_success, o,
 	    &o->error)) != 0) {
 		oauth_tokens_wipe(&o->tokens);
-		o->oauth.kind = OAUTH_FAIL_TRANSIENT;
-		o->result = err_set(&o->error, EXO_ERR_TRANSIENT, "saving the "
-		    "new refresh token of %s failed: %s", login,
-		    o->error.msg);
-		str_copy(o->oauth.description, o->error.msg,
-		    sizeof(o->oauth.description));
+		token_local_failure(login, o);
 		goto out;
 	}
 	o->result = 0;

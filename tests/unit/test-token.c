@@ -413,7 +413,7 @@ TEST(token_unsaved_rotation_not_used)
 	plat_test_set_write_fail("secrets");
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
 	CHECK_STR(lease->access_token, "");
-	CHECK(strstr(e.msg, "saving the new refresh token") != NULL);
+	CHECK(strstr(e.msg, "could not be read or written") != NULL);
 	plat_test_set_write_fail(NULL);
 	after = store_bytes(&f);
 	CHECK(before != NULL);

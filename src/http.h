@@ -41,8 +41,9 @@ struct http_response {
  * EXO_ERR_CONNECT, EXO_ERR_TIMEOUT, EXO_ERR_TLS, EXO_ERR_PROTO (malformed
  * response), EXO_ERR_TOOLONG, EXO_ERR_UPSTREAM (the proxy refused the
  * tunnel, with its status: a 407 says the proxy needs a user and
- * password). Messages name the host and never the body or the proxy
- * password.
+ * password), EXO_ERR_INVALID (url is not https or has user information),
+ * EXO_ERR_CONFIG (the proxy is not an http:// URL). Messages name the
+ * host and never the body or the proxy password.
  */
 int http_post_form(const struct http_client *c, const char *url,
     const char *body, struct http_response *resp, struct exo_error *e);

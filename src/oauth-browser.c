@@ -222,7 +222,7 @@ oauth_html_escape(struct buf *b, const char *text)
 	}
 }
 
-/* Sends a small HTML page that says how the sign-in ended. */
+/* Sends a small HTML page that tells the admin how the sign-in ended. */
 static void
 oauth_reply(struct stream *s, int status, const char *title,
     const char *detail)

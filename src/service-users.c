@@ -73,11 +73,11 @@ check_login(const char *login, struct exo_error *e)
 	if (len == 0 || len >= USER_LOGIN_MAX)
 		return err_set(e, EXO_ERR_INVALID, "the login name must be 1 "
 		    "to %d characters long", USER_LOGIN_MAX - 1);
-	for (size_t i = 0; i < len; i++)
-		if (login[i] <= 0x20 || login[i] >= 0x7f)
-			return err_set(e, EXO_ERR_INVALID, "the login name "
-			    "must be printable ASCII without spaces, which "
-			    "every device accepts");
+	/* The same characters as the user store accepts in users.conf. */
+	if (strspn(login, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-@+") != len)
+		return err_set(e, EXO_ERR_INVALID, "invalid login name; use "
+		    "only letters A-Z and a-z, digits and . _ - @ +");
 	return EXO_OK;
 }
 

@@ -5,7 +5,7 @@
  *
  * Threads: one accept thread per enabled server, one background thread,
  * one thread per connection. All of them count themselves in
- * sv->threads under sv->mu, so service_stop knows when nothing uses the
+ * sv->threads under sv->mu, so service_stop can wait until nothing uses the
  * shared objects any more.
  */
 #include <stdatomic.h>

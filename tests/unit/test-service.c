@@ -463,6 +463,35 @@ TEST(user_passwords_checked)
 	service_close(sv);
 }
 
+TEST(user_add_checks_before_signin)
+{
+	struct service		*sv;
+	struct signin_request	 rq;
+	struct signin_result	 r;
+	struct exo_error	 err;
+
+	make_dir();
+	write_conf(10, 10, 1);
+	sv = open_service();
+	if (sv == NULL)
+		return;
+	add_user(sv, "scan", "secret");
+	memset(&rq, 0, sizeof(rq));
+	rq.method = SIGNIN_DEVICE_CODE;
+
+	err_clear(&err);
+	CHECK_INT(service_user_add(sv, &rq, "a b", NULL, &r, NULL, &err),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(err.msg, "login") != NULL);
+	CHECK_INT(service_user_add(sv, &rq, "SCAN", NULL, &r, NULL, &err),
+	    EXO_ERR_EXISTS);
+	CHECK(strstr(err.msg, "SCAN") != NULL);
+	CHECK_INT(service_user_add(sv, &rq, NULL, "no-at-sign", &r, NULL,
+	    &err), EXO_ERR_INVALID);
+	CHECK(strstr(err.msg, "no-at-sign") != NULL);
+	service_close(sv);
+}
+
 TEST(json_string_escapes)
 {
 	struct buf	b;
@@ -496,6 +525,7 @@ main(void)
 	RUN(deleted_user_sessions_closed);
 	RUN(user_set_checks_keys_and_values);
 	RUN(user_passwords_checked);
+	RUN(user_add_checks_before_signin);
 	RUN(json_string_escapes);
 	RUN(clean_replaces_controls);
 	return TEST_EXIT();

@@ -22,7 +22,9 @@ B := build
 TP := $(B)/third_party
 MUSL := $(TP)/musl
 
-SRCS := $(wildcard src/*.c)
+# Platform files: plat-posix.c for Linux, plat-win32.c for Windows
+# (mk/windows.mk builds the Windows binaries).
+SRCS := $(filter-out src/plat-win32.c,$(wildcard src/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 GEN_ROOTS := $(B)/gen/roots.c
 CERT_DIR := /usr/share/ca-certificates/mozilla

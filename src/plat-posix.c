@@ -29,7 +29,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "plat.h"
+#include "plat-seams.h"
 #include "util.h"
 
 /* Pending connections the kernel queues for each listener. */
@@ -45,168 +45,6 @@
 
 /* Open-file limit to request when the hard limit is unlimited. */
 #define PLAT_FD_LIMIT_TARGET	65536
-
-/* ---- test seams ---- */
-
-/*
- * Milliseconds added to both clocks; moved by the test setters and by
- * fast sleep. Always zero in builds without EXO_TEST_SEAMS.
- */
-static atomic_llong plat_clock_offset_ms;
-
-#ifdef EXO_TEST_SEAMS
-static pthread_mutex_t	plat_seam_lock = PTHREAD_MUTEX_INITIALIZER;
-static int		plat_seam_fast_sleep;
-static char		plat_seam_write_fail[PLAT_PATH_MAX];
-static unsigned char	plat_seam_random[256];
-static size_t		plat_seam_random_len;
-
-void
-plat_test_set_clock_offset(int64_t seconds)
-{
-	atomic_store(&plat_clock_offset_ms, (long long)seconds * 1000);
-}
-
-void
-plat_test_set_fast_sleep(int on)
-{
-	pthread_mutex_lock(&plat_seam_lock);
-	plat_seam_fast_sleep = on;
-	pthread_mutex_unlock(&plat_seam_lock);
-}
-
-void
-plat_test_set_write_fail(const char *path_part)
-{
-	pthread_mutex_lock(&plat_seam_lock);
-	str_copy(plat_seam_write_fail, path_part ? path_part : "",
-	    sizeof(plat_seam_write_fail));
-	pthread_mutex_unlock(&plat_seam_lock);
-}
-
-void
-plat_test_set_random(const void *bytes, size_t len)
-{
-	pthread_mutex_lock(&plat_seam_lock);
-	if (len > sizeof(plat_seam_random))
-		len = sizeof(plat_seam_random);
-	if (len > 0)
-		memcpy(plat_seam_random, bytes, len);
-	plat_seam_random_len = len;
-	pthread_mutex_unlock(&plat_seam_lock);
-}
-
-/* Seconds from EXO_TEST_CLOCK_FILE, re-read on each call; 0 without it. */
-static int64_t
-plat_seam_clock_file(void)
-{
-	const char	*path = getenv("EXO_TEST_CLOCK_FILE");
-	char		 text[32];
-	long long	 seconds;
-	ssize_t		 n;
-	int		 fd;
-
-	if (path == NULL || *path == '\0')
-		return (0);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return (0);
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return (0);
-	text[n] = '\0';
-	str_trim_end(text, (size_t)n);
-	if (parse_ll(text, -1000000000LL, 1000000000LL, &seconds) != 0)
-		return (0);
-	return (seconds);
-}
-
-static int64_t
-plat_offset_ms(void)
-{
-	return (atomic_load(&plat_clock_offset_ms) +
-	    plat_seam_clock_file() * 1000);
-}
-
-static int
-plat_seam_sleep(int ms)
-{
-	const char	*env = getenv("EXO_TEST_FAST_SLEEP");
-	int		 fast;
-
-	pthread_mutex_lock(&plat_seam_lock);
-	fast = plat_seam_fast_sleep;
-	pthread_mutex_unlock(&plat_seam_lock);
-	if (!fast && (env == NULL || strcmp(env, "1") != 0))
-		return (0);
-	atomic_fetch_add(&plat_clock_offset_ms, ms);
-	return (1);
-}
-
-static int
-plat_seam_write_fails(const char *path)
-{
-	const char	*env = getenv("EXO_TEST_WRITE_FAIL");
-	int		 fail;
-
-	if (env != NULL && *env != '\0' && strstr(path, env) != NULL)
-		return (1);
-	pthread_mutex_lock(&plat_seam_lock);
-	fail = plat_seam_write_fail[0] != '\0' &&
-	    strstr(path, plat_seam_write_fail) != NULL;
-	pthread_mutex_unlock(&plat_seam_lock);
-	return (fail);
-}
-
-static int
-plat_hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
-/* Fills buf with the fixed pattern of the seams; 0 when none is set. */
-static int
-plat_seam_random_fill(unsigned char *buf, size_t len)
-{
-	const char	*env = getenv("EXO_TEST_RANDOM");
-	unsigned char	 pattern[256];
-	size_t		 n = 0, i;
-
-	if (env != NULL && *env != '\0') {
-		for (; env[0] != '\0' && env[1] != '\0' && n < sizeof(pattern);
-		    env += 2) {
-			if (plat_hex_digit(env[0]) < 0 ||
-			    plat_hex_digit(env[1]) < 0)
-				break;
-			pattern[n++] = (unsigned char)(plat_hex_digit(env[0])
-			    << 4 | plat_hex_digit(env[1]));
-		}
-	} else {
-		pthread_mutex_lock(&plat_seam_lock);
-		n = plat_seam_random_len;
-		memcpy(pattern, plat_seam_random, n);
-		pthread_mutex_unlock(&plat_seam_lock);
-	}
-	if (n == 0)
-		return (0);
-	for (i = 0; i < len; i++)
-		buf[i] = pattern[i % n];
-	return (1);
-}
-#else
-static int64_t
-plat_offset_ms(void)
-{
-	return (atomic_load(&plat_clock_offset_ms));
-}
-#endif
 
 /* Milliseconds from CLOCK_MONOTONIC, without the test offset. */
 static int64_t
@@ -789,13 +627,13 @@ plat_monotonic_ms(void)
 int64_t
 plat_now_ms(void)
 {
-	return (plat_mono_ms() + plat_offset_ms());
+	return (plat_mono_ms() + plat_seam_offset_ms());
 }
 
 int64_t
 plat_wall_time(void)
 {
-	return ((int64_t)time(NULL) + plat_offset_ms() / 1000);
+	return ((int64_t)time(NULL) + plat_seam_offset_ms() / 1000);
 }
 
 void
@@ -805,10 +643,8 @@ plat_sleep_ms(int ms)
 
 	if (ms <= 0)
 		return;
-#ifdef EXO_TEST_SEAMS
 	if (plat_seam_sleep(ms))
 		return;
-#endif
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
@@ -857,10 +693,8 @@ plat_random(void *buf, size_t len)
 	unsigned char	*p = buf;
 	ssize_t		 n;
 
-#ifdef EXO_TEST_SEAMS
 	if (plat_seam_random_fill(p, len))
 		return (EXO_OK);
-#endif
 	while (len > 0) {
 		n = getrandom(p, len, 0);
 		if (n == -1 && errno == EINTR)
@@ -1021,11 +855,9 @@ plat_write_file_atomic(const char *path, const void *data, size_t len,
 	char	tmp[PLAT_PATH_MAX];
 	int	fd, err;
 
-#ifdef EXO_TEST_SEAMS
 	if (plat_seam_write_fails(path))
 		return (err_set(e, EXO_ERR_NOSPACE, "write %s failed: no "
 		    "space left on device (test seam)", path));
-#endif
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
 	    sizeof(tmp))
 		return (err_set(e, EXO_ERR_TOOLONG, "path %s is too long",

@@ -330,7 +330,7 @@ cli_serve(struct cli_args *a)
 	serving = sv;
 	plat_on_signals(serve_on_stop, serve_on_reload);
 	if (service_start(sv, &err) != EXO_OK)
-		goto fail;
+		goto out;		/* logged to stderr and the log file */
 
 	service_wait(sv);
 	service_stop(sv);

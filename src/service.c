@@ -361,8 +361,8 @@ start_counted(struct service *sv, void (*fn)(void *), void *arg,
 	return EXO_ERR_NOMEM;
 }
 
-int
-service_start(struct service *sv, struct exo_error *e)
+static int
+service_start_all(struct service *sv, struct exo_error *e)
 {
 	int	rc;
 
@@ -417,6 +417,23 @@ fail:
 	servers_close(sv);
 	plat_lock_release(sv->lock);
 	sv->lock = NULL;
+	return rc;
+}
+
+int
+service_start(struct service *sv, struct exo_error *e)
+{
+	struct exo_error	local;
+	int			rc;
+
+	if (e == NULL)
+		e = &local;
+	err_clear(e);
+	rc = service_start_all(sv, e);
+	if (rc != EXO_OK)
+		ev_emit(EV_ERROR, 0, "service.start_failed", "exoconnect could "
+		    "not start: {error}", "error", e->msg[0] != '\0' ? e->msg :
+		    exo_strerror(rc), (char *)NULL);
 	return rc;
 }
 

@@ -91,7 +91,8 @@ int service_check_ready(const struct service *sv, struct exo_error *e);
  * enabled server and starts the accept and background threads. A second
  * instance fails with EXO_ERR_LOCKED and "exoconnect serve is already
  * running for DATA_DIR (process PID)". A listener that cannot bind fails
- * the whole start with plat_listen's message; nothing stays open.
+ * the whole start with plat_listen's message; nothing stays open. Every
+ * failure is also logged as the event service.start_failed.
  */
 int service_start(struct service *sv, struct exo_error *e);
 

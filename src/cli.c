@@ -452,6 +452,14 @@ cli_help(struct cli_args *a)
 		cli_print_help(1);
 		return CLI_OK;
 	}
+	if (a->nargs == 1 && strcmp(a->args[0], "user") == 0) {
+		cli_out("The user commands are:\n");
+		for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
+			if (strncmp(cli_commands[i].words, "user ", 5) == 0)
+				cli_usage_line(1, &cli_commands[i]);
+		cli_out("\n`exoconnect help user COMMAND` describes one.\n");
+		return CLI_OK;
+	}
 	c = cli_find(a->args, a->nargs, &used);
 	if (c == NULL || used != a->nargs) {
 		cli_err("exoconnect: no command \"%s\"; `exoconnect help` "

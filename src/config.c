@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "config-int.h"
+#include "auth.h"
 #include "plat.h"
 #include "util.h"
 
@@ -66,6 +67,23 @@ static const struct config_key config_table[] = {
 	    pop3.idle_timeout,
 	    "Seconds a logged-in device may stay silent before the proxy "
 	    "closes the connection."),
+	ROW("pop3", "starttls", CONFIG_BOOL, "no", 0, 1, pop3.starttls,
+	    "Offer STLS on the plain port, so devices can switch to TLS "
+	    "before they log in."),
+	ROW("pop3", "tls_port", CONFIG_INT, "0", 0, 65535, pop3.tls_port,
+	    "Port of a second POP3 listener with implicit TLS (POP3S), "
+	    "usually 995. 0 turns it off."),
+	ROW("pop3", "require_tls", CONFIG_BOOL, "no", 0, 1, pop3.require_tls,
+	    "Reject logins before TLS: USER, APOP and AUTH are offered only "
+	    "after STLS or on the implicit-TLS port."),
+	ROW("pop3", "legacy_tls", CONFIG_BOOL, "no", 0, 1, pop3.legacy_tls,
+	    "Also accept TLS 1.0 and 1.1 and RSA key exchange on the POP3 "
+	    "listeners, for old devices. Weaker; logged as a warning."),
+	ROW("pop3", "apop", CONFIG_BOOL, "yes", 0, 1, pop3.apop,
+	    "Offer APOP: the greeting carries a timestamp, and devices may "
+	    "log in with an MD5 digest instead of the password."),
+	ROW("pop3", "cram_md5", CONFIG_BOOL, "yes", 0, 1, pop3.cram_md5,
+	    "Offer AUTH CRAM-MD5 on the POP3 server."),
 
 	ROW("smtp", "enabled", CONFIG_BOOL, "yes", 0, 1, smtp.enabled,
 	    "Offer the SMTP server to devices."),
@@ -93,11 +111,48 @@ static const struct config_key config_table[] = {
 	    smtp.idle_timeout,
 	    "Seconds a device may stay silent before the proxy closes the "
 	    "connection."),
+	ROW("smtp", "starttls", CONFIG_BOOL, "no", 0, 1, smtp.starttls,
+	    "Offer STARTTLS on the plain port, so devices can switch to TLS "
+	    "before they log in."),
+	ROW("smtp", "tls_port", CONFIG_INT, "0", 0, 65535, smtp.tls_port,
+	    "Port of a second SMTP listener with implicit TLS (SMTPS), "
+	    "usually 465. 0 turns it off."),
+	ROW("smtp", "require_tls", CONFIG_BOOL, "no", 0, 1, smtp.require_tls,
+	    "Reject logins before TLS: AUTH is offered only after STARTTLS "
+	    "or on the implicit-TLS port."),
+	ROW("smtp", "legacy_tls", CONFIG_BOOL, "no", 0, 1, smtp.legacy_tls,
+	    "Also accept TLS 1.0 and 1.1 and RSA key exchange on the SMTP "
+	    "listeners, for old devices. Weaker; logged as a warning."),
+	ROW("smtp", "cram_md5", CONFIG_BOOL, "yes", 0, 1, smtp.cram_md5,
+	    "Offer AUTH CRAM-MD5 on the SMTP server."),
+	ROW("smtp", "pop_before_smtp", CONFIG_INT, "0", 0, 1440,
+	    smtp.pop_before_smtp,
+	    "Minutes an address may send without AUTH, as the user, after "
+	    "a successful POP3 login from it. 0 turns it off; 10 suits "
+	    "most devices."),
+	ROW("smtp", "trusted_devices", CONFIG_STRING, "", 0, 0,
+	    smtp.trusted_devices,
+	    "Device addresses or networks (IPv4, IPv6, CIDR) that may send "
+	    "without AUTH as trusted_user, separated by commas, such as "
+	    "192.0.2.10, 192.0.2.0/24. Empty: every device logs in."),
+	ROW("smtp", "trusted_user", CONFIG_STRING, "", 0, 0,
+	    smtp.trusted_user,
+	    "Local user whose mailbox sends the mail of trusted_devices."),
+	ROW("smtp", "max_upstream_per_mailbox", CONFIG_INT, "3", 1, 100,
+	    smtp.max_upstream_per_mailbox,
+	    "Upstream SMTP connections open at once for one mailbox. "
+	    "Exchange Online allows 3; further devices wait for a free one."),
 
 	ROW("tls", "ca_file", CONFIG_PATH, "", 0, 0, tls.ca_file,
 	    "PEM file with more trusted root certificates, added to the "
 	    "system's and the built-in Microsoft roots. A relative path is "
 	    "relative to this file's folder."),
+	ROW("tls", "certificate", CONFIG_PATH, "", 0, 0, tls.certificate,
+	    "PEM certificate chain that the POP3 and SMTP servers show to "
+	    "devices. Empty: a self-signed certificate, made when TLS is "
+	    "first needed and stored beside this file."),
+	ROW("tls", "key", CONFIG_PATH, "", 0, 0, tls.key,
+	    "PEM private key (RSA or EC) of the certificate."),
 
 	ROW("network", "proxy", CONFIG_STRING, "", 0, 0, network.proxy,
 	    "HTTP proxy for sign-in and token requests, as "
@@ -155,7 +210,19 @@ static const struct {
 	    "use an IP address such as 0.0.0.0, :: or 127.0.0.1" },
 	{ "smtp", "hostname", HOST_CHARS,
 	    "use a host name of letters, digits, '.' and '-'" },
+	{ "smtp", "trusted_user", HOST_CHARS "_@+",
+	    "use the login of a local user" },
 	{ NULL, NULL, NULL, NULL },
+};
+
+/* Text keys with a grammar of their own, checked by a function. */
+static const struct {
+	const char	*section;
+	const char	*name;
+	int		(*check)(const char *, struct exo_error *);
+} config_checks[] = {
+	{ "smtp", "trusted_devices", auth_net_list_check },
+	{ NULL, NULL, NULL },
 };
 
 /* Words accepted for yes/no values; even indexes are true. */
@@ -361,6 +428,25 @@ config_check_charset(const struct config_key *k, const char *value,
 	return 0;
 }
 
+/* Runs the check of config_checks for k, if it has one. */
+static int
+config_check_grammar(const struct config_key *k, const char *value,
+    struct exo_error *e)
+{
+	struct exo_error	inner;
+	int			i, rc;
+
+	for (i = 0; config_checks[i].name != NULL; i++) {
+		if (strcmp(config_checks[i].section, k->section) != 0 ||
+		    strcmp(config_checks[i].name, k->name) != 0)
+			continue;
+		err_clear(&inner);
+		if ((rc = config_checks[i].check(value, &inner)) != 0)
+			return err_set(e, rc, "%s: %s", k->name, inner.msg);
+	}
+	return 0;
+}
+
 int
 config_set_key(struct settings *s, const struct config_key *k,
     const char *value, struct exo_error *e)
@@ -373,6 +459,8 @@ config_set_key(struct settings *s, const struct config_key *k,
 		return err_set(e, EXO_ERR_INVALID, "%s contains a control "
 		    "character; remove it", k->name);
 	if ((rc = config_check_charset(k, value, e)) != 0)
+		return rc;
+	if ((rc = config_check_grammar(k, value, e)) != 0)
 		return rc;
 
 	switch (k->type) {

@@ -43,6 +43,12 @@ struct settings {
 		unsigned	port;
 		struct endpoint	upstream;		/* implicit TLS */
 		int		idle_timeout;		/* seconds, after login */
+		int		starttls;		/* offer STLS */
+		unsigned	tls_port;		/* implicit TLS; 0 = off */
+		int		require_tls;		/* no login before TLS */
+		int		legacy_tls;		/* also TLS 1.0, 1.1 */
+		int		apop;			/* offer APOP */
+		int		cram_md5;		/* offer AUTH CRAM-MD5 */
 	} pop3;
 
 	struct {
@@ -54,10 +60,22 @@ struct settings {
 		char		hostname[CONFIG_HOST_MAX]; /* our EHLO name; empty: host name */
 		long long	max_message_size;	/* bytes, advertised in SIZE */
 		int		idle_timeout;		/* seconds */
+		int		starttls;		/* offer STARTTLS */
+		unsigned	tls_port;		/* implicit TLS; 0 = off */
+		int		require_tls;		/* no AUTH before TLS */
+		int		legacy_tls;		/* also TLS 1.0, 1.1 */
+		int		cram_md5;		/* offer AUTH CRAM-MD5 */
+		int		pop_before_smtp;	/* minutes; 0 = off */
+		/* Addresses and CIDR networks, checked by auth_net_list_check. */
+		char		trusted_devices[CONFIG_TEXT_MAX];
+		char		trusted_user[64];	/* login they send as */
+		int		max_upstream_per_mailbox;
 	} smtp;
 
 	struct {
 		char	ca_file[PLAT_PATH_MAX];
+		char	certificate[PLAT_PATH_MAX];	/* device side, PEM chain */
+		char	key[PLAT_PATH_MAX];		/* its private key, PEM */
 	} tls;
 
 	struct {

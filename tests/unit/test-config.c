@@ -94,6 +94,83 @@ TEST(defaults_match_documentation)
 	CHECK_INT(s->log.keep, 5);
 }
 
+TEST(defaults_device_access)
+{
+	struct settings	*s = &settings_a;
+
+	config_defaults(s);
+	CHECK_INT(s->pop3.starttls, 0);
+	CHECK_INT(s->pop3.tls_port, 0);
+	CHECK_INT(s->pop3.require_tls, 0);
+	CHECK_INT(s->pop3.legacy_tls, 0);
+	CHECK_INT(s->pop3.apop, 1);
+	CHECK_INT(s->pop3.cram_md5, 1);
+	CHECK_INT(s->smtp.starttls, 0);
+	CHECK_INT(s->smtp.tls_port, 0);
+	CHECK_INT(s->smtp.require_tls, 0);
+	CHECK_INT(s->smtp.legacy_tls, 0);
+	CHECK_INT(s->smtp.cram_md5, 1);
+	CHECK_INT(s->smtp.pop_before_smtp, 0);
+	CHECK_STR(s->smtp.trusted_devices, "");
+	CHECK_STR(s->smtp.trusted_user, "");
+	CHECK_INT(s->smtp.max_upstream_per_mailbox, 3);
+	CHECK_STR(s->tls.certificate, "");
+	CHECK_STR(s->tls.key, "");
+}
+
+TEST(parse_device_access_keys)
+{
+	CHECK_INT(parse("[pop3]\nstarttls = yes\ntls_port = 995\n"
+	    "require_tls = yes\nlegacy_tls = on\napop = no\ncram_md5 = no\n"
+	    "[smtp]\nstarttls = yes\ntls_port = 465\ncram_md5 = off\n"
+	    "pop_before_smtp = 10\n"
+	    "trusted_devices = 192.0.2.10, 198.51.100.0/24 2001:db8::/32\n"
+	    "trusted_user = scanner1\nmax_upstream_per_mailbox = 2\n"
+	    "[tls]\ncertificate = /etc/exo/cert.pem\nkey = /etc/exo/key.pem\n",
+	    NULL), 0);
+	CHECK_INT(settings_a.pop3.starttls, 1);
+	CHECK_INT(settings_a.pop3.tls_port, 995);
+	CHECK_INT(settings_a.pop3.require_tls, 1);
+	CHECK_INT(settings_a.pop3.legacy_tls, 1);
+	CHECK_INT(settings_a.pop3.apop, 0);
+	CHECK_INT(settings_a.pop3.cram_md5, 0);
+	CHECK_INT(settings_a.smtp.starttls, 1);
+	CHECK_INT(settings_a.smtp.tls_port, 465);
+	CHECK_INT(settings_a.smtp.cram_md5, 0);
+	CHECK_INT(settings_a.smtp.pop_before_smtp, 10);
+	CHECK_STR(settings_a.smtp.trusted_devices,
+	    "192.0.2.10, 198.51.100.0/24 2001:db8::/32");
+	CHECK_STR(settings_a.smtp.trusted_user, "scanner1");
+	CHECK_INT(settings_a.smtp.max_upstream_per_mailbox, 2);
+	CHECK_STR(settings_a.tls.certificate, "/etc/exo/cert.pem");
+	CHECK_STR(settings_a.tls.key, "/etc/exo/key.pem");
+}
+
+TEST(error_trusted_devices_names_entry)
+{
+	check_error("[smtp]\ntrusted_devices = 192.0.2.10, 192.0.2.300\n",
+	    EXO_ERR_INVALID, "test.conf:2: trusted_devices: 192.0.2.300 is "
+	    "not an IPv4 or IPv6 address or network; use forms such as "
+	    "192.0.2.10, 192.0.2.0/24 or 2001:db8::/32");
+	check_error("[smtp]\n\ntrusted_devices = 10.0.0.0/33\n",
+	    EXO_ERR_INVALID, "test.conf:3: trusted_devices: 10.0.0.0/33 is "
+	    "not an IPv4 or IPv6 address or network; use forms such as "
+	    "192.0.2.10, 192.0.2.0/24 or 2001:db8::/32");
+	check_error("[smtp]\ntrusted_devices = 2001:db8::1::2\n",
+	    EXO_ERR_INVALID, "test.conf:2: trusted_devices: 2001:db8::1::2 "
+	    "is not an IPv4 or IPv6 address or network; use forms such as "
+	    "192.0.2.10, 192.0.2.0/24 or 2001:db8::/32");
+	check_error("[smtp]\ntrusted_user = scan ner\n", EXO_ERR_INVALID,
+	    "test.conf:2: trusted_user = scan ner is invalid; use the login "
+	    "of a local user");
+	check_error("[smtp]\nmax_upstream_per_mailbox = 0\n",
+	    EXO_ERR_INVALID, "test.conf:2: max_upstream_per_mailbox = 0 is "
+	    "out of range; use 1 to 100");
+	check_error("[smtp]\npop_before_smtp = 1441\n", EXO_ERR_INVALID,
+	    "test.conf:2: pop_before_smtp = 1441 is out of range; use 0 to "
+	    "1440");
+}
+
 TEST(key_table_complete)
 {
 	const struct config_key	*k;
@@ -106,7 +183,7 @@ TEST(key_table_complete)
 		CHECK(config_find(k->section, k->name) == k);
 		n++;
 	}
-	CHECK_INT(n, 27);
+	CHECK_INT(n, 44);
 	CHECK(config_find("pop3", "nope") == NULL);
 }
 
@@ -207,7 +284,8 @@ TEST(error_messages_name_file_and_line)
 {
 	check_error("[pop3]\nportt = 1\n", EXO_ERR_INVALID,
 	    "test.conf:2: unknown key 'portt' in [pop3]; known keys: "
-	    "enabled, listen, port, upstream, idle_timeout");
+	    "enabled, listen, port, upstream, idle_timeout, starttls, "
+	    "tls_port, require_tls, legacy_tls, apop, cram_md5");
 
 	check_error("[pop3]\n\nport = 70000\n", EXO_ERR_INVALID,
 	    "test.conf:3: port = 70000 is out of range; use 1 to 65535");
@@ -586,6 +664,9 @@ int
 main(void)
 {
 	RUN(defaults_match_documentation);
+	RUN(defaults_device_access);
+	RUN(parse_device_access_keys);
+	RUN(error_trusted_devices_names_entry);
 	RUN(key_table_complete);
 	RUN(parse_bool_words);
 	RUN(parse_sizes);

@@ -278,10 +278,42 @@ list_json(const struct user *users, size_t n)
 	cli_flush_buf(&b);
 }
 
+/* The fix for a state, printed below the user's line with the login. */
+static const struct {
+	enum user_state	 state;
+	const char	*fix;
+} state_fixes[] = {
+	{ USER_SIGNIN_REQUIRED, "exoconnect user signin " },
+	{ USER_CONSENT_REQUIRED, "an administrator grants consent at the URL "
+	  "of `exoconnect consent-url`, then: exoconnect user signin " },
+	{ USER_CONFIG_ERROR, "correct the settings, then: exoconnect user "
+	  "test " },
+};
+
+static void
+list_state_detail(const struct user *u)
+{
+	char	reason[USER_REASON_MAX];
+	size_t	code_len = strlen(u->state_code);
+
+	cli_clean(reason, sizeof(reason), u->state_reason);
+	if (code_len == 0 || strncmp(reason, u->state_code, code_len) == 0)
+		cli_out("  %s\n", reason);
+	else
+		cli_out("  %s: %s\n", u->state_code, reason);
+
+	for (size_t i = 0; i < sizeof(state_fixes) / sizeof(state_fixes[0]);
+	    i++) {
+		if (state_fixes[i].state != u->state)
+			continue;
+		cli_out("  Fix: %s%s\n", state_fixes[i].fix, u->login);
+	}
+}
+
 static void
 list_text(const struct user *users, size_t n)
 {
-	char	mailbox[USER_MAILBOX_MAX], reason[USER_REASON_MAX];
+	char	mailbox[USER_MAILBOX_MAX];
 	char	pop3[32], smtp[32];
 	int	wl = 5, wm = 7, ws = 5;
 
@@ -310,9 +342,7 @@ list_text(const struct user *users, size_t n)
 		    mailbox, ws, user_state_name(u->state), pop3, smtp);
 		if (u->state == USER_OK)
 			continue;
-		cli_clean(reason, sizeof(reason), u->state_reason);
-		cli_out("  %s%s%s\n", u->state_code, u->state_code[0] ?
-		    ": " : "", reason);
+		list_state_detail(u);
 	}
 }
 

@@ -1,15 +1,21 @@
 /*
  * auth.c: the check of a device's local user name and password, shared by
- * the POP3 and SMTP sessions.
+ * the POP3 and SMTP sessions, and the challenge-response digests of APOP
+ * (RFC 1939 section 7) and CRAM-MD5 (RFC 2195).
  *
  * Passwords are stored as UTF-8 and compared as bytes. Some printer
  * firmware sends non-ASCII passwords in ISO-8859-1 or Windows-1252, so a
  * user with accept_legacy_charset set also logs in with those encodings
- * of the stored password, where the password can be written in them.
+ * of the stored password, where the password can be written in them. The
+ * digests follow the same rule: they are computed over each form.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <bearssl.h>
+
+#include "auth.h"
 #include "plat.h"
 #include "session.h"
 #include "util.h"
@@ -170,6 +176,135 @@ auth_check_password(struct userdb *db, const char *login,
 	equal = auth_password_matches(password, len, stored, stored_len,
 	    legacy);
 	if (found && equal && stored_len > 0)
+		return EXO_OK;
+
+	plat_wipe(u, sizeof(*u));
+	return EXO_ERR_AUTH;
+}
+
+/* ---- challenges and digests ---- */
+
+int
+auth_make_challenge(const char *host, char out[AUTH_CHALLENGE_MAX])
+{
+	uint32_t	r;
+	int		n;
+
+	if (plat_random(&r, sizeof(r)) != EXO_OK)
+		return EXO_ERR_IO;
+	if (host == NULL || host[0] == '\0')
+		host = "localhost";
+	n = snprintf(out, AUTH_CHALLENGE_MAX, "<%lu.%lld@%s>",
+	    (unsigned long)r, (long long)plat_wall_time(), host);
+	if (n < 0 || n >= AUTH_CHALLENGE_MAX)
+		return EXO_ERR_TOOLONG;
+	return EXO_OK;
+}
+
+static void
+auth_hex(const unsigned char *d, size_t len, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 0x0f];
+	}
+}
+
+/* Writes the lower-case hex digest of kind for one password form. */
+static void
+auth_digest_hex(enum auth_digest kind, const char *challenge,
+    const void *password, size_t len, char out[AUTH_DIGEST_HEX])
+{
+	br_md5_context		md5;
+	br_hmac_key_context	key;
+	br_hmac_context		hmac;
+	unsigned char		d[16];
+
+	if (kind == AUTH_APOP) {
+		br_md5_init(&md5);
+		br_md5_update(&md5, challenge, strlen(challenge));
+		br_md5_update(&md5, password, len);
+		br_md5_out(&md5, d);
+	} else {
+		br_hmac_key_init(&key, &br_md5_vtable, password, len);
+		br_hmac_init(&hmac, &key, 0);
+		br_hmac_update(&hmac, challenge, strlen(challenge));
+		br_hmac_out(&hmac, d);
+	}
+	auth_hex(d, sizeof(d), out);
+	plat_wipe(&md5, sizeof(md5));
+	plat_wipe(&key, sizeof(key));
+	plat_wipe(&hmac, sizeof(hmac));
+	plat_wipe(d, sizeof(d));
+}
+
+/*
+ * Compares the device's digest (lower-cased) with the digests of the
+ * stored password and, when legacy is set, of its ISO-8859-1 and
+ * Windows-1252 forms. All three digests are always computed.
+ */
+static int
+auth_digest_matches(enum auth_digest kind, const char *challenge,
+    const char *hex, const char *stored, size_t stored_len, int legacy)
+{
+	char	forms[2][USER_PASSWORD_MAX];
+	size_t	form_len[2];
+	char	want[3][AUTH_DIGEST_HEX];
+	int	ok[3], i;
+
+	form_len[0] = auth_encode_legacy(stored, stored_len, AUTH_LATIN1,
+	    forms[0], sizeof(forms[0]));
+	form_len[1] = auth_encode_legacy(stored, stored_len, AUTH_CP1252,
+	    forms[1], sizeof(forms[1]));
+	auth_digest_hex(kind, challenge, stored, stored_len, want[0]);
+	for (i = 0; i < 2; i++)
+		auth_digest_hex(kind, challenge, forms[i], form_len[i],
+		    want[i + 1]);
+	for (i = 0; i < 3; i++)
+		ok[i] = ct_equal(hex, AUTH_DIGEST_HEX, want[i],
+		    AUTH_DIGEST_HEX);
+	plat_wipe(forms, sizeof(forms));
+	plat_wipe(want, sizeof(want));
+
+	if (ok[0])
+		return 1;
+	return legacy && ((ok[1] && form_len[0] > 0) ||
+	    (ok[2] && form_len[1] > 0));
+}
+
+int
+auth_check_digest(struct userdb *db, enum auth_digest kind,
+    const char *login, const char *challenge, const char *hex,
+    size_t hex_len, struct user *u)
+{
+	const char	*stored = auth_dummy_password;
+	size_t		 stored_len = sizeof(auth_dummy_password) - 1, i;
+	char		 lower[AUTH_DIGEST_HEX];
+	int		 found = 0, legacy = 0, equal, valid = 1;
+
+	memset(u, 0, sizeof(*u));
+	memset(lower, 0, sizeof(lower));
+	if (hex_len != AUTH_DIGEST_HEX)
+		valid = 0;
+	for (i = 0; valid && i < AUTH_DIGEST_HEX; i++) {
+		lower[i] = hex[i] >= 'A' && hex[i] <= 'F' ?
+		    (char)(hex[i] - 'A' + 'a') : hex[i];
+	}
+	if (login != NULL && login[0] != '\0' &&
+	    strlen(login) < USER_LOGIN_MAX &&
+	    userdb_get(db, login, u, NULL) == EXO_OK) {
+		found = 1;
+		stored = u->password;
+		stored_len = strnlen(u->password, sizeof(u->password));
+		legacy = u->accept_legacy_charset;
+	}
+
+	equal = auth_digest_matches(kind, challenge, lower, stored,
+	    stored_len, legacy);
+	if (found && valid && equal && stored_len > 0)
 		return EXO_OK;
 
 	plat_wipe(u, sizeof(*u));

@@ -74,10 +74,16 @@ http_parse_status_line(const char *line, int *status)
 {
 	long long	v;
 	char		num[4];
+	int		i;
 
 	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' ||
 	    line[7] > '9' || line[8] != ' ')
 		return EXO_ERR_PROTO;
+	/* Digit by digit, so a short line stops at its NUL. */
+	for (i = 9; i < 12; i++) {
+		if (line[i] < '0' || line[i] > '9')
+			return EXO_ERR_PROTO;
+	}
 	memcpy(num, line + 9, 3);
 	num[3] = '\0';
 	if (parse_ll(num, 100, 599, &v) != 0)

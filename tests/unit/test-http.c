@@ -301,6 +301,32 @@ TEST(parser_malformed_heads)
 	    EXO_ERR_PROTO);
 }
 
+/*
+ * Status lines shorter than their three digits, each in a buffer of
+ * exactly its size. The sanitizer build reports any read past the end.
+ */
+TEST(status_line_short_buffer)
+{
+	static const char *const lines[] = {
+		"HTTP/1.1 ", "HTTP/1.1 2", "HTTP/1.1 20", "HTTP/1.1 ~",
+	};
+	char	*copy;
+	size_t	 i, n;
+	int	 status = 0;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		n = strlen(lines[i]) + 1;
+		if ((copy = malloc(n)) == NULL)
+			continue;
+		memcpy(copy, lines[i], n);
+		CHECK_INT(http_parse_status_line(copy, &status),
+		    EXO_ERR_PROTO);
+		free(copy);
+	}
+	CHECK_INT(http_parse_status_line("HTTP/1.1 200", &status), 0);
+	CHECK_INT(status, 200);
+}
+
 /* xorshift32: a fixed sequence, so a failure can be replayed. */
 static unsigned
 next_random(unsigned *state)
@@ -715,6 +741,7 @@ main(void)
 	RUN(parser_eof_handling);
 	RUN(parser_interim_response);
 	RUN(parser_malformed_heads);
+	RUN(status_line_short_buffer);
 	RUN(parser_mutated_input);
 	RUN(url_parse_forms);
 	RUN(url_parse_rejects);

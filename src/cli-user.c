@@ -13,7 +13,8 @@
 #include "users.h"
 #include "util.h"
 
-/* Time a browser sign-in waits for the redirect; codes live 10 minutes. */
+/* Seconds a browser sign-in waits for the redirect, the lifetime of an
+ * authorization code (about 10 minutes). */
 #define CLI_BROWSER_TIMEOUT 600
 /* Longer passwords do not fit the password fields of many printers. */
 #define CLI_DEVICE_PASSWORD_MAX 20

@@ -1,7 +1,7 @@
 /*
  * service-int.h: the state shared by service.c (opening, starting and
  * stopping) and service-conn.c (accepting, connection threads and the
- * background thread). Not for other modules: they use service.h.
+ * background thread). Other modules use service.h instead.
  */
 #ifndef EXO_SERVICE_INT_H
 #define EXO_SERVICE_INT_H
@@ -66,8 +66,8 @@ struct service {
 
 /*
  * Thread bodies started by service_start; each one decrements
- * sv->threads under sv->mu when it ends. accept_main takes a struct
- * server, background_main the struct service.
+ * sv->threads under sv->mu when it ends. service_accept_main takes a
+ * struct server, service_background_main the struct service.
  */
 void service_accept_main(void *arg);
 void service_background_main(void *arg);

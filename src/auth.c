@@ -184,6 +184,15 @@ auth_check_password(struct userdb *db, const char *login,
 
 /* ---- challenges and digests ---- */
 
+void
+auth_host_name(const struct settings *s, char *out, size_t cap)
+{
+	if (s->smtp.hostname[0] != '\0')
+		str_copy(out, s->smtp.hostname, cap);
+	else if (plat_hostname(out, cap) != EXO_OK || out[0] == '\0')
+		str_copy(out, "localhost", cap);
+}
+
 int
 auth_make_challenge(const char *host, char out[AUTH_CHALLENGE_MAX])
 {

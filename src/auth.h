@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "err.h"
 #include "plat.h"
 #include "users.h"
@@ -26,6 +27,13 @@
  * CRAM-MD5 challenge (RFC 2195 section 2).
  */
 int auth_make_challenge(const char *host, char out[AUTH_CHALLENGE_MAX]);
+
+/*
+ * Writes the name the servers give in greetings and challenges: the
+ * smtp hostname setting, else this computer's host name, else
+ * "localhost".
+ */
+void auth_host_name(const struct settings *s, char *out, size_t cap);
 
 enum auth_digest {
 	AUTH_APOP,		/* MD5(challenge || password) */

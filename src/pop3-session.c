@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "event.h"
 #include "pop3.h"
 #include "sasl.h"
@@ -29,17 +30,13 @@
 /* Largest message number or line count relayed. */
 #define POP3_NUMBER_MAX 2147483647LL
 
-#define POP3_CAPA_TEXT							\
-	"+OK Capability list follows\r\n"				\
-	"TOP\r\n"							\
-	"UIDL\r\n"							\
-	"USER\r\n"							\
-	"SASL PLAIN LOGIN\r\n"						\
-	"RESP-CODES\r\n"						\
-	"AUTH-RESP-CODE\r\n"						\
-	".\r\n"
+/* Room for the CAPA reply that pop3_capa_text builds. */
+#define POP3_CAPA_MAX 256
 
 #define POP3_REPLY_BAD_LOGIN "-ERR [AUTH] Invalid user name or password"
+/* RFC 2449 section 8.1.1: the client tried to log in too soon. */
+#define POP3_REPLY_THROTTLED "-ERR [LOGIN-DELAY] Too many failed logins " \
+	"from this address; try again later"
 
 enum pop3_state {
 	POP3_AUTHORIZATION,
@@ -71,6 +68,8 @@ struct pop3_session {
 	char			 login[USER_LOGIN_MAX];	/* after login */
 	char			 mailbox[USER_MAILBOX_MAX];
 	int			 failures;	/* failed logins */
+	char			 apop[AUTH_CHALLENGE_MAX]; /* "": no APOP */
+	char			 cram[AUTH_CHALLENGE_MAX]; /* last challenge */
 	int			 stls_logged;
 	int			 on_login_called;
 	unsigned long		 deletions;	/* DELE answered "+OK" */
@@ -317,6 +316,8 @@ pop3_logged_in(struct pop3_session *ps, const char *login)
 	stream_set_timeout(ps->device, idle > 0 ? idle * 1000 : -1);
 	pop3_tokens->report_success(ctx->tokens, login);
 	pop3_count(&ctx->stats->logins, 1);
+	if (ctx->settings->smtp.pop_before_smtp > 0)
+		auth_recent_add(ctx->peer, login, now);
 
 	ev_emit(EV_INFO, ctx->conn, "pop3.login", "{user} logged in from "
 	    "{peer} and Exchange accepted the login for {mailbox}", "user",
@@ -399,28 +400,72 @@ pop3_login_failed(struct pop3_session *ps, const char *user)
 }
 
 /*
- * Checks a device's user name and password and, when they are right,
- * logs in upstream. Every failure leaves the AUTHORIZATION state as it
- * was, so the device may try again on the same connection.
+ * Rejects a login from an address with too many recent failures, after
+ * a delay, without checking the credentials.
  */
 static enum pop3_next
-pop3_login(struct pop3_session *ps, const char *user, const void *password,
-    size_t len)
+pop3_login_throttled(struct pop3_session *ps)
+{
+	plat_sleep_ms(auth_throttle_delay_ms());
+	ps->failures++;
+	if (pop3_reply(ps, POP3_REPLY_THROTTLED) == POP3_END)
+		return POP3_END;
+	if (ps->failures >= POP3_AUTH_FAILURES_MAX) {
+		ps->reason = "too many failed logins";
+		return POP3_END;
+	}
+	return POP3_CONTINUE;
+}
+
+/* What a device proves it knows the password with. */
+enum pop3_proof {
+	POP3_PASSWORD,		/* USER/PASS, AUTH PLAIN, AUTH LOGIN */
+	POP3_APOP,		/* MD5 of the greeting's timestamp */
+	POP3_CRAM_MD5,		/* HMAC-MD5 of the last challenge */
+};
+
+/* Runs the check of proof; returns 0 and fills *u, or EXO_ERR_AUTH. */
+static int
+pop3_check_proof(struct pop3_session *ps, enum pop3_proof proof,
+    const char *user, const void *secret, size_t len, struct user *u)
+{
+	struct userdb	*db = ps->ctx->users;
+
+	if (proof == POP3_APOP)
+		return auth_check_digest(db, AUTH_APOP, user, ps->apop, secret,
+		    len, u);
+	if (proof == POP3_CRAM_MD5)
+		return auth_check_digest(db, AUTH_CRAM_MD5, user, ps->cram,
+		    secret, len, u);
+	return auth_check_password(db, user, secret, len, u);
+}
+
+/*
+ * Checks a device's user name and password (or digest) and, when they
+ * are right, logs in upstream. Every failure leaves the AUTHORIZATION
+ * state as it was, so the device may try again on the same connection.
+ */
+static enum pop3_next
+pop3_login(struct pop3_session *ps, enum pop3_proof proof, const char *user,
+    const void *secret, size_t len)
 {
 	struct session_ctx	*ctx = ps->ctx;
 	struct user		*u;
 	enum pop3_next		 next;
 
+	if (auth_throttle_blocked(ctx->peer, plat_wall_time()))
+		return pop3_login_throttled(ps);
 	if ((u = malloc(sizeof(*u))) == NULL) {
 		ev_emit(EV_ERROR, ctx->conn, "pop3.nomem", "Out of memory for "
 		    "the login of {user}", "user", user, (char *)NULL);
 		return pop3_reply_temp(ps, "Out of memory");
 	}
-	if (auth_check_password(ctx->users, user, password, len, u) !=
-	    EXO_OK) {
+	if (pop3_check_proof(ps, proof, user, secret, len, u) != EXO_OK) {
 		free(u);
+		auth_throttle_fail(ctx->peer, ctx->conn, plat_wall_time());
 		return pop3_login_failed(ps, user);
 	}
+	auth_throttle_success(ctx->peer);
 
 	if (!ps->on_login_called && ctx->on_login != NULL) {
 		ps->on_login_called = 1;
@@ -534,7 +579,8 @@ pop3_auth_plain(struct pop3_session *ps, const char *ir)
 	 * cannot log in, so it counts as a failed login. */
 	if (rc != EXO_OK)
 		return pop3_login_failed(ps, "-");
-	next = pop3_login(ps, cred.user, cred.password, cred.password_len);
+	next = pop3_login(ps, POP3_PASSWORD, cred.user, cred.password,
+	    cred.password_len);
 	sasl_cred_wipe(&cred);
 	return next;
 }
@@ -565,8 +611,50 @@ pop3_auth_login(struct pop3_session *ps, const char *ir)
 		return pop3_reply(ps, "-ERR Invalid base64 data");
 	}
 	plat_wipe(ps->sasl, sizeof(ps->sasl));
-	next = pop3_login(ps, user, pass, plen);
+	next = pop3_login(ps, POP3_PASSWORD, user, pass, plen);
 	plat_wipe(pass, sizeof(pass));
+	return next;
+}
+
+/*
+ * AUTH CRAM-MD5 (RFC 2195): a fresh challenge per attempt, answered with
+ * base64 of "user hexdigest". The server speaks first, so an initial
+ * response is a protocol error.
+ */
+static enum pop3_next
+pop3_auth_cram(struct pop3_session *ps, const char *ir)
+{
+	char		 host[CONFIG_HOST_MAX], prompt[AUTH_CHALLENGE_MAX * 2];
+	char		 resp[SASL_FIELD_MAX + AUTH_DIGEST_HEX + 2], *sp;
+	enum pop3_read	 r;
+	enum pop3_next	 next;
+	size_t		 len;
+	long		 n;
+
+	if (ir != NULL)
+		return pop3_reply(ps, "-ERR CRAM-MD5 takes no initial "
+		    "response");
+	auth_host_name(ps->ctx->settings, host, sizeof(host));
+	if (auth_make_challenge(host, ps->cram) != EXO_OK)
+		return pop3_reply_temp(ps, "Cannot make a challenge");
+	memcpy(prompt, "+ ", 2);
+	base64_encode(ps->cram, strlen(ps->cram), prompt + 2);
+	len = strlen(prompt);
+	memcpy(prompt + len, "\r\n", 3);
+	if ((r = pop3_read_sasl(ps, prompt, &len)) != POP3_READ_OK)
+		return pop3_read_next(r);
+
+	n = base64_decode(ps->sasl, len, resp, sizeof(resp) - 1, 0);
+	plat_wipe(ps->sasl, sizeof(ps->sasl));
+	if (n <= 0 || memchr(resp, '\0', (size_t)n) != NULL)
+		return pop3_reply(ps, "-ERR Invalid base64 data or CRAM-MD5 "
+		    "response");
+	resp[n] = '\0';
+	if ((sp = strrchr(resp, ' ')) == NULL)
+		return pop3_reply(ps, "-ERR Invalid CRAM-MD5 response");
+	*sp++ = '\0';
+	next = pop3_login(ps, POP3_CRAM_MD5, resp, sp, strlen(sp));
+	ps->cram[0] = '\0';
 	return next;
 }
 
@@ -576,24 +664,54 @@ static const struct {
 } pop3_mechanisms[] = {
 	{ "PLAIN", pop3_auth_plain },
 	{ "LOGIN", pop3_auth_login },
+	{ "CRAM-MD5", pop3_auth_cram },
 };
 
 #define POP3_MECHANISM_COUNT \
 	(sizeof(pop3_mechanisms) / sizeof(pop3_mechanisms[0]))
+
+/* Returns 1 when the settings offer mechanism i. */
+static int
+pop3_mechanism_on(const struct pop3_session *ps, size_t i)
+{
+	if (pop3_mechanisms[i].fn == pop3_auth_cram)
+		return ps->ctx->settings->pop3.cram_md5;
+	return 1;
+}
+
+/* Writes the offered mechanisms, each after sep, into out. */
+static void
+pop3_mechanism_list(const struct pop3_session *ps, const char *sep,
+    char *out, size_t cap)
+{
+	size_t	i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < POP3_MECHANISM_COUNT; i++) {
+		if (pop3_mechanism_on(ps, i) && n < cap)
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", sep,
+			    pop3_mechanisms[i].name);
+	}
+}
 
 /* AUTH alone lists the mechanisms, as CAPA's SASL line does. */
 static enum pop3_next
 pop3_cmd_auth(struct pop3_session *ps, const struct pop3_command *cmd,
     char *args)
 {
-	static const char	 list[] = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
+	char			 list[POP3_CAPA_MAX];
 	char			*ir;
 	size_t			 i;
 
 	(void)cmd;
 	ps->have_user = 0;
-	if (args[0] == '\0')
-		return pop3_send(ps, list, sizeof(list) - 1);
+	if (args[0] == '\0') {
+		str_copy(list, "+OK", sizeof(list));
+		pop3_mechanism_list(ps, "\r\n", list + 3, sizeof(list) - 3);
+		i = strlen(list);
+		snprintf(list + i, sizeof(list) - i, "\r\n.\r\n");
+		return pop3_send(ps, list, strlen(list));
+	}
 
 	ir = strchr(args, ' ');
 	if (ir != NULL) {
@@ -604,7 +722,8 @@ pop3_cmd_auth(struct pop3_session *ps, const struct pop3_command *cmd,
 			ir = NULL;
 	}
 	for (i = 0; i < POP3_MECHANISM_COUNT; i++) {
-		if (str_casecmp(args, pop3_mechanisms[i].name) == 0)
+		if (str_casecmp(args, pop3_mechanisms[i].name) == 0 &&
+		    pop3_mechanism_on(ps, i))
 			return pop3_mechanisms[i].fn(ps, ir);
 	}
 	return pop3_reply(ps, "-ERR Unsupported authentication mechanism");
@@ -637,7 +756,7 @@ pop3_cmd_pass(struct pop3_session *ps, const struct pop3_command *cmd,
 	if (!ps->have_user)
 		return pop3_reply(ps, "-ERR Send USER first");
 	ps->have_user = 0;
-	next = pop3_login(ps, ps->user, args, strlen(args));
+	next = pop3_login(ps, POP3_PASSWORD, ps->user, args, strlen(args));
 	plat_wipe(ps->line, sizeof(ps->line));
 	return next;
 }
@@ -657,13 +776,56 @@ pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
 	return pop3_reply(ps, "-ERR TLS not available");
 }
 
+/*
+ * APOP name digest (RFC 1939 section 7): the digest is the MD5 of the
+ * greeting's timestamp and the password, in hex. The name is everything
+ * before the last space.
+ */
+static enum pop3_next
+pop3_cmd_apop(struct pop3_session *ps, const struct pop3_command *cmd,
+    char *args)
+{
+	char	*digest;
+
+	(void)cmd;
+	ps->have_user = 0;
+	if (ps->apop[0] == '\0')
+		return pop3_reply(ps, "-ERR APOP is not enabled on this "
+		    "server");
+	if ((digest = strrchr(args, ' ')) == NULL || digest == args)
+		return pop3_reply(ps, "-ERR Syntax: APOP name digest");
+	*digest++ = '\0';
+	str_trim_end(args, strlen(args));
+	return pop3_login(ps, POP3_APOP, args, digest, strlen(digest));
+}
+
+/* Builds the CAPA reply for the settings of this session. */
+static void
+pop3_capa_text(const struct pop3_session *ps, char *out, size_t cap)
+{
+	char	sasl[POP3_CAPA_MAX];
+
+	pop3_mechanism_list(ps, " ", sasl, sizeof(sasl));
+	snprintf(out, cap, "+OK Capability list follows\r\n"
+	    "TOP\r\n"
+	    "UIDL\r\n"
+	    "USER\r\n"
+	    "SASL%s\r\n"
+	    "RESP-CODES\r\n"
+	    "AUTH-RESP-CODE\r\n"
+	    ".\r\n", sasl);
+}
+
 static enum pop3_next
 pop3_cmd_capa(struct pop3_session *ps, const struct pop3_command *cmd,
     char *args)
 {
+	char	text[POP3_CAPA_MAX * 2];
+
 	(void)cmd;
 	(void)args;
-	return pop3_send(ps, POP3_CAPA_TEXT, sizeof(POP3_CAPA_TEXT) - 1);
+	pop3_capa_text(ps, text, sizeof(text));
+	return pop3_send(ps, text, strlen(text));
 }
 
 static enum pop3_next
@@ -916,6 +1078,7 @@ static const struct pop3_command pop3_commands[] = {
 	{ "USER", pop3_cmd_user, NULL, 0, 0, POP3_SINGLE },
 	{ "PASS", pop3_cmd_pass, NULL, 0, 0, POP3_SINGLE },
 	{ "AUTH", pop3_cmd_auth, NULL, 0, 0, POP3_SINGLE },
+	{ "APOP", pop3_cmd_apop, NULL, 0, 0, POP3_SINGLE },
 	{ "STLS", pop3_cmd_stls, NULL, 0, 0, POP3_SINGLE },
 	{ "NOOP", pop3_cmd_noop, pop3_cmd_relay, 0, 0, POP3_SINGLE },
 	{ "QUIT", pop3_cmd_quit, pop3_cmd_quit_relay, 0, 0, POP3_SINGLE },
@@ -1050,6 +1213,29 @@ pop3_session_end(struct pop3_session *ps)
 	stream_close(ps->device);
 }
 
+/*
+ * Sends the greeting. With APOP on, it ends in the timestamp that APOP
+ * digests cover (RFC 1939 section 7); without it, devices see no
+ * timestamp and do not try APOP.
+ */
+static enum pop3_next
+pop3_greet(struct pop3_session *ps)
+{
+	char	host[CONFIG_HOST_MAX], line[POP3_LINE_MAX];
+
+	ps->apop[0] = '\0';
+	if (ps->ctx->settings->pop3.apop) {
+		auth_host_name(ps->ctx->settings, host, sizeof(host));
+		if (auth_make_challenge(host, ps->apop) != EXO_OK)
+			ps->apop[0] = '\0';
+	}
+	if (ps->apop[0] == '\0')
+		return pop3_reply(ps, "+OK exoconnect POP3 ready");
+	snprintf(line, sizeof(line), "+OK exoconnect POP3 ready %s",
+	    ps->apop);
+	return pop3_reply(ps, line);
+}
+
 void
 pop3_session_run(struct session_ctx *ctx, struct stream *device)
 {
@@ -1072,7 +1258,7 @@ pop3_session_run(struct session_ctx *ctx, struct stream *device)
 
 	ev_emit(EV_INFO, ctx->conn, "pop3.session_start", "POP3 connection "
 	    "from {peer}", "peer", ctx->peer, (char *)NULL);
-	if (pop3_reply(ps, "+OK exoconnect POP3 ready") == POP3_CONTINUE)
+	if (pop3_greet(ps) == POP3_CONTINUE)
 		pop3_loop(ps);
 	pop3_session_end(ps);
 

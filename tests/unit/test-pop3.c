@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearssl.h>
+
 #include "../../src/event.h"
 #include "../../src/plat.h"
 #include "../../src/pop3.h"
 #include "../../src/session.h"
 #include "../../src/stream.h"
 #include "../../src/users.h"
+#include "../../src/auth.h"
 #include "../../src/util.h"
 #include "test.h"
 
@@ -85,6 +88,8 @@ setup(void)
 	    sizeof(settings.pop3.upstream.host));
 	settings.limits.preauth_timeout = 5;
 	settings.pop3.idle_timeout = 5;
+	/* Most tests expect the plain greeting; the APOP tests turn it on. */
+	settings.pop3.apop = 0;
 	if (userdb_open(&settings, &users, notice, &e) != EXO_OK) {
 		printf("  userdb_open: %s\n", e.msg);
 		return -1;
@@ -449,6 +454,8 @@ device_open(struct device *d)
 	int		rc;
 
 	memset(d, 0, sizeof(*d));
+	/* Every test connects from 127.0.0.1; failures must not add up. */
+	auth_throttle_clear();
 	atomic_init(&d->stopping, 0);
 	atomic_init(&d->done, 0);
 	if (plat_listen("127.0.0.1", 0, &l, NULL) != EXO_OK)
@@ -587,9 +594,9 @@ TEST(capa_before_login_lists_no_stls)
 	CHECK_STR(device_line(&d), "+OK exoconnect POP3 ready\r\n");
 	device_send(&d, "CAPA\r\n");
 	CHECK_STR(device_lines(&d, "+OK Capability list follows\r\nTOP\r\n"
-	    "UIDL\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
+	    "UIDL\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
 	    "AUTH-RESP-CODE\r\n.\r\n"), "+OK Capability list follows\r\n"
-	    "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
+	    "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
 	    "AUTH-RESP-CODE\r\n.\r\n");
 	device_send(&d, "QUIT\r\n");
 	CHECK_STR(device_line(&d), "+OK Bye\r\n");
@@ -679,8 +686,8 @@ TEST(bare_auth_lists_mechanisms)
 	}
 	device_line(&d);
 	device_send(&d, "auth  \r\n");
-	CHECK_STR(device_lines(&d, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"),
-	    "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+	CHECK_STR(device_lines(&d, "+OK\r\nPLAIN\r\nLOGIN\r\nCRAM-MD5\r\n"
+	    ".\r\n"), "+OK\r\nPLAIN\r\nLOGIN\r\nCRAM-MD5\r\n.\r\n");
 	device_send(&d, "AUTH FOO\r\n");
 	CHECK(strncmp(device_line(&d), "-ERR ", 5) == 0);
 	device_send(&d, "USER scanner1\r\n");
@@ -719,7 +726,8 @@ TEST(overlong_line_nul_unknown_command)
 	device_send(&d, "XYZZY\r\n");
 	CHECK_STR(device_line(&d), "-ERR Unknown command\r\n");
 	device_send(&d, "APOP scanner1 0123456789abcdef\r\n");
-	CHECK_STR(device_line(&d), "-ERR Unknown command\r\n");
+	CHECK_STR(device_line(&d), "-ERR APOP is not enabled on this "
+	    "server\r\n");
 
 	/* A SASL response above SASL_LINE_MAX is rejected as well. */
 	device_send(&d, "AUTH PLAIN\r\n");
@@ -928,7 +936,7 @@ TEST(login_prompts_exact)
 	CHECK(strncmp(device_line(&d), "-ERR", 4) == 0);
 	device_send(&d, "CAPA\r\n");
 	CHECK_STR(device_line(&d), "+OK Capability list follows\r\n");
-	device_lines(&d, "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN LOGIN\r\n"
+	device_lines(&d, "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\n"
 	    "RESP-CODES\r\nAUTH-RESP-CODE\r\n.\r\n");
 	device_send(&d, "RETR x\r\n");
 	CHECK_STR(device_line(&d), "-ERR Invalid argument\r\n");
@@ -1536,6 +1544,233 @@ TEST(upstream_check_reports_steps)
 	CHECK(strchr(report, '\n') == report + strlen(report) - 1);
 }
 
+/* ---- tests: APOP, CRAM-MD5 and throttling ---- */
+
+/* Writes the hex MD5 (APOP) or HMAC-MD5 (CRAM-MD5) a device computes. */
+static void
+device_digest(int cram, const char *challenge, const char *password,
+    char out[33])
+{
+	static const char	digits[] = "0123456789abcdef";
+	br_md5_context		md5;
+	br_hmac_key_context	key;
+	br_hmac_context		hmac;
+	unsigned char		d[16];
+	int			i;
+
+	if (!cram) {
+		br_md5_init(&md5);
+		br_md5_update(&md5, challenge, strlen(challenge));
+		br_md5_update(&md5, password, strlen(password));
+		br_md5_out(&md5, d);
+	} else {
+		br_hmac_key_init(&key, &br_md5_vtable, password,
+		    strlen(password));
+		br_hmac_init(&hmac, &key, 0);
+		br_hmac_update(&hmac, challenge, strlen(challenge));
+		br_hmac_out(&hmac, d);
+	}
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* Copies the "<...>" timestamp at the end of a greeting into out. */
+static int
+greeting_timestamp(const char *greeting, char *out, size_t cap)
+{
+	const char	*lt = strrchr(greeting, '<'), *gt;
+
+	if (lt == NULL || (gt = strchr(lt, '>')) == NULL ||
+	    (size_t)(gt - lt + 1) >= cap)
+		return -1;
+	memcpy(out, lt, (size_t)(gt - lt + 1));
+	out[gt - lt + 1] = '\0';
+	return 0;
+}
+
+TEST(apop_login_with_timestamp)
+{
+	static const struct up_step conn[] = { UP_LOGIN, UP_END };
+	struct fake_upstream	f;
+	struct device		d;
+	char			ts[AUTH_CHALLENGE_MAX], hex[33], cmd[128];
+	const char		*greeting;
+	size_t			i;
+
+	settings.pop3.apop = 1;
+	tokens_reset();
+	up_start(&f, conn, NULL);
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		up_finish(&f);
+		settings.pop3.apop = 0;
+		return;
+	}
+	greeting = device_line(&d);
+	CHECK(strncmp(greeting, "+OK exoconnect POP3 ready <", 27) == 0);
+	CHECK_INT(greeting_timestamp(greeting, ts, sizeof(ts)), 0);
+
+	/* A wrong digest, then the right one in upper case. */
+	device_send(&d, "APOP scanner1 0123456789abcdef0123456789abcdef\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR [AUTH] Invalid user name or password\r\n");
+	device_send(&d, "APOP scanner1\r\n");
+	CHECK_STR(device_line(&d), "-ERR Syntax: APOP name digest\r\n");
+	device_digest(0, ts, "secret", hex);
+	snprintf(cmd, sizeof(cmd), "apop scanner1 %s\r\n", hex);
+	for (i = 14; cmd[i] != '\0'; i++)
+		if (cmd[i] >= 'a' && cmd[i] <= 'f')
+			cmd[i] = (char)(cmd[i] - 'a' + 'A');
+	device_send(&d, cmd);
+	CHECK_STR(device_line(&d), "+OK Logged in\r\n");
+	CHECK_INT(d.logins, 1);
+	device_close(&d);
+	up_finish(&f);
+	CHECK_INT(f.mismatches, 0);
+	settings.pop3.apop = 0;
+}
+
+TEST(apop_timestamps_differ)
+{
+	struct device	d1, d2;
+	char		ts1[AUTH_CHALLENGE_MAX], ts2[AUTH_CHALLENGE_MAX];
+
+	settings.pop3.apop = 1;
+	if (device_open(&d1) != 0 || device_open(&d2) != 0) {
+		CHECK(0);
+		settings.pop3.apop = 0;
+		return;
+	}
+	CHECK_INT(greeting_timestamp(device_line(&d1), ts1, sizeof(ts1)), 0);
+	CHECK_INT(greeting_timestamp(device_line(&d2), ts2, sizeof(ts2)), 0);
+	CHECK(strcmp(ts1, ts2) != 0);
+	device_close(&d1);
+	device_close(&d2);
+	settings.pop3.apop = 0;
+}
+
+TEST(cram_md5_login_and_cancel)
+{
+	static const struct up_step conn[] = { UP_LOGIN, UP_END };
+	struct fake_upstream	f;
+	struct device		d;
+	char			challenge[AUTH_CHALLENGE_MAX], hex[33];
+	char			resp[128], b64[256];
+	const char		*line;
+	long			n;
+
+	tokens_reset();
+	up_start(&f, conn, NULL);
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		up_finish(&f);
+		return;
+	}
+	device_line(&d);
+	device_send(&d, "AUTH CRAM-MD5\r\n");
+	CHECK(strncmp(device_line(&d), "+ ", 2) == 0);
+	device_send(&d, "*\r\n");
+	CHECK_STR(device_line(&d), "-ERR Authentication cancelled\r\n");
+
+	device_send(&d, "AUTH CRAM-MD5 c2Nhbm5lcjE=\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR CRAM-MD5 takes no initial response\r\n");
+
+	/* A digest over the wrong challenge fails. */
+	device_send(&d, "AUTH CRAM-MD5\r\n");
+	device_line(&d);
+	device_digest(1, "<1.2@elsewhere>", "secret", hex);
+	snprintf(resp, sizeof(resp), "scanner1 %s", hex);
+	base64_encode(resp, strlen(resp), b64);
+	device_send(&d, b64);
+	device_send(&d, "\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR [AUTH] Invalid user name or password\r\n");
+
+	device_send(&d, "auth cram-md5\r\n");
+	line = device_line(&d);
+	CHECK(strncmp(line, "+ ", 2) == 0);
+	n = base64_decode(line + 2, strcspn(line + 2, "\r\n"), challenge,
+	    sizeof(challenge) - 1, 0);
+	CHECK(n > 0);
+	challenge[n > 0 ? n : 0] = '\0';
+	CHECK(challenge[0] == '<' && strchr(challenge, '@') != NULL);
+	device_digest(1, challenge, "secret", hex);
+	snprintf(resp, sizeof(resp), "scanner1 %s", hex);
+	base64_encode(resp, strlen(resp), b64);
+	device_send(&d, b64);
+	device_send(&d, "\r\n");
+	CHECK_STR(device_line(&d), "+OK Logged in\r\n");
+	device_close(&d);
+	up_finish(&f);
+	CHECK_INT(f.mismatches, 0);
+}
+
+TEST(cram_md5_off_not_offered)
+{
+	struct device	d;
+
+	settings.pop3.cram_md5 = 0;
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		settings.pop3.cram_md5 = 1;
+		return;
+	}
+	device_line(&d);
+	device_send(&d, "CAPA\r\n");
+	CHECK(strstr(device_lines(&d, "+OK Capability list follows\r\nTOP\r\n"
+	    "UIDL\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
+	    "AUTH-RESP-CODE\r\n.\r\n"), "SASL PLAIN LOGIN\r\n") != NULL);
+	device_send(&d, "AUTH\r\n");
+	CHECK_STR(device_lines(&d, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"),
+	    "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+	device_send(&d, "AUTH CRAM-MD5\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR Unsupported authentication mechanism\r\n");
+	device_close(&d);
+	settings.pop3.cram_md5 = 1;
+}
+
+TEST(throttled_address_is_refused)
+{
+	struct device	d;
+	int64_t		start;
+	int		i;
+
+	events_clear();
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		return;
+	}
+	auth_throttle_set_delay_ms(300);
+	device_line(&d);
+
+	/* Four failures from this address elsewhere, then the fifth. */
+	for (i = 0; i < AUTH_THROTTLE_FAILURES - 1; i++)
+		auth_throttle_fail(d.ctx.peer, 0, plat_wall_time());
+	CHECK_INT(event_count_of("auth.blocked"), 0);
+	device_send(&d, "USER scanner1\r\nPASS wrong\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	CHECK_STR(device_line(&d),
+	    "-ERR [AUTH] Invalid user name or password\r\n");
+	CHECK_INT(event_count_of("auth.blocked"), 1);
+
+	/* The right password is now delayed and refused. */
+	start = plat_monotonic_ms();
+	device_send(&d, "USER scanner1\r\nPASS secret\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	CHECK_STR(device_line(&d), "-ERR [LOGIN-DELAY] Too many failed "
+	    "logins from this address; try again later\r\n");
+	CHECK(plat_monotonic_ms() - start >= 300);
+	CHECK_INT(d.logins, 0);
+	device_close(&d);
+	auth_throttle_set_delay_ms(AUTH_THROTTLE_DELAY_MS);
+	auth_throttle_clear();
+}
+
 int
 main(void)
 {
@@ -1579,6 +1814,11 @@ main(void)
 	RUN(idle_timeout_keeps_deletions);
 	RUN(repeated_failures_close_connection);
 	RUN(upstream_check_reports_steps);
+	RUN(apop_login_with_timestamp);
+	RUN(apop_timestamps_differ);
+	RUN(cram_md5_login_and_cancel);
+	RUN(cram_md5_off_not_offered);
+	RUN(throttled_address_is_refused);
 
 	pop3_test_set_token_ops(NULL);
 	ev_unsubscribe(sub);

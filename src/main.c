@@ -1,6 +1,6 @@
 /*
- * main.c: the entry point. Everything happens in cli_main, which a
- * Windows wmain can call too after converting the arguments to UTF-8.
+ * main.c: the entry point. Everything happens in cli_main. On Windows,
+ * wmain in plat-win32.c converts the arguments to UTF-8 and calls main.
  */
 #include "cli.h"
 

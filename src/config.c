@@ -182,6 +182,10 @@ static const struct config_key config_table[] = {
 	ROW("log", "keep", CONFIG_INT, "5", 0, 99, log.keep,
 	    "Number of old log files kept (FILE.1 to FILE.N)."),
 
+	ROW("ui", "autostart", CONFIG_BOOL, "no", 0, 1, ui.autostart,
+	    "Start the servers that were running when the screen last quit, "
+	    "when the screen opens again."),
+
 	{ NULL, NULL, CONFIG_STRING, NULL, 0, 0, NULL, 0, 0 },
 };
 
@@ -189,7 +193,8 @@ _Static_assert(sizeof(config_table) / sizeof(config_table[0]) <=
     CONFIG_KEYS_MAX, "config_table has more rows than CONFIG_KEYS_MAX");
 
 static const char *const config_sections[] = {
-	"microsoft", "pop3", "smtp", "tls", "network", "limits", "log", NULL,
+	"microsoft", "pop3", "smtp", "tls", "network", "limits", "log",
+	"ui", NULL,
 };
 
 #define HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \

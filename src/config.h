@@ -89,6 +89,10 @@ struct settings {
 	} limits;
 
 	struct log_settings log;
+
+	struct {
+		int	autostart;	/* the screen starts servers that ran */
+	} ui;
 };
 
 /* Fills s with the defaults (no paths). */

@@ -183,7 +183,7 @@ TEST(key_table_complete)
 		CHECK(config_find(k->section, k->name) == k);
 		n++;
 	}
-	CHECK_INT(n, 44);
+	CHECK_INT(n, 45);
 	CHECK(config_find("pop3", "nope") == NULL);
 }
 
@@ -327,7 +327,7 @@ TEST(error_messages_name_file_and_line)
 
 	check_error("[imap]\n", EXO_ERR_INVALID,
 	    "test.conf:1: unknown section [imap]; known sections: microsoft, "
-	    "pop3, smtp, tls, network, limits, log");
+	    "pop3, smtp, tls, network, limits, log, ui");
 
 	check_error("port = 1\n", EXO_ERR_INVALID,
 	    "test.conf:1: key 'port' comes before any [section]; move it "

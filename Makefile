@@ -5,7 +5,8 @@
 #                    seams (-DEXO_TEST_SEAMS), which the end-to-end tests run
 #   make debug       build/debug/: glibc build with ASan and UBSan, and one
 #                    program per tests/unit/test-*.c in build/debug/tests
-#   make check       all three, then tests/run.py
+#   make check       all three and the Windows builds, then tests/run.py
+#   make windows, make windows-test, make dist: see mk/windows.mk
 #   make run         build, then run "build/exoconnect serve $(ARGS)"
 #   make clean       remove build/ except the third-party libraries
 #   make distclean   remove build/
@@ -159,19 +160,29 @@ $(MUSL)/jsmn.version: third_party/jsmn.sh $(TP_COMMON) \
 	$(wildcard third_party/patches/jsmn/*) | deps
 	sh third_party/jsmn.sh $(TP)
 
-check: all test-bin debug
+# The Windows binaries are built and tested too: the tests in tests/wine
+# run the test build under wine and check how both release binaries are
+# linked.
+check: all test-bin debug windows windows-test
 	@file $(B)/exoconnect | grep -Eq 'statically linked|static-pie linked' || \
 	    { echo "check: $(B)/exoconnect is not statically linked:" >&2; \
 	    file $(B)/exoconnect >&2; exit 1; }
 	@test -f tests/run.py || \
 	    { echo "check: tests/run.py not found" >&2; exit 1; }
-	python3 tests/run.py --unit-dir $(B)/debug/tests --bin $(B)/test/exoconnect
+	python3 tests/run.py --unit-dir $(B)/debug/tests --bin $(B)/test/exoconnect \
+	    --wine-exe $(B)/windows-test/exoconnect.exe \
+	    --check-bin $(B)/exoconnect --check-bin $(B)/windows/exoconnect.exe
 
 run: all
 	./$(B)/exoconnect serve $(ARGS)
 
 clean:
-	rm -rf $(B)/release $(B)/test $(B)/debug $(B)/gen $(B)/exoconnect
+	rm -rf $(B)/release $(B)/test $(B)/debug $(B)/gen $(B)/exoconnect \
+	    $(B)/windows $(B)/windows-test $(B)/dist
 
 distclean:
 	rm -rf $(B)
+
+# ---- Windows ----
+
+include mk/windows.mk

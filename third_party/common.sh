@@ -1,16 +1,41 @@
 # common.sh: helpers shared by the third_party build recipes, which
-# source it after setting $name. Each recipe builds one library with
-# musl-gcc and installs it into $out/musl/{lib,include}.
+# source it after setting $name. Each recipe is called as
+# "RECIPE OUTDIR [TARGET]" and builds one library for TARGET into
+# $out/TARGET/{lib,include}. TARGET is musl (the default: static Linux
+# binaries with musl-gcc) or mingw (64-bit Windows with mingw-w64).
 
 set -eu
 : "${name:?set name before sourcing common.sh}"
 
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:?usage: $0 OUTDIR}
-mkdir -p "$out/log" "$out/work" "$out/musl/lib" "$out/musl/include"
+out=${1:?usage: $0 OUTDIR [musl|mingw]}
+target=${2:-musl}
+# shellcheck disable=SC2034 # used by the recipes that source this file
+case "$target" in
+musl)
+	cc=musl-gcc
+	ar=ar
+	host=
+	;;
+mingw)
+	# The win32 thread model needs no libwinpthread DLL.
+	cc=x86_64-w64-mingw32-gcc-win32
+	ar=x86_64-w64-mingw32-ar
+	host=x86_64-w64-mingw32
+	;;
+*)
+	echo "$name: unknown target '$target' (musl or mingw)" >&2
+	exit 1
+	;;
+esac
+command -v "$cc" >/dev/null || {
+	echo "$name: $cc not found; run third_party/deps.sh" >&2
+	exit 1
+}
+mkdir -p "$out/log" "$out/work" "$out/$target/lib" "$out/$target/include"
 out=$(cd "$out" && pwd)
-prefix="$out/musl"
-log="$out/log/$name.log"
+prefix="$out/$target"
+log="$out/log/$name-$target.log"
 : >"$log"
 # shellcheck disable=SC2034 # used by the recipes that source this file
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -41,7 +66,7 @@ pinned_version() {
 # Copy the unpacked source of $name into a fresh work folder and apply
 # our patches from third_party/patches/$name in name order. Sets $work.
 prepare_tree() {
-	work="$out/work/$name"
+	work="$out/work/$name-$target"
 	[ -d "$out/src/$name" ] ||
 	    die "no unpacked source in $out/src/$name; run fetch.sh first"
 	rm -rf "$work"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh: check that the Debian packages the build needs are installed.
+# deps.sh [windows]: check that the Debian packages the build needs are
+# installed; with "windows", those of the Windows build and its tests.
 # As root, install the missing ones (one apt-get update, then apt-get
 # install). As any other user, name them with the command and fail.
 # Prints nothing when every package is present.
@@ -13,6 +14,12 @@ set -eu
 packages="build-essential make dpkg-dev xz-utils musl-tools \
 libbearssl-dev libjsmn-dev libncurses-dev ncurses-bin \
 python3 curl openssl ca-certificates tmux file"
+
+# The Windows build: mingw-w64 cross-compiles exoconnect.exe (and brings
+# windres and objdump), and wine runs it in the tests.
+if [ "${1:-}" = windows ]; then
+	packages="gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 wine"
+fi
 
 missing=
 for pkg in $packages; do

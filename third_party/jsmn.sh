@@ -1,8 +1,8 @@
 #!/bin/sh
-# jsmn.sh OUTDIR: install jsmn.h into the musl include folder. jsmn is a
-# single header, and the one libjsmn-dev 1.1.0-2 installs is byte for byte
-# the jsmn.h of the upstream 1.1.0 tarball, so it is taken from there
-# (NOTES.md says why not from the source package).
+# jsmn.sh OUTDIR [musl|mingw]: install jsmn.h into OUTDIR/TARGET/include.
+# jsmn is a single header, and the one libjsmn-dev 1.1.0-2 installs is
+# byte for byte the jsmn.h of the upstream 1.1.0 tarball, so it is taken
+# from there (NOTES.md says why not from the source package).
 name=jsmn
 # shellcheck source=third_party/common.sh
 . "$(dirname "$0")/common.sh"

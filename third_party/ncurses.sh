@@ -1,7 +1,8 @@
 #!/bin/sh
-# ncurses.sh OUTDIR: build ncursesw's static library with musl-gcc from
-# the Debian source package unpacked by fetch.sh, with built-in terminal
-# descriptions so the program starts where the host has no terminfo.
+# ncurses.sh OUTDIR [musl|mingw]: build ncursesw's static library with
+# musl-gcc or mingw-w64 from the Debian source package unpacked by
+# fetch.sh, with built-in terminal descriptions so the program starts
+# where the host has no terminfo.
 name=ncurses
 # shellcheck source=third_party/common.sh
 . "$(dirname "$0")/common.sh"
@@ -15,43 +16,56 @@ fallbacks=xterm-256color,xterm,tmux-256color,screen-256color,screen,vt100,linux
 terminfo_dirs=/etc/terminfo:/lib/terminfo:/usr/share/terminfo:/usr/lib/terminfo
 
 prepare_tree
-echo "building ncurses $(pinned_version) with musl-gcc (log: $log)" >&2
+echo "building ncurses $(pinned_version) for $target with $cc" \
+    "(log: $log)" >&2
 
 for tool in tic infocmp; do
 	command -v "$tool" >/dev/null ||
 	    die "$tool not found; install the Debian package ncurses-bin"
 done
 
-# --disable-overwrite puts the headers in include/ncursesw, next to
-# nothing of the host's, and --disable-db-install keeps the host's
-# terminfo folders out of the install.
-(cd "$work" && step ./configure \
-    CC=musl-gcc CFLAGS=-O2 \
-    --prefix="$prefix" \
-    --enable-widec \
-    --enable-sp-funcs \
-    --enable-ext-colors \
-    --without-shared --with-normal \
-    --without-debug --without-profile \
+# Options for both targets: wide characters, static only, no programs,
+# tests, C++, Ada or manual pages, and headers in include/ncursesw
+# (--disable-overwrite), next to nothing of the host's.
+common_options="--prefix=$prefix \
+    --enable-widec --enable-sp-funcs --enable-ext-colors \
+    --without-shared --with-normal --without-debug --without-profile \
     --without-cxx --without-cxx-binding --without-ada \
     --without-progs --without-tests --without-manpages \
-    --without-gpm --without-dlsym \
-    --disable-pc-files \
-    --disable-overwrite \
-    --disable-db-install \
-    --disable-home-terminfo \
-    --with-terminfo-dirs="$terminfo_dirs" \
-    --with-default-terminfo-dir=/usr/share/terminfo \
-    --with-fallbacks="$fallbacks" \
-    --with-tic-path="$(command -v tic)" \
-    --with-infocmp-path="$(command -v infocmp)")
+    --disable-pc-files --disable-overwrite \
+    --with-fallbacks=$fallbacks \
+    --with-tic-path=$(command -v tic) \
+    --with-infocmp-path=$(command -v infocmp)"
+
+if [ "$target" = musl ]; then
+	# --disable-db-install keeps the host's terminfo folders out of the
+	# install; the library still searches them at run time.
+	# shellcheck disable=SC2086 # one word per option
+	(cd "$work" && step ./configure CC="$cc" CFLAGS=-O2 \
+	    $common_options \
+	    --without-gpm --without-dlsym \
+	    --disable-db-install \
+	    --disable-home-terminfo \
+	    --with-terminfo-dirs="$terminfo_dirs" \
+	    --with-default-terminfo-dir=/usr/share/terminfo)
+else
+	# Windows has no terminfo database: the console driver
+	# (--enable-term-driver) draws on the Windows console, and the
+	# fallbacks serve terminals such as an SSH session's.
+	# shellcheck disable=SC2086 # one word per option
+	(cd "$work" && step ./configure CC="$cc" CFLAGS=-O2 \
+	    --host="$host" --build="$(uname -m)-linux-gnu" \
+	    $common_options \
+	    --enable-term-driver --disable-database \
+	    --disable-home-terminfo)
+fi
 step make -C "$work" -j"$jobs" libs
 step make -C "$work" install.libs install.includes
 
 # Check what the program relies on: each fallback entry is built in
 # (_nc_fallback2 is the library's own lookup of them), and an unknown TERM
 # makes newterm() return NULL instead of ending the process.
-check="$out/work/ncurses-check"
+check="$out/work/ncurses-check-$target"
 cat >"$check.c" <<'C'
 #include <stdio.h>
 #include <string.h>
@@ -87,9 +101,14 @@ main(int argc, char **argv)
 	return 0;
 }
 C
-step musl-gcc -static -O2 -I"$prefix/include" \
+step "$cc" -static -O2 -DNCURSES_STATIC -I"$prefix/include" \
     -I"$prefix/include/ncursesw" -o "$check" \
     "$check.c" -L"$prefix/lib" -lncursesw
-# shellcheck disable=SC2046 # one argument per terminal name
-step env TERMINFO=/nonexistent "$check" $(echo "$fallbacks" | tr , ' ')
+# The Windows build is only linked here, because running it needs wine;
+# the wine tests run the program itself.
+if [ "$target" = musl ]; then
+	# shellcheck disable=SC2046 # one argument per terminal name
+	step env TERMINFO=/nonexistent "$check" \
+	    $(echo "$fallbacks" | tr , ' ')
+fi
 record_version

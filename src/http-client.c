@@ -77,8 +77,11 @@ http_choose_proxy(const char *setting, const char *host, char out[512])
 	}
 	if ((env = getenv("HTTPS_PROXY")) == NULL || *env == '\0')
 		env = getenv("https_proxy");
-	if (env == NULL || *env == '\0')
+	if (env == NULL || *env == '\0') {
+		/* The system settings: Internet Options on Windows. */
+		plat_system_proxy(host, out);
 		return;
+	}
 	if ((no = getenv("NO_PROXY")) == NULL || *no == '\0')
 		no = getenv("no_proxy");
 	if (no != NULL && http_no_proxy(no, host))

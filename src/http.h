@@ -51,7 +51,8 @@ void http_response_free(struct http_response *resp);
 
 /*
  * Picks the proxy: setting when not empty, else HTTPS_PROXY/https_proxy
- * unless NO_PROXY/no_proxy lists host. Writes "" for a direct connection.
+ * unless NO_PROXY/no_proxy lists host, else the system's proxy for host
+ * (plat_system_proxy: Windows only). Writes "" for a direct connection.
  */
 void http_choose_proxy(const char *setting, const char *host, char out[512]);
 

@@ -1460,3 +1460,41 @@ plat_raise_fd_limit(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
+
+/* ---- system trust store and proxy ---- */
+
+/* CA bundles of the common Linux distributions, tried in order. */
+static const char *const plat_ca_bundles[] = {
+	"/etc/ssl/certs/ca-certificates.crt",	/* Debian, Ubuntu, Alpine */
+	"/etc/pki/tls/certs/ca-bundle.crt",	/* Fedora, RHEL */
+	"/etc/ssl/cert.pem",			/* Alpine, macOS, BSD */
+};
+
+int
+plat_system_roots(plat_cert_fn fn, void *arg)
+{
+	char	*text;
+	size_t	 i, len;
+	int	 rc;
+
+	/* The first bundle that yields a certificate; a broken one is
+	 * skipped, since it only costs anchors. */
+	for (i = 0; i < sizeof(plat_ca_bundles) / sizeof(plat_ca_bundles[0]);
+	    i++) {
+		if (plat_read_file(plat_ca_bundles[i], PLAT_ROOTS_FILE_MAX,
+		    &text, &len, NULL) != EXO_OK)
+			continue;
+		rc = fn(arg, PLAT_CERT_PEM, text, len);
+		free(text);
+		if (rc != 0)
+			return (rc < 0 ? rc : EXO_OK);
+	}
+	return (EXO_OK);
+}
+
+void
+plat_system_proxy(const char *host, char out[512])
+{
+	(void)host;
+	out[0] = '\0';
+}

@@ -2,7 +2,8 @@
  * plat-win32.c: the platform interface of plat.h for 64-bit Windows 10/11
  * and Server 2016 and later: Winsock2, Win32 threads and SRW locks,
  * BCryptGenRandom, wide-character file APIs with ACLs, LockFileEx, DPAPI,
- * ShellExecuteW and the console.
+ * ShellExecuteW, the console, the ROOT certificate store and the WinHTTP
+ * proxy settings.
  *
  * Text is UTF-8 inside exoconnect and UTF-16 at every Windows API; the
  * conversions happen here and nowhere else. Server 2016 and 2019 ignore a
@@ -18,7 +19,9 @@
 #include <wincrypt.h>
 #include <sddl.h>
 #include <shellapi.h>
+#include <winhttp.h>
 
+#include <ctype.h>
 #include <process.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1410,4 +1413,172 @@ void
 plat_raise_fd_limit(void)
 {
 	/* Sockets on Windows are not limited by a descriptor table. */
+}
+
+/* ---- system trust store and proxy ---- */
+
+int
+plat_system_roots(plat_cert_fn fn, void *arg)
+{
+	HCERTSTORE	store;
+	PCCERT_CONTEXT	cert = NULL;
+	int		rc;
+
+	/*
+	 * The current user's logical ROOT store also shows the machine's
+	 * roots, those Group Policy distributes and the enterprise ones,
+	 * which is where an admin puts the root of a TLS-inspecting proxy.
+	 */
+	if ((store = CertOpenSystemStoreW(0, L"ROOT")) == NULL)
+		return (EXO_OK);
+	while ((cert = CertEnumCertificatesInStore(store, cert)) != NULL) {
+		rc = fn(arg, PLAT_CERT_DER, cert->pbCertEncoded,
+		    cert->cbCertEncoded);
+		if (rc < 0) {
+			CertFreeCertificateContext(cert);
+			CertCloseStore(store, 0);
+			return (rc);
+		}
+	}
+	CertCloseStore(store, 0);
+	return (EXO_OK);
+}
+
+/*
+ * Matches text against a bypass pattern with '*' wildcards, ignoring
+ * case. It backtracks only to the last '*', so time stays linear in the
+ * product of both lengths.
+ */
+static int
+plat_glob_match(const char *pattern, const char *text)
+{
+	const char	*star = NULL, *resume = NULL;
+
+	while (*text != '\0') {
+		if (*pattern == '*') {
+			star = pattern++;
+			resume = text;
+		} else if (tolower((unsigned char)*pattern) ==
+		    tolower((unsigned char)*text)) {
+			pattern++;
+			text++;
+		} else if (star != NULL) {
+			pattern = star + 1;
+			text = ++resume;
+		} else
+			return (0);
+	}
+	while (*pattern == '*')
+		pattern++;
+	return (*pattern == '\0');
+}
+
+/*
+ * 1 when a proxy bypass list ("<local>;*.corp.example;10.*") names host.
+ * "<local>" matches names without a dot.
+ */
+static int
+plat_proxy_bypassed(char *list, const char *host)
+{
+	char	*entry, *next;
+
+	for (entry = list; entry != NULL; entry = next) {
+		next = strpbrk(entry, "; \t");
+		if (next != NULL)
+			*next++ = '\0';
+		if (*entry == '\0')
+			continue;
+		if (strcmp(entry, "<local>") == 0 && strchr(host, '.') == NULL)
+			return (1);
+		if (plat_glob_match(entry, host))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Picks the entry for HTTPS from a Windows proxy list: "https=host:port"
+ * first, else an entry without a scheme, which serves every protocol.
+ */
+static void
+plat_proxy_pick(char *list, char out[512])
+{
+	char	*entry, *next;
+	char	 any[512] = "";
+
+	for (entry = list; entry != NULL; entry = next) {
+		next = strpbrk(entry, "; \t");
+		if (next != NULL)
+			*next++ = '\0';
+		if (*entry == '\0')
+			continue;
+		if (strncmp(entry, "https=", 6) == 0) {
+			str_copy(any, entry + 6, sizeof(any));
+			break;
+		}
+		if (strchr(entry, '=') == NULL && any[0] == '\0')
+			str_copy(any, entry, sizeof(any));
+	}
+	if (any[0] == '\0')
+		return;
+	if (strstr(any, "://") != NULL)
+		str_copy(out, any, 512);
+	else
+		snprintf(out, 512, "http://%s", any);
+}
+
+/* Applies one proxy setting; returns 1 when it names a fixed proxy. */
+static int
+plat_proxy_apply(const wchar_t *proxy, const wchar_t *bypass,
+    const char *host, char out[512])
+{
+	char	list[1024], skip[2048];
+
+	if (proxy == NULL || *proxy == L'\0')
+		return (0);
+	if (plat_narrow(proxy, list, sizeof(list)) != EXO_OK)
+		return (0);
+	if (bypass != NULL && plat_narrow(bypass, skip, sizeof(skip)) ==
+	    EXO_OK && plat_proxy_bypassed(skip, host))
+		return (1);
+	plat_proxy_pick(list, out);
+	return (1);
+}
+
+static void
+plat_global_free(wchar_t *p)
+{
+	if (p != NULL)
+		GlobalFree(p);
+}
+
+void
+plat_system_proxy(const char *host, char out[512])
+{
+	WINHTTP_CURRENT_USER_IE_PROXY_CONFIG	ie;
+	WINHTTP_PROXY_INFO			info;
+	int					fixed = 0;
+
+	out[0] = '\0';
+	memset(&ie, 0, sizeof(ie));
+	if (WinHttpGetIEProxyConfigForCurrentUser(&ie)) {
+		fixed = plat_proxy_apply(ie.lpszProxy, ie.lpszProxyBypass, host,
+		    out);
+		plat_global_free(ie.lpszAutoConfigUrl);
+		plat_global_free(ie.lpszProxy);
+		plat_global_free(ie.lpszProxyBypass);
+	}
+	if (fixed)
+		return;
+
+	/* Services and SYSTEM have no Internet Options: the machine-wide
+	 * WinHTTP setting of "netsh winhttp set proxy". */
+	memset(&info, 0, sizeof(info));
+	if (WinHttpGetDefaultProxyConfiguration(&info)) {
+		if (info.dwAccessType == WINHTTP_ACCESS_TYPE_NAMED_PROXY)
+			plat_proxy_apply(info.lpszProxy, info.lpszProxyBypass,
+			    host, out);
+		plat_global_free(info.lpszProxy);
+		plat_global_free(info.lpszProxyBypass);
+	}
 }

@@ -240,6 +240,47 @@ void plat_on_signals(void (*on_stop)(void), void (*on_reload)(void));
 /* Raises the open-file limit as far as the system allows. */
 void plat_raise_fd_limit(void);
 
+/* ---- system trust store and proxy ---- */
+
+/* Largest system CA bundle file plat_system_roots reads. */
+#define PLAT_ROOTS_FILE_MAX	(16 * 1024 * 1024)
+
+/* How plat_system_roots passes certificates to its callback. */
+enum plat_cert_format {
+	PLAT_CERT_PEM,	/* a whole bundle of PEM text */
+	PLAT_CERT_DER	/* one DER-encoded certificate */
+};
+
+/*
+ * Called by plat_system_roots with data that stays valid only during the
+ * call. Returns the number of certificates it took from data (0 or more)
+ * or a negative error code, which ends the walk.
+ */
+typedef int (*plat_cert_fn)(void *arg, enum plat_cert_format format,
+    const void *data, size_t len);
+
+/*
+ * Passes the system's trust anchors to fn. On POSIX the CA bundle files
+ * of the common distributions are tried in order, each passed whole as
+ * PEM text, until fn takes a certificate from one. On Windows every
+ * certificate of the ROOT store (the machine's and the current user's,
+ * as CertOpenSystemStoreW shows them) is passed as DER. Returns 0, or
+ * the first negative code of fn. A missing or unreadable store is not
+ * an error: fn is then called for nothing.
+ */
+int plat_system_roots(plat_cert_fn fn, void *arg);
+
+/*
+ * Writes the system's proxy for HTTPS requests to host as
+ * "http://host:port" into out, or "" for a direct connection. On Windows
+ * this is the Internet Options proxy of the current user (when it names
+ * a fixed proxy and its bypass list does not match host), else the
+ * WinHTTP proxy (netsh winhttp set proxy). Automatic configuration
+ * scripts (PAC) are not evaluated. On POSIX it always writes "", because
+ * the proxy variables are read by the caller.
+ */
+void plat_system_proxy(const char *host, char out[512]);
+
 /* ---- test seams ---- */
 
 /*

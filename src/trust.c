@@ -1,8 +1,9 @@
 /*
- * trust.c: TLS trust anchors (the system CA bundle, a configured PEM file
+ * trust.c: TLS trust anchors (the system trust store, a configured PEM file
  * and the roots built into the binary) and the certificate and private
  * key of the proxy's own TLS listeners.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,13 +19,6 @@
 #define TRUST_PEM_NAME_MAX	64
 /* Most certificates accepted in a listener's chain. */
 #define TRUST_CHAIN_MAX		16
-
-/* CA bundles of the common Linux distributions, tried in order. */
-static const char *const trust_system_bundles[] = {
-	"/etc/ssl/certs/ca-certificates.crt",	/* Debian, Ubuntu, Alpine */
-	"/etc/pki/tls/certs/ca-bundle.crt",	/* Fedora, RHEL */
-	"/etc/ssl/cert.pem",			/* Alpine, macOS, BSD */
-};
 
 /* ---- PEM ---- */
 
@@ -275,6 +269,35 @@ trust_add_pem_file(struct trust_store *t, const char *path, size_t *added,
 	return (EXO_OK);
 }
 
+/*
+ * Adds the certificates of the system store that plat_system_roots
+ * passes; returns how many were added or EXO_ERR_NOMEM.
+ */
+static int
+trust_system_cert(void *arg, enum plat_cert_format format, const void *data,
+    size_t len)
+{
+	struct trust_pem_count	c;
+	int			rc;
+
+	if (format == PLAT_CERT_DER) {
+		rc = trust_add_der(arg, data, len);
+		if (rc == EXO_ERR_NOMEM)
+			return (rc);
+		return (rc == EXO_OK ? 1 : 0);
+	}
+	memset(&c, 0, sizeof(c));
+	c.t = arg;
+	rc = pem_each(data, len, trust_pem_object, &c);
+	if (rc == EXO_ERR_NOMEM)
+		return (rc);
+	/* A bundle that fails to parse counts as empty, so the next one
+	 * is tried. */
+	if (rc != EXO_OK)
+		return (0);
+	return ((int)(c.added > INT_MAX ? INT_MAX : c.added));
+}
+
 int
 trust_load(const char *ca_file, struct trust_store **out,
     struct exo_error *e)
@@ -288,18 +311,9 @@ trust_load(const char *ca_file, struct trust_store **out,
 	if (t == NULL)
 		return (err_set(e, EXO_ERR_NOMEM, "out of memory"));
 
-	/* The first system bundle found; a broken one only costs anchors. */
-	for (i = 0; i < sizeof(trust_system_bundles) /
-	    sizeof(trust_system_bundles[0]); i++) {
-		if (!plat_file_exists(trust_system_bundles[i]))
-			continue;
-		rc = trust_add_pem_file(t, trust_system_bundles[i], &added,
-		    NULL);
-		if (rc == EXO_ERR_NOMEM)
-			goto fail;
-		if (added > 0)
-			break;
-	}
+	/* A broken system store only costs anchors. */
+	if ((rc = plat_system_roots(trust_system_cert, t)) == EXO_ERR_NOMEM)
+		goto fail;
 
 	if (ca_file != NULL && *ca_file != '\0') {
 		rc = trust_add_pem_file(t, ca_file, &added, e);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the unit test programs and the end-to-end tests, and count results.
 
-Usage: python3 tests/run.py --unit-dir DIR --bin PATH [-k PATTERN]
+Usage: python3 tests/run.py --unit-dir DIR --bin PATH [--wine-exe EXE]
+                            [--check-bin PATH ...] [-k PATTERN]
 
 Every executable named test-* in DIR runs first. Each prints "pass NAME" or
 "fail NAME" per test, followed by indented detail lines. A program that
@@ -10,6 +11,12 @@ one failure named after the program. Then the unittest tests in tests/e2e
 run in a worker process with the binary path in the environment variable
 EXO_BIN. The runner kills a test that exceeds its time limit, together with
 every process it started, and continues with the next test.
+
+With --wine-exe, the tests in tests/wine run last, the same way, against
+that Windows executable under wine: the runner creates one wine prefix for
+the whole run and removes it at the end. --check-bin names the release
+binaries whose linking those tests check (static for Linux, system DLLs
+only for Windows).
 
 The output ends with exactly one line "N passed, N failed", and the exit
 status is 1 when anything failed.
@@ -28,6 +35,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 E2E_DIR = os.path.join(HERE, "e2e")
+WINE_DIR = os.path.join(HERE, "wine")
 
 UNIT_TIMEOUT = 300    # seconds per unit test program
 E2E_TIMEOUT = 180    # seconds per end-to-end test, setUpClass included
@@ -150,11 +158,11 @@ def iter_tests(suite):
             yield item
 
 
-def discover_e2e():
-    """Return the loader's suite for tests/e2e, or raise on import errors."""
+def discover_e2e(test_dir=E2E_DIR):
+    """Return the loader's suite for TEST_DIR, or raise on import errors."""
     loader = unittest.TestLoader()
-    suite = loader.discover(E2E_DIR, pattern="test_*.py",
-        top_level_dir=E2E_DIR)
+    suite = loader.discover(test_dir, pattern="test_*.py",
+        top_level_dir=test_dir)
     return loader, suite
 
 
@@ -236,6 +244,8 @@ def worker(ids):
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # The wine tests import the end-to-end harness.
+    sys.path.insert(0, WINE_DIR)
     sys.path.insert(0, E2E_DIR)
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
@@ -260,10 +270,13 @@ def short_name(test_id):
     return test_id
 
 
-def run_e2e(bin_path, pattern, tally):
-    sys.path.insert(0, E2E_DIR)
+def run_e2e(bin_path, pattern, tally, test_dir=E2E_DIR, extra_env=None):
+    if E2E_DIR not in sys.path:
+        sys.path.insert(0, E2E_DIR)
+    if test_dir not in sys.path:
+        sys.path.insert(0, test_dir)
     try:
-        _, suite = discover_e2e()
+        _, suite = discover_e2e(test_dir)
     except Exception as exc:    # an import error in a test module
         tally.record(False, "e2e-discovery", repr(exc))
         return
@@ -285,6 +298,7 @@ def run_e2e(bin_path, pattern, tally):
     env = dict(os.environ)
     if bin_path:
         env["EXO_BIN"] = os.path.abspath(bin_path)
+    env.update(extra_env or {})
     pending = list(ids)
     while pending:
         pending = run_worker_batch(pending, env, tally)
@@ -363,6 +377,8 @@ def run_worker_batch(ids, env, tally):
                         short_name(tid), detail)
                 elif msg["event"] == "skip":
                     done.add(msg["id"])
+                    if msg["id"] == current:
+                        current = None
                     print("skip %s (%s)" % (short_name(
                         msg["id"]), msg["reason"]))
                 elif msg["event"] == "done":
@@ -383,6 +399,28 @@ def run_worker_batch(ids, env, tally):
     return []
 
 
+def run_wine(exe, check_bins, pattern, tally):
+    """Run the tests in tests/wine against EXE in a new wine prefix."""
+    if not os.path.isfile(exe):
+        tally.record(False, "wine-exe", "Windows executable not found: "
+                     + exe)
+        return
+    sys.path.insert(0, WINE_DIR)
+    import wineprefix
+    prefix = wineprefix.WinePrefix(exe)
+    try:
+        try:
+            env = prefix.start()
+        except (OSError, RuntimeError) as exc:
+            tally.record(False, "wine-prefix", str(exc))
+            return
+        env["EXO_CHECK_BINS"] = os.pathsep.join(
+            os.path.abspath(b) for b in check_bins)
+        run_e2e(None, pattern, tally, WINE_DIR, env)
+    finally:
+        prefix.stop()
+
+
 def main(argv):
     if len(argv) > 1 and argv[1] == "--e2e-worker":
         return worker(argv[2:])
@@ -391,6 +429,11 @@ def main(argv):
     parser.add_argument("--unit-dir", help="folder of test-* programs")
     parser.add_argument("--bin", help="exoconnect binary for the "
         "end-to-end tests (passed as EXO_BIN)")
+    parser.add_argument("--wine-exe", help="Windows exoconnect.exe "
+        "for the tests in tests/wine, run under wine")
+    parser.add_argument("--check-bin", action="append", default=[],
+        help="release binary whose linking tests/wine checks "
+        "(repeatable)")
     parser.add_argument("-k", dest="pattern", help="run only tests "
         "whose name contains PATTERN (or matches it, with wildcards)")
     args = parser.parse_args(argv[1:])
@@ -402,6 +445,8 @@ def main(argv):
             "binary not found or not executable: " + args.bin)
     else:
         run_e2e(args.bin, args.pattern, tally)
+    if args.wine_exe:
+        run_wine(args.wine_exe, args.check_bin, args.pattern, tally)
     print("%d passed, %d failed" % (tally.passed, tally.failed))
     return 1 if tally.failed else 0
 

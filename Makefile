@@ -186,3 +186,5 @@ distclean:
 # ---- Windows ----
 
 include mk/windows.mk
+
+include mk/fuzz.mk

@@ -622,7 +622,7 @@ plat_format_time(int64_t t, char buf[32])
 	struct tm	tm;
 
 	if (_gmtime64_s(&tm, &tt) != 0) {
-		str_copy(buf, "1970-01-01T00:00:00Z", 32);
+		str_copy(buf, "invalid-time", 32);
 		return;
 	}
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -753,6 +753,9 @@ plat_secret_descriptor(void)
 	return (sd);
 }
 
+/* Numbers the temporary files of plat_write_file_atomic. */
+static atomic_uint plat_tmp_counter;
+
 int
 plat_write_file_atomic(const char *path, const void *data, size_t len,
     int secret, struct exo_error *e)
@@ -764,13 +767,18 @@ plat_write_file_atomic(const char *path, const void *data, size_t len,
 	const char		*p = data;
 	HANDLE			 h;
 	DWORD			 put, err;
-	int			 rc = EXO_OK;
+	int			 rc = EXO_OK, len_tmp;
 
 	if (plat_seam_write_fails(path))
 		return (err_set(e, EXO_ERR_NOSPACE, "write %s failed: no "
 		    "space left on device (test seam)", path));
-	snprintf(tmp, sizeof(tmp), "%s.%lu.tmp", path,
-	    (unsigned long)GetCurrentProcessId());
+	/* Unique per process and call, so threads never share a file. */
+	len_tmp = snprintf(tmp, sizeof(tmp), "%s.%lu-%u.tmp", path,
+	    (unsigned long)GetCurrentProcessId(),
+	    atomic_fetch_add(&plat_tmp_counter, 1));
+	if (len_tmp < 0 || (size_t)len_tmp >= sizeof(tmp))
+		return (err_set(e, EXO_ERR_TOOLONG, "path %s is too long",
+		    path));
 	if ((wpath = plat_wide(path)) == NULL ||
 	    (wtmp = plat_wide(tmp)) == NULL) {
 		rc = err_set(e, EXO_ERR_INVALID, "invalid path %s", path);
@@ -935,6 +943,25 @@ plat_is_separator(char c)
 	return (c == '\\' || c == '/');
 }
 
+/*
+ * Returns the length of the part of path no folder can be created in:
+ * "C:" of "C:\data", or "\\server\share" of a UNC path.
+ */
+static size_t
+plat_path_root_len(const char *path)
+{
+	size_t	i, seps = 0;
+
+	if (plat_is_separator(path[0]) && plat_is_separator(path[1])) {
+		for (i = 2; path[i] != '\0'; i++) {
+			if (plat_is_separator(path[i]) && ++seps == 2)
+				return (i);
+		}
+		return (i);
+	}
+	return (path[0] != '\0' && path[1] == ':' ? 2 : 0);
+}
+
 int
 plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 {
@@ -949,13 +976,10 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 	if (str_copy(part, dir, sizeof(part)) >= sizeof(part))
 		return (err_set(e, EXO_ERR_TOOLONG, "path too long: %s", dir));
 	n = strlen(part);
-	for (i = 1; i <= n; i++) {
+	for (i = plat_path_root_len(part) + 1; i <= n; i++) {
 		int last = i == n;
 
 		if (!last && !plat_is_separator(part[i]))
-			continue;
-		/* Skip drive roots such as "C:\" and UNC prefixes. */
-		if (!last && (i == 2 && part[1] == ':'))
 			continue;
 		part[i] = '\0';
 		if ((w = plat_wide(part)) == NULL)

@@ -1,16 +1,19 @@
 """exoconnect.exe under wine: sign-in, serve, mail both ways, its files.
 
 tests/run.py runs these with EXO_BIN set to a wrapper that starts the
-Windows test build (EXO_WINE_EXE) under wine in the run's prefix, so the
-end-to-end harness drives the .exe as it drives the Linux binary: the same
-doubles on 127.0.0.1, the same settings file. Unix paths work inside wine
+Windows test build (EXO_WINE_EXE) under wine in the run's prefix. So the
+end-to-end harness drives the .exe as it drives the Linux binary, with the
+same doubles on 127.0.0.1 and the same settings file. Unix paths work inside wine
 because its drive Z: is the Unix root.
 """
 
+import hashlib
 import json
 import os
 import poplib
 import smtplib
+import ssl
+import struct
 import subprocess
 
 from harness import MAILBOX, Product, ProductTest
@@ -20,6 +23,14 @@ from harness import MAILBOX, Product, ProductTest
 # its own format instead, version 1 and the text "Wine Crypt32 ok".
 DPAPI_MAGIC = bytes.fromhex("01000000d08c9ddf0115d1118c7a00c04fc297eb")
 WINE_DPAPI_MAGIC = b"\x01\x00\x00\x00Wine Crypt32 ok\x00"
+
+# The current user's ROOT certificates in the registry; the system's ROOT
+# store includes them.
+USER_ROOTS_KEY = (r"HKCU\Software\Microsoft\SystemCertificates\Root"
+                  r"\Certificates")
+# CERT_CERT_PROP_ID: the property of a serialized certificate that
+# contains its DER encoding.
+CERT_CERT_PROP_ID = 32
 
 MESSAGE = (b"From: <mfp@example.com>\r\nTo: <mfp@example.com>\r\n"
            b"Subject: wine\r\n\r\nsent through exoconnect.exe\r\n"
@@ -152,9 +163,9 @@ class WineSigninTest(ProductTest):
         self.assertIn("sign each mailbox in again", err)
 
     def test_proxy_from_winhttp_settings(self):
-        # With [network] proxy empty and no HTTPS_PROXY, the program asks
-        # WinHTTP. wine's WinHttpGetDefaultProxyConfiguration returns the
-        # http_proxy variable when its registry holds no proxy, and
+        # With [network] proxy empty and no HTTPS_PROXY, the program reads
+        # the WinHTTP settings. wine's WinHttpGetDefaultProxyConfiguration returns the
+        # http_proxy variable when its registry sets no proxy, and
         # exoconnect itself never reads http_proxy.
         self.doubles.config(require_proxy=True)
         env = dict(self.product.env)
@@ -178,3 +189,33 @@ class WineSigninTest(ProductTest):
         self.assertEqual(requests[0]["method"], "CONNECT")
         self.assertEqual(requests[0]["target"], "localhost:%d"
                          % self.doubles.ports["identity"])
+
+    def wine_reg(self, *args):
+        proc = subprocess.run(["timeout", "60", "wine", "reg"] + list(args),
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=90)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
+    def test_trust_from_windows_root_store(self):
+        # Without ca_file the doubles' CA must come from the Windows ROOT
+        # store. A registry certificate blob is a list of properties, each
+        # with its id, the value 1 and its length before the data.
+        with open(self.doubles.ca_file) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        conf = open(self.product.conf).read()
+        with open(self.product.conf, "w") as f:
+            f.write(conf.replace("ca_file = " + self.doubles.ca_file,
+                                 "ca_file ="))
+
+        proc = self.product.run("user", "add", "--device-code", "--json")
+        self.assertEqual(proc.returncode, 1, "signed in without the CA")
+        self.assertIn("unknown CA", proc.stderr.decode("utf-8", "replace"))
+
+        key = USER_ROOTS_KEY + "\\" + hashlib.sha1(der).hexdigest().upper()
+        blob = struct.pack("<III", CERT_CERT_PROP_ID, 1, len(der)) + der
+        self.wine_reg("add", key, "/v", "Blob", "/t", "REG_BINARY", "/d",
+                      blob.hex(), "/f")
+        self.addCleanup(self.wine_reg, "delete", key, "/f")
+        first, second, status, err = self.product.add_user_device()
+        self.assertEqual(status, 0, err)
+        self.extra_secrets.append(second["password"])

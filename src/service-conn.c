@@ -168,7 +168,7 @@ conn_fill_ctx(struct conn *c, const char *peer)
 	c->ctx.conn = ev_next_conn_id();
 	str_copy(c->ctx.peer, peer, sizeof(c->ctx.peer));
 	c->ctx.local_port = c->srv->status.port;
-	c->ctx.stopping = &sv->stopping;
+	c->ctx.stopping = &c->srv->stopping;
 	c->ctx.on_login = conn_on_login;
 	c->ctx.service = c;
 }
@@ -231,7 +231,7 @@ service_accept_main(void *arg)
 	plat_socket	 s;
 	int		 rc;
 
-	while (!atomic_load(&sv->stopping)) {
+	while (!atomic_load(&sv->stopping) && !atomic_load(&srv->stopping)) {
 		rc = plat_accept(srv->sock, ACCEPT_POLL_MS, &s, peer);
 		if (rc == EXO_ERR_TIMEOUT)
 			continue;
@@ -269,6 +269,23 @@ service_conn_shutdown(struct service *sv, const char *login)
 		if (!c->sock_open)
 			continue;
 		if (login != NULL && str_casecmp(c->login, login) != 0)
+			continue;
+		plat_socket_shutdown(c->sock);
+		n++;
+	}
+	plat_mutex_unlock(sv->mu);
+	return n;
+}
+
+int
+service_conn_shutdown_server(struct service *sv, struct server *srv)
+{
+	struct conn	*c;
+	int		 n = 0;
+
+	plat_mutex_lock(sv->mu);
+	for (c = sv->conns; c != NULL; c = c->next) {
+		if (!c->sock_open || c->srv != srv)
 			continue;
 		plat_socket_shutdown(c->sock);
 		n++;

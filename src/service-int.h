@@ -36,6 +36,7 @@ struct server {
 	enum server_kind kind;
 	plat_socket	 sock;
 	int		 accepting;	/* the accept thread runs */
+	atomic_int	 stopping;	/* this server stops; sessions see it */
 	struct server_status status;
 	struct server_stats stats;
 };
@@ -77,5 +78,8 @@ void service_background_main(void *arg);
  * and returns how many there were.
  */
 int service_conn_shutdown(struct service *sv, const char *login);
+
+/* Shuts down the sockets of the sessions of srv; returns how many. */
+int service_conn_shutdown_server(struct service *sv, struct server *srv);
 
 #endif

@@ -361,17 +361,17 @@ start_counted(struct service *sv, void (*fn)(void *), void *arg,
 	return EXO_ERR_NOMEM;
 }
 
+/*
+ * Takes the instance lock and starts the background thread, which the
+ * first server to start does. Quiet: service_start logs the outcome.
+ */
 static int
-service_start_all(struct service *sv, struct exo_error *e)
+service_begin(struct service *sv, struct exo_error *e)
 {
 	int	rc;
 
 	if (sv->started)
-		return err_set(e, EXO_ERR_INVALID, "the service already runs");
-	if (!sv->settings.pop3.enabled && !sv->settings.smtp.enabled)
-		return err_set(e, EXO_ERR_CONFIG, "both servers are disabled "
-		    "in %s; set enabled = yes under [pop3] or [smtp]",
-		    sv->settings.path);
+		return EXO_OK;
 	atomic_store(&sv->stopping, 0);
 	sv->stop_requested = 0;
 	sv->checked_generation = userdb_generation(sv->users);
@@ -381,43 +381,103 @@ service_start_all(struct service *sv, struct exo_error *e)
 		return rc;
 	plat_raise_fd_limit();
 
-	for (int k = 0; k < SERVER_COUNT; k++) {
-		if (!server_enabled(sv, (enum server_kind)k))
-			continue;
-		rc = server_listen(&sv->servers[k], e);
-		if (rc != EXO_OK)
-			goto fail;
-	}
-
-	sv->started = 1;
-	for (int k = 0; k < SERVER_COUNT; k++) {
-		struct server *srv = &sv->servers[k];
-
-		if (srv->sock == PLAT_SOCKET_INVALID)
-			continue;
-		rc = start_counted(sv, service_accept_main, srv,
-		    &srv->accepting);
-		if (rc != EXO_OK)
-			break;
-		server_set_state(srv, SERVER_RUNNING, NULL);
-	}
-	if (rc == EXO_OK)
-		rc = start_counted(sv, service_background_main, sv, NULL);
+	rc = start_counted(sv, service_background_main, sv, NULL);
 	if (rc != EXO_OK) {
-		service_stop(sv);
+		plat_lock_release(sv->lock);
+		sv->lock = NULL;
 		return err_set(e, rc, "could not start a thread: %s",
 		    exo_strerror(rc));
 	}
+	sv->started = 1;
+	return EXO_OK;
+}
+
+/* Undoes service_begin when no server could start. */
+static void
+service_end(struct service *sv)
+{
+	atomic_store(&sv->stopping, 1);
+	plat_mutex_lock(sv->mu);
+	plat_cond_broadcast(sv->cond);
+	if (wait_until(sv, no_threads, plat_now_ms() + STOP_JOIN_MS) !=
+	    EXO_OK)
+		sv->leaked = 1;
+	plat_mutex_unlock(sv->mu);
+	plat_lock_release(sv->lock);
+	sv->lock = NULL;
+	sv->started = 0;
+}
+
+/* Clears the counters and the stop flag of a server about to listen. */
+static void
+server_reset(struct server *srv)
+{
+	atomic_store(&srv->stopping, 0);
+	atomic_store(&srv->stats.sessions, 0);
+	atomic_store(&srv->stats.logins, 0);
+	atomic_store(&srv->stats.messages, 0);
+	atomic_store(&srv->stats.bytes, 0);
+}
+
+/* Starts the accept thread of a listening server. */
+static int
+server_run(struct server *srv, struct exo_error *e)
+{
+	int	rc;
+
+	rc = start_counted(srv->sv, service_accept_main, srv,
+	    &srv->accepting);
+	if (rc != EXO_OK)
+		return err_set(e, rc, "could not start a thread: %s",
+		    exo_strerror(rc));
+	server_set_state(srv, SERVER_RUNNING, NULL);
+	return EXO_OK;
+}
+
+static void
+service_started_event(struct service *sv)
+{
 	ev_emit(EV_INFO, 0, "service.started", "exoconnect {version} started "
 	    "with data folder {data_dir}", "version", EXO_VERSION,
 	    "data_dir", sv->settings.data_dir, (char *)NULL);
-	return EXO_OK;
+}
 
-fail:
-	servers_close(sv);
-	plat_lock_release(sv->lock);
-	sv->lock = NULL;
-	return rc;
+static int
+service_start_all(struct service *sv, struct exo_error *e)
+{
+	int	rc = EXO_OK;
+
+	if (sv->started)
+		return err_set(e, EXO_ERR_INVALID, "the service already runs");
+	if (!sv->settings.pop3.enabled && !sv->settings.smtp.enabled)
+		return err_set(e, EXO_ERR_CONFIG, "both servers are disabled "
+		    "in %s; set enabled = yes under [pop3] or [smtp]",
+		    sv->settings.path);
+	rc = service_begin(sv, e);
+	if (rc != EXO_OK)
+		return rc;
+
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		if (!server_enabled(sv, (enum server_kind)k))
+			continue;
+		server_reset(&sv->servers[k]);
+		rc = server_listen(&sv->servers[k], e);
+		if (rc != EXO_OK) {
+			servers_close(sv);
+			service_end(sv);
+			return rc;
+		}
+	}
+
+	for (int k = 0; k < SERVER_COUNT && rc == EXO_OK; k++)
+		if (sv->servers[k].sock != PLAT_SOCKET_INVALID)
+			rc = server_run(&sv->servers[k], e);
+	if (rc != EXO_OK) {
+		service_stop(sv);
+		return rc;
+	}
+	service_started_event(sv);
+	return EXO_OK;
 }
 
 int
@@ -446,6 +506,8 @@ service_stop(struct service *sv)
 	if (!sv->started)
 		return;
 	atomic_store(&sv->stopping, 1);
+	for (int k = 0; k < SERVER_COUNT; k++)
+		atomic_store(&sv->servers[k].stopping, 1);
 
 	plat_mutex_lock(sv->mu);
 	plat_cond_broadcast(sv->cond);
@@ -489,6 +551,158 @@ service_stop(struct service *sv)
 	sv->started = 0;
 	ev_emit(EV_INFO, 0, "service.stopped", "exoconnect stopped",
 	    (char *)NULL);
+}
+
+/* ---- one server at a time, for the screen ---- */
+
+static int
+server_start_one(struct service *sv, enum server_kind kind,
+    struct exo_error *e)
+{
+	struct server	*srv = &sv->servers[kind];
+	int		 first = !sv->started;
+	int		 rc;
+
+	if (!server_enabled(sv, kind))
+		return err_set(e, EXO_ERR_CONFIG, "the %s server is disabled "
+		    "in %s; set enabled = yes under [%s]",
+		    kind_names[kind], sv->settings.path,
+		    kind == SERVER_POP3 ? "pop3" : "smtp");
+	if (srv->sock != PLAT_SOCKET_INVALID)
+		return err_set(e, EXO_ERR_INVALID, "the %s server already "
+		    "runs", kind_names[kind]);
+	rc = service_begin(sv, e);
+	if (rc != EXO_OK)
+		return rc;
+
+	server_reset(srv);
+	rc = server_listen(srv, e);
+	if (rc == EXO_OK) {
+		rc = server_run(srv, e);
+		if (rc != EXO_OK)
+			service_server_stop(sv, kind);
+	} else if (first)
+		service_end(sv);
+	if (rc == EXO_OK && first)
+		service_started_event(sv);
+	return rc;
+}
+
+int
+service_server_start(struct service *sv, enum server_kind kind,
+    struct exo_error *e)
+{
+	struct exo_error	local;
+	int			rc;
+
+	if (e == NULL)
+		e = &local;
+	err_clear(e);
+	if ((unsigned)kind >= SERVER_COUNT)
+		return err_set(e, EXO_ERR_INVALID, "no such server");
+	rc = server_start_one(sv, kind, e);
+	if (rc != EXO_OK)
+		ev_emit(EV_ERROR, 0, "service.server_start_failed", "The "
+		    "{server} server could not start: {error}", "server",
+		    kind_names[kind], "error", e->msg[0] != '\0' ? e->msg :
+		    exo_strerror(rc), (char *)NULL);
+	return rc;
+}
+
+/* Waits with sv->mu held until srv has no open connections. */
+static int
+wait_server_idle(struct service *sv, struct server *srv, int64_t deadline)
+{
+	int64_t	left;
+
+	while (atomic_load(&srv->stats.active) > 0 || srv->accepting) {
+		left = deadline - plat_now_ms();
+		if (left <= 0)
+			return EXO_ERR_TIMEOUT;
+		plat_cond_wait(sv->cond, sv->mu, left > 1000 ? 1000 :
+		    (int)left);
+	}
+	return EXO_OK;
+}
+
+void
+service_server_stop(struct service *sv, enum server_kind kind)
+{
+	struct server	*srv;
+	char		 count[16], grace[16];
+	long		 n;
+
+	if ((unsigned)kind >= SERVER_COUNT)
+		return;
+	srv = &sv->servers[kind];
+	if (srv->sock == PLAT_SOCKET_INVALID)
+		return;
+	if (sv->servers[!kind].sock == PLAT_SOCKET_INVALID) {
+		service_stop(sv);
+		return;
+	}
+
+	/* The other server keeps running: stop this one's threads only. */
+	atomic_store(&srv->stopping, 1);
+	plat_mutex_lock(sv->mu);
+	while (srv->accepting)
+		plat_cond_wait(sv->cond, sv->mu, ACCEPT_POLL_MS);
+	plat_mutex_unlock(sv->mu);
+	plat_socket_close(srv->sock);
+	srv->sock = PLAT_SOCKET_INVALID;
+	server_set_state(srv, SERVER_STOPPED, NULL);
+
+	n = atomic_load(&srv->stats.active);
+	snprintf(count, sizeof(count), "%ld", n);
+	snprintf(grace, sizeof(grace), "%d", SERVICE_GRACE_SECONDS);
+	ev_emit(EV_INFO, 0, "service.server_stopping", "Stopping the "
+	    "{server} server: {count} open sessions get {grace} seconds to "
+	    "end", "server", kind_names[kind], "count", count, "grace", grace,
+	    (char *)NULL);
+
+	plat_mutex_lock(sv->mu);
+	wait_server_idle(sv, srv, plat_now_ms() +
+	    SERVICE_GRACE_SECONDS * 1000);
+	plat_mutex_unlock(sv->mu);
+	service_conn_shutdown_server(sv, srv);
+	plat_mutex_lock(sv->mu);
+	wait_server_idle(sv, srv, plat_now_ms() + STOP_JOIN_MS);
+	plat_mutex_unlock(sv->mu);
+
+	ev_emit(EV_INFO, 0, "service.server_stopped", "The {server} server "
+	    "stopped", "server", kind_names[kind], (char *)NULL);
+}
+
+long
+service_active_sessions(const struct service *sv)
+{
+	long	n = 0;
+
+	for (int k = 0; k < SERVER_COUNT; k++)
+		n += atomic_load(&sv->servers[k].stats.active);
+	return n;
+}
+
+int
+service_apply_settings(struct service *sv, const struct settings *s,
+    struct exo_error *e)
+{
+	char	path[PLAT_PATH_MAX], data_dir[PLAT_PATH_MAX];
+
+	if (sv->started)
+		return err_set(e, EXO_ERR_BUSY, "stop the servers before the "
+		    "new settings can apply");
+	str_copy(path, sv->settings.path, sizeof(path));
+	str_copy(data_dir, sv->settings.data_dir, sizeof(data_dir));
+	sv->settings = *s;
+	str_copy(sv->settings.path, path, sizeof(sv->settings.path));
+	str_copy(sv->settings.data_dir, data_dir,
+	    sizeof(sv->settings.data_dir));
+	if (sv->settings.log.file[0] == '\0')
+		log_stop();
+	else
+		return service_log_start(sv, sv->log_to_stderr, e);
+	return EXO_OK;
 }
 
 void

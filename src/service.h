@@ -105,6 +105,39 @@ int service_start(struct service *sv, struct exo_error *e);
 void service_stop(struct service *sv);
 
 /*
+ * Starts one server, for the screen: the first server to start takes the
+ * instance lock and starts the background thread, as service_start
+ * does. Fails with EXO_ERR_CONFIG when the server is disabled and
+ * EXO_ERR_INVALID when it runs already; a bind failure leaves the
+ * server in state failed with plat_listen's message, which names the
+ * fix. Each failure is logged as service.server_start_failed.
+ * Resets the server's sessions, logins, messages and bytes counters.
+ */
+int service_server_start(struct service *sv, enum server_kind kind,
+    struct exo_error *e);
+
+/*
+ * Stops one server: it stops accepting, its sessions get
+ * SERVICE_GRACE_SECONDS, then their sockets are shut down. Stopping the
+ * last running server is service_stop. Blocks up to about 40 seconds;
+ * safe to call when that server is stopped. Call service_stop and the
+ * per-server functions from one thread at a time.
+ */
+void service_server_stop(struct service *sv, enum server_kind kind);
+
+/* Open device connections of both servers. Thread-safe. */
+long service_active_sessions(const struct service *sv);
+
+/*
+ * Replaces the settings (all but path and data_dir) while no server
+ * runs, and restarts the log with the new [log] section. EXO_ERR_BUSY
+ * while a server runs. The trust anchors and the user store keep what
+ * they were opened with, so tls.ca_file applies at the next launch.
+ */
+int service_apply_settings(struct service *sv, const struct settings *s,
+    struct exo_error *e);
+
+/*
  * Asks a running service to stop from any thread (a signal callback);
  * service_wait returns afterwards. Only sets a flag and wakes waiters.
  */

@@ -492,6 +492,112 @@ TEST(user_add_checks_before_signin)
 	service_close(sv);
 }
 
+TEST(servers_start_and_stop_one_at_a_time)
+{
+	struct service		*sv;
+	struct server_status	 st;
+	struct exo_error	 err;
+	char			 line[256];
+	plat_socket		 s;
+
+	make_dir();
+	write_conf(10, 10, 1);
+	sv = open_service();
+	if (sv == NULL)
+		return;
+
+	err_clear(&err);
+	CHECK_INT(service_server_start(sv, SERVER_SMTP, &err), EXO_OK);
+	service_server_status(sv, SERVER_POP3, &st);
+	CHECK_INT(st.state, SERVER_STOPPED);
+	s = connect_line(smtp_port, line, sizeof(line));
+	CHECK(strncmp(line, "220", 3) == 0);
+	CHECK_INT(service_active_sessions(sv), 1);
+	CHECK_INT(service_server_start(sv, SERVER_SMTP, &err),
+	    EXO_ERR_INVALID);
+
+	CHECK_INT(service_server_start(sv, SERVER_POP3, &err), EXO_OK);
+	service_server_stop(sv, SERVER_SMTP);
+	/* The open SMTP session ended with the server. */
+	CHECK(read_line(s, line, sizeof(line), 3000) <= 0 ||
+	    strncmp(line, "421", 3) == 0);
+	plat_socket_close(s);
+	service_server_status(sv, SERVER_SMTP, &st);
+	CHECK_INT(st.state, SERVER_STOPPED);
+	CHECK_INT(service_active_sessions(sv), 0);
+	s = connect_line(pop3_port, line, sizeof(line));
+	CHECK(strncmp(line, "+OK", 3) == 0);
+	plat_socket_close(s);
+
+	service_server_stop(sv, SERVER_POP3);
+	service_server_status(sv, SERVER_POP3, &st);
+	CHECK_INT(st.state, SERVER_STOPPED);
+	/* The instance lock went with the last server. */
+	CHECK_INT(service_start(sv, &err), EXO_OK);
+	finish_service(sv);
+}
+
+TEST(server_start_reports_port_in_use)
+{
+	struct service		*sv;
+	struct server_status	 st;
+	struct exo_error	 err;
+	plat_socket		 taken;
+
+	make_dir();
+	write_conf(10, 10, 1);
+	sv = open_service();
+	if (sv == NULL)
+		return;
+	CHECK_INT(plat_listen("127.0.0.1", pop3_port, &taken, NULL), EXO_OK);
+
+	err_clear(&err);
+	CHECK_INT(service_server_start(sv, SERVER_POP3, &err),
+	    EXO_ERR_ADDRINUSE);
+	CHECK(strstr(err.msg, "choose another port") != NULL);
+	service_server_status(sv, SERVER_POP3, &st);
+	CHECK_INT(st.state, SERVER_FAILED);
+	CHECK_STR(st.last_error, err.msg);
+	plat_socket_close(taken);
+
+	/* A failed first start leaves no lock behind. */
+	CHECK_INT(service_server_start(sv, SERVER_POP3, &err), EXO_OK);
+	finish_service(sv);
+}
+
+TEST(apply_settings_only_when_stopped)
+{
+	struct service		*sv;
+	struct settings		*s;
+	struct server_status	 st;
+	struct exo_error	 err;
+	unsigned		 port;
+
+	make_dir();
+	write_conf(10, 10, 1);
+	sv = open_service();
+	s = malloc(sizeof(*s));
+	CHECK(s != NULL);
+	if (sv == NULL || s == NULL) {
+		free(s);
+		return;
+	}
+	port = free_port();
+	*s = *service_settings(sv);
+	s->smtp.port = port;
+
+	CHECK_INT(service_server_start(sv, SERVER_SMTP, &err), EXO_OK);
+	CHECK_INT(service_apply_settings(sv, s, &err), EXO_ERR_BUSY);
+	service_server_stop(sv, SERVER_SMTP);
+	CHECK_INT(service_apply_settings(sv, s, &err), EXO_OK);
+	CHECK_INT(service_server_start(sv, SERVER_SMTP, &err), EXO_OK);
+	service_server_status(sv, SERVER_SMTP, &st);
+	CHECK_INT(st.port, port);
+	CHECK_STR(service_settings(sv)->path, conf);
+	free(s);
+	finish_service(sv);
+}
+
 TEST(json_string_escapes)
 {
 	struct buf	b;
@@ -526,6 +632,9 @@ main(void)
 	RUN(user_set_checks_keys_and_values);
 	RUN(user_passwords_checked);
 	RUN(user_add_checks_before_signin);
+	RUN(servers_start_and_stop_one_at_a_time);
+	RUN(server_start_reports_port_in_use);
+	RUN(apply_settings_only_when_stopped);
 	RUN(json_string_escapes);
 	RUN(clean_replaces_controls);
 	return TEST_EXIT();

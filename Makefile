@@ -171,6 +171,7 @@ check: all test-bin debug windows windows-test
 	    { echo "check: tests/run.py not found" >&2; exit 1; }
 	python3 tests/run.py --unit-dir $(B)/debug/tests --bin $(B)/test/exoconnect \
 	    --wine-exe $(B)/windows-test/exoconnect.exe \
+	    --wine-unit-dir $(B)/windows-test/tests \
 	    --check-bin $(B)/exoconnect --check-bin $(B)/windows/exoconnect.exe
 
 run: all

@@ -3,7 +3,8 @@
 #   make windows       build/windows/exoconnect.exe: static, stripped
 #   make windows-test  build/windows-test/exoconnect.exe: the same with the
 #                      test seams (-DEXO_TEST_SEAMS), which the wine tests
-#                      run
+#                      run, and the portable unit tests as .exe files in
+#                      build/windows-test/tests
 #   make dist          both release binaries and one zip per platform in
 #                      build/dist, then prints their sizes
 #
@@ -73,11 +74,31 @@ endef
 
 $(foreach c,windows windows-test,$(eval $(call win_config,$(c))))
 
+# Unit tests that are portable C also run on Windows, under wine: each
+# links every object of the test build except main.o and the resources.
+# The list is explicit because a unit test may use POSIX calls.
+WIN_UNIT_NAMES := auth json sasl smtp-data util
+WIN_UNIT_BINS := $(patsubst %,$(B)/windows-test/tests/test-%.exe, \
+	$(WIN_UNIT_NAMES))
+WIN_UNIT_OBJS := $(filter-out $(B)/windows-test/obj/main.o \
+	$(B)/windows-test/obj/exoconnect-rc.o,$(windows-test_OBJS))
+
+$(B)/windows-test/unit-obj/%.o: tests/unit/%.c $(WIN_STAMPS) | deps-windows
+	@mkdir -p $(@D)
+	$(WIN_CC) $(windows-test_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+
+$(WIN_UNIT_BINS): $(B)/windows-test/tests/%.exe: \
+	$(B)/windows-test/unit-obj/%.o $(WIN_UNIT_OBJS)
+	@mkdir -p $(@D)
+	$(WIN_CC) $(windows-test_LDFLAGS) -o $@ $^ $(WIN_LIBS)
+
+-include $(patsubst %,$(B)/windows-test/unit-obj/test-%.d,$(WIN_UNIT_NAMES))
+
 .PHONY: windows windows-test third-party-windows deps-windows dist
 
 windows: $(B)/windows/exoconnect.exe
 
-windows-test: $(B)/windows-test/exoconnect.exe
+windows-test: $(B)/windows-test/exoconnect.exe $(WIN_UNIT_BINS)
 
 third-party-windows: $(WIN_STAMPS)
 

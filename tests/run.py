@@ -2,7 +2,8 @@
 """Run the unit test programs and the end-to-end tests, and count results.
 
 Usage: python3 tests/run.py --unit-dir DIR --bin PATH [--wine-exe EXE]
-                            [--check-bin PATH ...] [-k PATTERN]
+                            [--wine-unit-dir DIR] [--check-bin PATH ...]
+                            [-k PATTERN]
 
 Every executable named test-* in DIR runs first. Each prints "pass NAME" or
 "fail NAME" per test, followed by indented detail lines. A program that
@@ -14,7 +15,8 @@ every process it started, and continues with the next test.
 
 With --wine-exe, the tests in tests/wine run last, the same way, against
 that Windows executable under wine: the runner creates one wine prefix for
-the whole run and removes it at the end. --check-bin names the release
+the whole run and removes it at the end. The Windows unit test programs in
+--wine-unit-dir run in that prefix first, their names starting "wine/". --check-bin names the release
 binaries whose linking those tests check (static for Linux, system DLLs
 only for Windows).
 
@@ -83,11 +85,15 @@ def kill_group(proc):
     proc.wait()
 
 
-def run_unit_program(path, pattern, tally):
-    """Run one unit test program and record each of its results."""
-    prog = os.path.basename(path)
-    proc = subprocess.Popen([path], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, cwd=os.path.dirname(path),
+def run_unit_program(path, pattern, tally, runner=(), env=None, label=""):
+    """Run one unit test program and record each of its results.
+
+    RUNNER is a command that runs the program (wine for a Windows test),
+    and LABEL goes before every name the program reports.
+    """
+    prog = label + os.path.basename(path)
+    proc = subprocess.Popen(list(runner) + [path], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, cwd=os.path.dirname(path), env=env,
         start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=UNIT_TIMEOUT)
@@ -103,9 +109,10 @@ def run_unit_program(path, pattern, tally):
     detail = []
     stray = []          # unindented lines that are not results
     for line in text.splitlines():
+        line = line.rstrip("\r")      # wine ends lines with CRLF
         if line.startswith("pass ") or line.startswith("fail "):
-            results.append((line.startswith("pass "), line[5:].strip(),
-                detail))
+            results.append((line.startswith("pass "),
+                label + line[5:].strip(), detail))
             detail = []
         elif line.startswith(" ") or line.startswith("\t"):
             detail.append(line.strip())
@@ -131,7 +138,7 @@ def run_unit_program(path, pattern, tally):
         tally.record(False, prog, why + ("\n" + tail if tail else ""))
 
 
-def run_unit_dir(unit_dir, pattern, tally):
+def run_unit_dir(unit_dir, pattern, tally, runner=(), env=None, label=""):
     if not unit_dir:
         return
     if not os.path.isdir(unit_dir):
@@ -145,7 +152,8 @@ def run_unit_dir(unit_dir, pattern, tally):
         if not os.access(path, os.X_OK) or entry.endswith((".c", ".o",
             ".d", ".h")):
             continue
-        run_unit_program(os.path.abspath(path), pattern, tally)
+        run_unit_program(os.path.abspath(path), pattern, tally, runner,
+            env, label)
 
 
 # ---- end-to-end tests -------------------------------------------------
@@ -399,8 +407,12 @@ def run_worker_batch(ids, env, tally):
     return []
 
 
-def run_wine(exe, check_bins, pattern, tally):
-    """Run the tests in tests/wine against EXE in a new wine prefix."""
+def run_wine(exe, check_bins, unit_dir, pattern, tally):
+    """Run the tests in tests/wine against EXE in a new wine prefix.
+
+    The unit test programs in UNIT_DIR (test-*.exe) run first, under wine,
+    with "wine/" before their names.
+    """
     if not os.path.isfile(exe):
         tally.record(False, "wine-exe", "Windows executable not found: "
                      + exe)
@@ -414,6 +426,10 @@ def run_wine(exe, check_bins, pattern, tally):
         except (OSError, RuntimeError) as exc:
             tally.record(False, "wine-prefix", str(exc))
             return
+        if unit_dir:
+            run_unit_dir(unit_dir, pattern, tally,
+                ["timeout", "-k", "5", str(UNIT_TIMEOUT), "wine"],
+                prefix.env, "wine/")
         env["EXO_CHECK_BINS"] = os.pathsep.join(
             os.path.abspath(b) for b in check_bins)
         run_e2e(None, pattern, tally, WINE_DIR, env)
@@ -431,6 +447,8 @@ def main(argv):
         "end-to-end tests (passed as EXO_BIN)")
     parser.add_argument("--wine-exe", help="Windows exoconnect.exe "
         "for the tests in tests/wine, run under wine")
+    parser.add_argument("--wine-unit-dir", help="folder of Windows "
+        "test-*.exe unit test programs, run under wine with --wine-exe")
     parser.add_argument("--check-bin", action="append", default=[],
         help="release binary whose linking tests/wine checks "
         "(repeatable)")
@@ -446,7 +464,8 @@ def main(argv):
     else:
         run_e2e(args.bin, args.pattern, tally)
     if args.wine_exe:
-        run_wine(args.wine_exe, args.check_bin, args.pattern, tally)
+        run_wine(args.wine_exe, args.check_bin, args.wine_unit_dir,
+            args.pattern, tally)
     print("%d passed, %d failed" % (tally.passed, tally.failed))
     return 1 if tally.failed else 0
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "event.h"
 #include "sasl.h"
 #include "session.h"
@@ -36,6 +37,8 @@ struct session {
 	char			 sasl[SASL_LINE_MAX + 1];
 	char			 data_in[SMTP_DATA_CHUNK + 1];
 	char			 data_out[SMTP_DATA_OUT_MAX(SMTP_DATA_CHUNK)];
+	char			 cram[AUTH_CHALLENGE_MAX];	/* CRAM-MD5 */
+	int			 rewrite;	/* sender = rewrite */
 	int			 authed;
 	int			 in_mail;	/* MAIL FROM accepted */
 	int			 rcpts;		/* RCPT TO accepted */
@@ -211,6 +214,15 @@ set_last_smtp(struct user *u, void *arg)
 	return (EXO_OK);
 }
 
+/* Copies the per-user sender handling of u into the session. */
+static void
+load_user(struct session *s, const struct user *u)
+{
+	str_copy(s->login, u->login, sizeof(s->login));
+	str_copy(s->mailbox, u->mailbox, sizeof(s->mailbox));
+	s->rewrite = strcmp(u->sender_policy, "rewrite") == 0;
+}
+
 static void
 login_failed(struct session *s, const char *user)
 {
@@ -224,28 +236,64 @@ login_failed(struct session *s, const char *user)
 	}
 }
 
-/* Checks a device's credentials; on success fills s->login. */
+/*
+ * Rejects a login from an address with too many recent failures, after
+ * a delay, without checking the credentials.
+ */
 static int
-check_password(struct session *s, const char *user, const char *password,
-    size_t len)
+login_throttled(struct session *s)
+{
+	plat_sleep_ms(auth_throttle_delay_ms());
+	reply(s, "454 4.7.0 Too many failed logins from this address; try "
+	    "again later");
+	if (++s->auth_failures >= SMTP_AUTH_FAILURES_MAX) {
+		reply(s, "421 4.7.0 Too many failed logins, closing "
+		    "connection");
+		end_session(s, "too many failed logins");
+	}
+	return (EXO_ERR_AUTH);
+}
+
+/*
+ * Checks a device's password, or with cram set its CRAM-MD5 digest over
+ * s->cram, through the per-address throttle. On success fills s->login.
+ */
+static int
+check_login(struct session *s, int cram, const char *user,
+    const char *secret, size_t len)
 {
 	struct user	*u;
 	int		 rc;
 
+	if (auth_throttle_blocked(s->ctx->peer, plat_wall_time()))
+		return (login_throttled(s));
 	if ((u = malloc(sizeof(*u))) == NULL) {
 		reply(s, "454 4.7.0 Temporary authentication failure");
 		return (EXO_ERR_NOMEM);
 	}
-	rc = auth_check_password(s->ctx->users, user, password, len, u);
-	if (rc == EXO_OK) {
-		str_copy(s->login, u->login, sizeof(s->login));
-		str_copy(s->mailbox, u->mailbox, sizeof(s->mailbox));
-	}
+	if (cram)
+		rc = auth_check_digest(s->ctx->users, AUTH_CRAM_MD5, user,
+		    s->cram, secret, len, u);
+	else
+		rc = auth_check_password(s->ctx->users, user, secret, len, u);
+	if (rc == EXO_OK)
+		load_user(s, u);
 	user_wipe(u);
 	free(u);
-	if (rc != EXO_OK)
+	if (rc != EXO_OK) {
+		auth_throttle_fail(s->ctx->peer, s->ctx->conn,
+		    plat_wall_time());
 		login_failed(s, user);
+	} else
+		auth_throttle_success(s->ctx->peer);
 	return (rc);
+}
+
+static int
+check_password(struct session *s, const char *user, const char *password,
+    size_t len)
+{
+	return (check_login(s, 0, user, password, len));
 }
 
 /*
@@ -366,6 +414,45 @@ out:
 }
 
 /*
+ * AUTH CRAM-MD5 (RFC 2195): the challenge "<random.time@host>" goes out
+ * in base64, and the device answers base64 of "user hexdigest". The
+ * server speaks first, so an initial response is a syntax error.
+ */
+static int
+mech_cram(struct session *s, const char *initial)
+{
+	char	b64[AUTH_CHALLENGE_MAX * 2];
+	char	resp[SASL_FIELD_MAX + AUTH_DIGEST_HEX + 2], *digest;
+	size_t	len;
+	long	n;
+	int	rc;
+
+	if (initial != NULL) {
+		reply(s, "501 5.5.2 CRAM-MD5 takes no initial response");
+		return (EXO_ERR_INVALID);
+	}
+	if (auth_make_challenge(s->hostname, s->cram) != EXO_OK) {
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		return (EXO_ERR_IO);
+	}
+	base64_encode(s->cram, strlen(s->cram), b64);
+	if ((rc = prompt(s, b64, &len)) != EXO_OK)
+		return (rc);
+
+	n = base64_decode(s->sasl, len, resp, sizeof(resp) - 1, 0);
+	plat_wipe(s->sasl, sizeof(s->sasl));
+	if (n <= 0 || memchr(resp, '\0', (size_t)n) != NULL ||
+	    (resp[n] = '\0', digest = strrchr(resp, ' ')) == NULL) {
+		reply(s, "501 5.5.2 Invalid base64 data or CRAM-MD5 response");
+		return (EXO_ERR_INVALID);
+	}
+	*digest++ = '\0';
+	rc = check_login(s, 1, resp, digest, strlen(digest));
+	s->cram[0] = '\0';
+	return (rc);
+}
+
+/*
  * Device-side SASL mechanisms, in the order EHLO lists them. Each checks
  * the local credentials, replies to the device on failure and returns 0
  * with s->login set on success.
@@ -376,7 +463,19 @@ static const struct mechanism {
 } mechanisms[] = {
 	{ "PLAIN", mech_plain },
 	{ "LOGIN", mech_login },
+	{ "CRAM-MD5", mech_cram },
 };
+
+#define MECHANISM_COUNT (sizeof(mechanisms) / sizeof(mechanisms[0]))
+
+/* Returns 1 when the settings offer mechanism m. */
+static int
+mechanism_on(const struct session *s, const struct mechanism *m)
+{
+	if (m->fn == mech_cram)
+		return (s->ctx->settings->smtp.cram_md5);
+	return (1);
+}
 
 /* ---- upstream login ---- */
 
@@ -405,6 +504,16 @@ upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
 			    s->reply.enhanced : "535", hint);
 		reply(s, "454 4.7.0 Upstream authentication failed, "
 		    "see proxy log");
+		return;
+	}
+	if (rc == EXO_ERR_BUSY) {
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_busy",
+		    "No free SMTP connection to Exchange for {user}: {error}; "
+		    "the device will retry. Spread the devices over more "
+		    "mailboxes if this repeats", "user", s->login,
+		    "mailbox", s->lease.mailbox, "error", e->msg, (char *)NULL);
+		reply(s, "454 4.7.0 All connections to Exchange for this "
+		    "mailbox are busy; try again later");
 		return;
 	}
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_failed",
@@ -436,8 +545,9 @@ get_token(struct session *s, int force)
 	return (rc);
 }
 
+/* Records a login; how is NULL after AUTH, which gets its 235 here. */
 static void
-login_succeeded(struct session *s)
+login_succeeded(struct session *s, const char *how)
 {
 	struct exo_error	e;
 
@@ -447,7 +557,8 @@ login_succeeded(struct session *s)
 	atomic_fetch_add(&s->ctx->stats->logins, 1);
 	if (s->ctx->on_login != NULL)
 		s->ctx->on_login(s->ctx, s->login);
-	reply(s, "235 2.7.0 Authentication successful");
+	if (how == NULL)
+		reply(s, "235 2.7.0 Authentication successful");
 	if (userdb_update(s->ctx->users, s->login, set_last_smtp, NULL,
 	    &e) != EXO_OK)
 		ev_emit(EV_WARN, s->ctx->conn, "smtp.last_use_failed",
@@ -456,16 +567,18 @@ login_succeeded(struct session *s)
 	ev_emit(EV_INFO, s->ctx->conn, "smtp.login",
 	    "SMTP login of {user} from {peer} as {mailbox}",
 	    "user", s->login, "peer", s->ctx->peer, "mailbox", s->mailbox,
-	    "upstream", smtp_upstream_name(s->up), (char *)NULL);
+	    "upstream", smtp_upstream_name(s->up), "method", how != NULL ?
+	    how : "AUTH", (char *)NULL);
 	stream_set_timeout(s->dev, s->ctx->settings->smtp.idle_timeout * 1000);
 }
 
 /*
  * Logs in upstream for s->login. A cached token that Exchange rejects is
- * refreshed once and tried on a new connection; a fresh one is not.
+ * refreshed once and tried on a new connection; a fresh one is not. how
+ * names a login without AUTH for the log, or is NULL after AUTH.
  */
 static void
-upstream_login(struct session *s)
+upstream_login(struct session *s, const char *how)
 {
 	struct exo_error	e;
 	int			rc;
@@ -489,7 +602,7 @@ upstream_login(struct session *s)
 		    &s->lease, s->hostname, &s->up, &s->reply, &e);
 	}
 	if (rc == EXO_OK)
-		login_succeeded(s);
+		login_succeeded(s, how);
 	else
 		upstream_login_failed(s, rc, &e);
 	token_lease_wipe(&s->lease);
@@ -523,8 +636,9 @@ cmd_auth(struct session *s, char *arg)
 		if (*initial == '\0')
 			initial = NULL;
 	}
-	for (i = 0; i < sizeof(mechanisms) / sizeof(mechanisms[0]); i++) {
-		if (str_casecmp(arg, mechanisms[i].name) == 0)
+	for (i = 0; i < MECHANISM_COUNT; i++) {
+		if (str_casecmp(arg, mechanisms[i].name) == 0 &&
+		    mechanism_on(s, &mechanisms[i]))
 			m = &mechanisms[i];
 	}
 	if (m == NULL) {
@@ -533,7 +647,81 @@ cmd_auth(struct session *s, char *arg)
 	}
 	if (m->fn(s, initial) != EXO_OK || s->done)
 		return;
-	upstream_login(s);
+	upstream_login(s, NULL);
+}
+
+/*
+ * Finds the user a device may send as without AUTH: trusted_user for an
+ * address in trusted_devices, or the user of a POP3 login from the same
+ * address within pop_before_smtp minutes. Copies the name into login and
+ * returns the method for the log, or NULL.
+ */
+static const char *
+implicit_user(struct session *s, char login[USER_LOGIN_MAX])
+{
+	const struct settings	*st = s->ctx->settings;
+
+	if (st->smtp.trusted_devices[0] != '\0' &&
+	    st->smtp.trusted_user[0] != '\0' &&
+	    auth_net_list_match(st->smtp.trusted_devices, s->ctx->peer)) {
+		str_copy(login, st->smtp.trusted_user, USER_LOGIN_MAX);
+		return ("trusted_devices");
+	}
+	if (auth_recent_find(s->ctx->peer, st->smtp.pop_before_smtp,
+	    plat_wall_time(), login))
+		return ("pop_before_smtp");
+	return (NULL);
+}
+
+/*
+ * Logs a device in without AUTH when the settings allow it (see
+ * implicit_user). Otherwise replies 530 (RFC 4954 section 6) without
+ * opening an upstream connection. Returns 0 when the session may send.
+ */
+static int
+login_without_auth(struct session *s)
+{
+	struct user	*u;
+	const char	*how;
+	char		 login[USER_LOGIN_MAX];
+	int		 rc;
+
+	if ((how = implicit_user(s, login)) == NULL) {
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.auth_required",
+		    "Device {peer} sent MAIL FROM without logging in; "
+		    "configure SMTP authentication with a local user on the "
+		    "device, or add its address to trusted_devices",
+		    "peer", s->ctx->peer, (char *)NULL);
+		reply(s, "530 5.7.0 Authentication required");
+		return (EXO_ERR_AUTH);
+	}
+	if ((u = malloc(sizeof(*u))) == NULL) {
+		reply(s, "421 4.3.0 Out of memory");
+		end_session(s, "out of memory");
+		return (EXO_ERR_NOMEM);
+	}
+	rc = userdb_get(s->ctx->users, login, u, NULL);
+	if (rc == EXO_OK)
+		load_user(s, u);
+	user_wipe(u);
+	free(u);
+	if (rc != EXO_OK) {
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.implicit_user_missing",
+		    "Device {peer} may send without AUTH ({method}), but user "
+		    "{user} does not exist; fix trusted_user or add the user",
+		    "peer", s->ctx->peer, "method", how, "user", login,
+		    (char *)NULL);
+		reply(s, "530 5.7.0 Authentication required");
+		return (EXO_ERR_AUTH);
+	}
+
+	upstream_login(s, how);
+	if (!s->authed) {
+		/* upstream_login replied 454; the device may retry later. */
+		s->login[0] = '\0';
+		return (EXO_ERR_AUTH);
+	}
+	return (EXO_OK);
 }
 
 /* Ends any mail transaction, here and upstream. */
@@ -558,11 +746,12 @@ cmd_ehlo(struct session *s, char *arg)
 
 	(void)arg;
 	reset_transaction(s);
-	for (i = 0; i < sizeof(mechanisms) / sizeof(mechanisms[0]); i++) {
+	for (i = 0; i < MECHANISM_COUNT; i++) {
 		size_t	n = strlen(auth);
 
-		snprintf(auth + n, sizeof(auth) - n, " %s",
-		    mechanisms[i].name);
+		if (mechanism_on(s, &mechanisms[i]))
+			snprintf(auth + n, sizeof(auth) - n, " %s",
+			    mechanisms[i].name);
 	}
 	if (stream_printf(s->dev, "250-%s\r\n", s->hostname) != EXO_OK ||
 	    stream_printf(s->dev, "250-SIZE %lld\r\n",
@@ -660,15 +849,8 @@ cmd_mail(struct session *s, char *arg)
 	long long		 max = s->ctx->settings->smtp.max_message_size;
 	long long		 up_max;
 
-	if (!s->authed) {
-		/* RFC 4954 6: no relaying without a login, and no upstream. */
-		ev_emit(EV_INFO, s->ctx->conn, "smtp.auth_required",
-		    "Device {peer} sent MAIL FROM without logging in; configure "
-		    "SMTP authentication with a local user on the device",
-		    "peer", s->ctx->peer, (char *)NULL);
-		reply(s, "530 5.7.0 Authentication required");
+	if (!s->authed && login_without_auth(s) != EXO_OK)
 		return;
-	}
 	if (s->in_mail) {
 		reply(s, "503 5.5.1 Sender already specified");
 		return;

@@ -3,6 +3,7 @@
  * EHLO, STARTTLS, EHLO again, AUTH XOAUTH2 in two steps, reply reading,
  * and the check behind `user test`.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,19 @@
 #define SMTP_CONNECT_TIMEOUT_MS 30000
 #define SMTP_REPLY_TIMEOUT_MS 120000	/* per command, before the device gives up */
 #define SMTP_QUIT_TIMEOUT_MS 5000
+/*
+ * Longest wait for a free upstream connection of a mailbox. Devices give
+ * up after 30 to 120 seconds, so this stays below the shortest.
+ */
+#define SMTP_SLOT_WAIT_MS 25000
+/* Mailboxes with upstream connections open at once. */
+#define SMTP_SLOT_MAILBOXES_MAX 512
 /* Continuation lines read of one reply before the server is called broken. */
 #define SMTP_REPLY_LINES_READ_MAX 256
 
 struct smtp_upstream {
 	struct stream	*s;
+	char		 slot[USER_MAILBOX_MAX];	/* mailbox; "": none */
 	char		 host[CONFIG_HOST_MAX];
 	char		 name[CONFIG_HOST_MAX + 8];	/* "host:port" */
 	long long	 size;		/* SIZE, 0 when not advertised */
@@ -246,6 +255,164 @@ smtp_upstream_name(const struct smtp_upstream *u)
 	return (u->name);
 }
 
+/* ---- connections per mailbox ---- */
+
+/*
+ * Exchange Online accepts 3 SMTP connections per mailbox at once and
+ * answers "432 4.3.2" to MAIL FROM on a fourth. Offices point many
+ * devices at one mailbox, so further sessions wait here for a free
+ * connection instead of failing.
+ */
+struct slot_entry {
+	char	mailbox[USER_MAILBOX_MAX];	/* lower case; "": unused */
+	int	used;
+};
+
+static struct slot_entry	 slot_table[SMTP_SLOT_MAILBOXES_MAX];
+static struct plat_mutex	*slot_mu;
+static struct plat_cond		*slot_cv;
+static atomic_flag		 slot_init_busy = ATOMIC_FLAG_INIT;
+static atomic_int		 slot_ready;
+
+/* Creates the lock and condition on first use; returns 0 or -1. */
+static int
+slot_init(void)
+{
+	int	rc = 0;
+
+	if (atomic_load(&slot_ready))
+		return 0;
+	while (atomic_flag_test_and_set(&slot_init_busy))
+		;
+	if (!atomic_load(&slot_ready)) {
+		slot_mu = plat_mutex_new();
+		slot_cv = plat_cond_new();
+		if (slot_mu != NULL && slot_cv != NULL)
+			atomic_store(&slot_ready, 1);
+		else
+			rc = -1;
+	}
+	atomic_flag_clear(&slot_init_busy);
+	return rc;
+}
+
+/* Returns the entry of key, or a free one; NULL when full. */
+static struct slot_entry *
+slot_find(const char *key)
+{
+	struct slot_entry	*free_entry = NULL;
+	size_t			 i;
+
+	for (i = 0; i < SMTP_SLOT_MAILBOXES_MAX; i++) {
+		if (strcmp(slot_table[i].mailbox, key) == 0 &&
+		    slot_table[i].used > 0)
+			return &slot_table[i];
+		if (slot_table[i].used == 0 && free_entry == NULL)
+			free_entry = &slot_table[i];
+	}
+	return free_entry;
+}
+
+/*
+ * Takes one of max connections of mailbox into u->slot, waiting at most
+ * SMTP_SLOT_WAIT_MS. Returns 0, or EXO_ERR_BUSY when none came free.
+ */
+static int
+slot_take(struct smtp_upstream *u, const char *mailbox, int max,
+    struct exo_error *e)
+{
+	struct slot_entry	*se;
+	char			 key[USER_MAILBOX_MAX];
+	int64_t			 deadline;
+	int			 left, rc = EXO_ERR_BUSY;
+	size_t			 i;
+
+	if (slot_init() != 0)
+		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+	for (i = 0; mailbox[i] != '\0' && i + 1 < sizeof(key); i++)
+		key[i] = (char)(mailbox[i] >= 'A' && mailbox[i] <= 'Z' ?
+		    mailbox[i] - 'A' + 'a' : mailbox[i]);
+	key[i] = '\0';
+
+	deadline = plat_monotonic_ms() + SMTP_SLOT_WAIT_MS;
+	plat_mutex_lock(slot_mu);
+	for (;;) {
+		se = slot_find(key);
+		if (se != NULL && se->used < max) {
+			str_copy(se->mailbox, key, sizeof(se->mailbox));
+			se->used++;
+			str_copy(u->slot, key, sizeof(u->slot));
+			rc = EXO_OK;
+			break;
+		}
+		left = (int)(deadline - plat_monotonic_ms());
+		if (left <= 0)
+			break;
+		plat_cond_wait(slot_cv, slot_mu, left);
+	}
+	plat_mutex_unlock(slot_mu);
+	if (rc != EXO_OK)
+		return err_set(e, EXO_ERR_BUSY, "all %d SMTP connections of %s "
+		    "stayed busy for %d seconds", max, mailbox,
+		    SMTP_SLOT_WAIT_MS / 1000);
+	return EXO_OK;
+}
+
+static void
+slot_release(struct smtp_upstream *u)
+{
+	struct slot_entry	*se;
+
+	if (u->slot[0] == '\0' || !atomic_load(&slot_ready))
+		return;
+	plat_mutex_lock(slot_mu);
+	se = slot_find(u->slot);
+	if (se != NULL && se->used > 0 && strcmp(se->mailbox, u->slot) == 0)
+		se->used--;
+	plat_cond_broadcast(slot_cv);
+	plat_mutex_unlock(slot_mu);
+	u->slot[0] = '\0';
+}
+
+int
+smtp_upstream_in_use(const char *mailbox)
+{
+	struct slot_entry	*se;
+	char			 key[USER_MAILBOX_MAX];
+	size_t			 i;
+	int			 n = 0;
+
+	if (slot_init() != 0)
+		return 0;
+	for (i = 0; mailbox[i] != '\0' && i + 1 < sizeof(key); i++)
+		key[i] = (char)(mailbox[i] >= 'A' && mailbox[i] <= 'Z' ?
+		    mailbox[i] - 'A' + 'a' : mailbox[i]);
+	key[i] = '\0';
+	plat_mutex_lock(slot_mu);
+	se = slot_find(key);
+	if (se != NULL && strcmp(se->mailbox, key) == 0)
+		n = se->used;
+	plat_mutex_unlock(slot_mu);
+	return n;
+}
+
+/*
+ * Waits until the server closes after QUIT, so a session waiting for this
+ * mailbox's connection does not reach Exchange before it counted this
+ * one as gone.
+ */
+static void
+wait_for_close(struct stream *st)
+{
+	char	buf[256];
+	int	i;
+
+	for (i = 0; i < 16; i++) {
+		if (stream_read(st, buf, sizeof(buf)) <= 0)
+			return;
+	}
+}
+
 void
 smtp_upstream_close(struct smtp_upstream *u, int quit)
 {
@@ -256,11 +423,14 @@ smtp_upstream_close(struct smtp_upstream *u, int quit)
 	if (quit && u->s != NULL && (r = malloc(sizeof(*r))) != NULL) {
 		stream_set_timeout(u->s, SMTP_QUIT_TIMEOUT_MS);
 		if (stream_puts(u->s, "QUIT\r\n") == EXO_OK &&
-		    stream_flush(u->s) == EXO_OK)
-			smtp_upstream_read_reply(u, 0, r);
+		    stream_flush(u->s) == EXO_OK &&
+		    smtp_upstream_read_reply(u, 0, r) == EXO_OK &&
+		    r->code == 221)
+			wait_for_close(u->s);
 		free(r);
 	}
 	stream_close(u->s);
+	slot_release(u);
 	free(u);
 }
 
@@ -420,6 +590,12 @@ open_traced(const struct settings *s, const struct trust_store *trust,
 	str_copy(u->host, ep->host, sizeof(u->host));
 	snprintf(u->name, sizeof(u->name), "%s:%u", ep->host, ep->port);
 	snprintf(ehlo, sizeof(ehlo), "EHLO %s", hostname);
+	if ((rc = slot_take(u, lease->mailbox,
+	    s->smtp.max_upstream_per_mailbox, e)) != EXO_OK) {
+		trace_step(trace, "wait for a free connection", rc, r, e);
+		free(u);
+		return (rc);
+	}
 
 	snprintf(step, sizeof(step), "connect %s", u->name);
 	rc = stream_connect(ep->host, ep->port, SMTP_CONNECT_TIMEOUT_MS, &u->s,

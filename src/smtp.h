@@ -11,6 +11,7 @@
 #include "err.h"
 #include "stream.h"
 #include "token.h"
+#include "users.h"
 
 /*
  * Maximum command or reply line, CRLF included (RFC 5321 4.5.3.1.4 and
@@ -95,6 +96,15 @@ int smtp_upstream_open(const struct settings *s,
     const struct trust_store *trust, const struct token_lease *lease,
     const char *hostname, struct smtp_upstream **out,
     struct smtp_reply *reply, struct exo_error *e);
+
+/*
+ * Before connecting, smtp_upstream_open waits up to 25 seconds for one of
+ * the max_upstream_per_mailbox connections of lease->mailbox (compared
+ * case-insensitively) and fails with EXO_ERR_BUSY when none came free;
+ * smtp_upstream_close gives it back. Returns the connections of mailbox
+ * open now, for tests and the screen.
+ */
+int smtp_upstream_in_use(const char *mailbox);
 
 /*
  * Sends one command line (without CRLF) and reads the reply. Returns

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bearssl.h>
+
+#include "../../src/auth.h"
 #include "../../src/config.h"
 #include "../../src/event.h"
 #include "../../src/plat.h"
@@ -348,7 +351,8 @@ on_event(const struct ev *ev, void *ctx)
 	const char	*r, *x;
 
 	(void)ctx;
-	if (strncmp(ev->id, "smtp.", 5) != 0)
+	if (strncmp(ev->id, "smtp.", 5) != 0 &&
+	    strncmp(ev->id, "auth.", 5) != 0)
 		return;
 	plat_mutex_lock(seen.mu);
 	scan_secrets(ev);
@@ -432,6 +436,9 @@ dev_start(struct script *sc, int preauth_timeout)
 	struct user	*u;
 
 	memset(&tok, 0, sizeof(tok));
+	/* Every test connects from 127.0.0.1; failures must not add up. */
+	auth_throttle_clear();
+	auth_recent_clear();
 	plat_mutex_lock(seen.mu);
 	seen.n = 0;
 	plat_mutex_unlock(seen.mu);
@@ -563,7 +570,8 @@ dev_login(struct device *d)
 	    "ready\r\n") &&
 	    dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
 	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n") &&
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 AUTH PLAIN LOGIN CRAM-MD5\r\n") &&
 	    dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "235 2.7.0 Authentication successful\r\n"));
 }
@@ -615,7 +623,8 @@ TEST(login_inline_user_then_send)
 	    "ready\r\n"));
 	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
 	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 AUTH PLAIN LOGIN CRAM-MD5\r\n"));
 	CHECK(dev_expect(d, "AUTH LOGIN c2Nhbm5lcjE=",
 	    "334 UGFzc3dvcmQ6\r\n"));
 	CHECK(dev_expect(d, "c2VjcmV0",
@@ -663,7 +672,8 @@ TEST(plain_prompt_cancel_and_errors)
 	    "ready\r\n"));
 	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
 	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 AUTH PLAIN LOGIN CRAM-MD5\r\n"));
 	CHECK(dev_expect(d, "AUTH PLAIN", "334 \r\n"));
 	CHECK(dev_expect(d, "*", "501 5.7.0 Authentication cancelled\r\n"));
 	CHECK(dev_expect(d, "AUTH PLAIN !!!notbase64",
@@ -758,7 +768,8 @@ TEST(mail_before_auth_530)
 	    "ready\r\n"));
 	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
 	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 AUTH PLAIN LOGIN CRAM-MD5\r\n"));
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "530 5.7.0 Authentication required\r\n"));
 	CHECK(wait_event("smtp.auth_required") >= 0);
@@ -1479,6 +1490,217 @@ make_certificate(void)
 	return (system(cmd) == 0 ? 0 : -1);
 }
 
+/* ---- CRAM-MD5, logins without AUTH, throttling ---- */
+
+/* Writes base64 of "user HMAC-MD5(password, challenge)" into out. */
+static void
+cram_response(const char *user, const char *password,
+    const char *challenge, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	br_hmac_key_context	key;
+	br_hmac_context		hmac;
+	unsigned char		d[16];
+	char			text[128];
+	size_t			n;
+	int			i;
+
+	br_hmac_key_init(&key, &br_md5_vtable, password, strlen(password));
+	br_hmac_init(&hmac, &key, 0);
+	br_hmac_update(&hmac, challenge, strlen(challenge));
+	br_hmac_out(&hmac, d);
+	n = (size_t)snprintf(text, sizeof(text), "%s ", user);
+	for (i = 0; i < 16; i++) {
+		text[n++] = digits[d[i] >> 4];
+		text[n++] = digits[d[i] & 15];
+	}
+	text[n] = '\0';
+	base64_encode(text, n, out);
+}
+
+TEST(cram_md5_login_and_cancel)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024], challenge[512], resp[256];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "AUTH CRAM-MD5 c2Nhbm5lcjE=",
+	    "501 5.5.2 CRAM-MD5 takes no initial response\r\n"));
+	dev_send(d, "AUTH CRAM-MD5");
+	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
+	CHECK(dev_expect(d, "*", "501 5.7.0 Authentication cancelled\r\n"));
+
+	/* The first challenge came with the cancelled attempt. */
+	decode_prompt(line, challenge, sizeof(challenge));
+	dev_send(d, "auth cram-md5");
+	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
+	cram_response("scanner1", "secret", challenge, resp);
+	CHECK(dev_expect(d, resp,
+	    "535 5.7.8 Authentication credentials invalid\r\n"));
+	CHECK_INT(sc.connections, 0);
+
+	dev_send(d, "AUTH CRAM-MD5");
+	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
+	decode_prompt(line, challenge, sizeof(challenge));
+	CHECK(challenge[0] == '<');
+	CHECK(strstr(challenge, "@proxy.example.lan>") != NULL);
+	cram_response("scanner1", "secret", challenge, resp);
+	CHECK(dev_expect(d, resp, "235 2.7.0 Authentication successful\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(cram_md5_off_not_offered)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	d->st.smtp.cram_md5 = 0;
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"));
+	CHECK(dev_expect(d, "AUTH CRAM-MD5", "504 5.5.4 Unrecognized "
+	    "authentication mechanism\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(trusted_device_sends_as_user)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024];
+
+	/* Another network: still 530, and no upstream connection. */
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	str_copy(d->st.smtp.trusted_devices, "192.0.2.0/24, 2001:db8::/32",
+	    sizeof(d->st.smtp.trusted_devices));
+	str_copy(d->st.smtp.trusted_user, "scanner1",
+	    sizeof(d->st.smtp.trusted_user));
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	CHECK_INT(sc.connections, 0);
+	dev_end(d);
+	up_stop(&sc);
+
+	memset(&sc, 0, sizeof(sc));
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	str_copy(d->st.smtp.trusted_devices, "192.0.2.10 127.0.0.0/8",
+	    sizeof(d->st.smtp.trusted_devices));
+	str_copy(d->st.smtp.trusted_user, "scanner1",
+	    sizeof(d->st.smtp.trusted_user));
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "HELO mfp", "250 proxy.example.lan\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK_INT(d->logins, 1);
+	CHECK(wait_event("smtp.login") >= 0);
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "503 5.5.1 Already authenticated\r\n"));
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(trusted_user_missing_530)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	str_copy(d->st.smtp.trusted_devices, "127.0.0.1",
+	    sizeof(d->st.smtp.trusted_devices));
+	str_copy(d->st.smtp.trusted_user, "nobody",
+	    sizeof(d->st.smtp.trusted_user));
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	CHECK(wait_event("smtp.implicit_user_missing") >= 0);
+	CHECK_INT(sc.connections, 0);
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(pop_before_smtp_window)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	dev_reply(d, line, sizeof(line));
+	/* A POP3 login from this address, but the setting is off. */
+	auth_recent_add("127.0.0.1", "scanner1", plat_wall_time());
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	d->st.smtp.pop_before_smtp = 10;
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+
+	/* Eleven minutes later the window has closed. */
+	memset(&sc, 0, sizeof(sc));
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	d->st.smtp.pop_before_smtp = 10;
+	auth_recent_add("127.0.0.1", "scanner1", plat_wall_time() - 660);
+	dev_reply(d, line, sizeof(line));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "530 5.7.0 Authentication required\r\n"));
+	CHECK_INT(sc.connections, 0);
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(throttled_address_gets_454)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[1024];
+	int64_t		 start;
+	int		 i;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	auth_throttle_set_delay_ms(300);
+	dev_reply(d, line, sizeof(line));
+	for (i = 0; i < AUTH_THROTTLE_FAILURES - 1; i++)
+		auth_throttle_fail("127.0.0.1", 0, plat_wall_time());
+	/* \0scanner1\0wrong: the fifth failure blocks the address. */
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHdyb25n",
+	    "535 5.7.8 Authentication credentials invalid\r\n"));
+	CHECK(wait_event("auth.blocked") >= 0);
+	start = plat_monotonic_ms();
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "454 4.7.0 Too many failed logins from this address; try "
+	    "again later\r\n"));
+	CHECK(plat_monotonic_ms() - start >= 300);
+	CHECK_INT(sc.connections, 0);
+	dev_end(d);
+	up_stop(&sc);
+	auth_throttle_set_delay_ms(AUTH_THROTTLE_DELAY_MS);
+	auth_throttle_clear();
+}
+
 int
 main(void)
 {
@@ -1534,6 +1756,12 @@ main(void)
 	RUN(upstream_check_reports_steps);
 	RUN(upstream_check_names_cause);
 	RUN(no_secret_in_events);
+	RUN(cram_md5_login_and_cancel);
+	RUN(cram_md5_off_not_offered);
+	RUN(trusted_device_sends_as_user);
+	RUN(trusted_user_missing_530);
+	RUN(pop_before_smtp_window);
+	RUN(throttled_address_gets_454);
 
 	smtp_test_set_tokens(NULL);
 	trust_free(test_trust);

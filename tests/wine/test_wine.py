@@ -28,6 +28,9 @@ WINE_DPAPI_MAGIC = b"\x01\x00\x00\x00Wine Crypt32 ok\x00"
 # store includes them.
 USER_ROOTS_KEY = (r"HKCU\Software\Microsoft\SystemCertificates\Root"
                   r"\Certificates")
+# The Internet Options connection settings of the current user.
+CONNECTIONS_KEY = (r"HKCU\Software\Microsoft\Windows\CurrentVersion"
+                   r"\Internet Settings\Connections")
 # CERT_CERT_PROP_ID: the property of a serialized certificate that
 # contains its DER encoding.
 CERT_CERT_PROP_ID = 32
@@ -219,3 +222,40 @@ class WineSigninTest(ProductTest):
         first, second, status, err = self.product.add_user_device()
         self.assertEqual(status, 0, err)
         self.extra_secrets.append(second["password"])
+
+    def set_internet_options_proxy(self, proxy, bypass):
+        # The Internet Options proxy of the current user, in the binary
+        # format wine 8.0 reads: magic 0x46, a counter, the flags (1
+        # direct, 2 proxy), then the proxy and its exceptions list, each
+        # as a length and ANSI text, and an empty PAC address.
+        blob = struct.pack("<III", 0x46, 1, 3)
+        for text in (proxy.encode(), bypass.encode(), b""):
+            blob += struct.pack("<I", len(text)) + text
+        blob += b"\0" * 32
+        self.wine_reg("add", CONNECTIONS_KEY, "/v",
+                      "DefaultConnectionSettings", "/t", "REG_BINARY",
+                      "/d", blob.hex(), "/f")
+        self.addCleanup(self.wine_reg, "delete", CONNECTIONS_KEY, "/v",
+                        "DefaultConnectionSettings", "/f")
+
+    def test_proxy_from_internet_options(self):
+        self.doubles.config(require_proxy=True)
+        proxy = "127.0.0.1:%d" % self.doubles.ports["proxy"]
+        self.set_internet_options_proxy(
+            "http=127.0.0.1:9;https=" + proxy, "<local>.example;*.test")
+        first, second, status, err = self.product.add_user_device()
+        self.assertEqual(status, 0, err)
+        self.extra_secrets.append(second["password"])
+        requests = self.doubles.state()["proxy_requests"]
+        self.assertTrue(requests, "no request reached the proxy double")
+        self.assertEqual(requests[0]["method"], "CONNECT")
+
+    def test_proxy_exceptions_list(self):
+        # "LOCALH*" matches the identity double's host name "localhost",
+        # ignoring case, so the sign-in goes direct.
+        proxy = "127.0.0.1:%d" % self.doubles.ports["proxy"]
+        self.set_internet_options_proxy(proxy, "*.example;LOCALH*")
+        first, second, status, err = self.product.add_user_device()
+        self.assertEqual(status, 0, err)
+        self.extra_secrets.append(second["password"])
+        self.assertEqual(self.doubles.state()["proxy_requests"], [])

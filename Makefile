@@ -189,3 +189,5 @@ distclean:
 include mk/windows.mk
 
 include mk/fuzz.mk
+
+include mk/i18n.mk

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "plat.h"
 #include "service.h"
 #include "users.h"
@@ -66,7 +67,7 @@ show_device_code(const char *uri, const char *code, const char *message,
 {
 	struct signin_view	*v = ctx;
 	struct buf		 b;
-	char			 text[1024];
+	char			 text[1024], code_text[128];
 
 	if (v->json) {
 		buf_init(&b);
@@ -84,12 +85,12 @@ show_device_code(const char *uri, const char *code, const char *message,
 		cli_out("%s\n", text);
 	} else {
 		cli_clean(text, sizeof(text), uri);
-		cli_out("To sign in, open %s in a browser on any device", text);
-		cli_clean(text, sizeof(text), code);
-		cli_out(" and enter the code %s\n", text);
+		cli_clean(code_text, sizeof(code_text), code);
+		cli_out(_("To sign in, open %s in a browser on any device and "
+		    "enter the code %s\n"), text, code_text);
 	}
-	cli_out("Waiting for the sign-in (the code expires in %d minutes); "
-	    "press Ctrl+C to cancel.\n", (expires_in + 59) / 60);
+	cli_out(_("Waiting for the sign-in (the code expires in %d minutes); "
+	    "press Ctrl+C to cancel.\n"), (expires_in + 59) / 60);
 }
 
 static void
@@ -109,11 +110,17 @@ show_browser_url(const char *url, void *ctx)
 		cli_flush_buf(&b);
 		return;
 	}
-	cli_out("Sign in with a browser on this computer%s:\n%s\n",
-	    opened ? " (one was opened)" : "", url);
+	if (opened)
+		cli_out(_("Sign in with a browser on this computer (one was "
+		    "opened):\n%s\n"), url);
+	else
+		cli_out(_("Sign in with a browser on this computer:\n%s\n"),
+		    url);
 	if (!v->no_open && !opened)
-		cli_out("Could not open a browser; open the URL yourself.\n");
-	cli_out("Waiting for the sign-in; press Ctrl+C to cancel.\n");
+		cli_out("%s", _("Could not open a browser; open the URL "
+		    "yourself.\n"));
+	cli_out("%s", _("Waiting for the sign-in; press Ctrl+C to "
+	    "cancel.\n"));
 }
 
 static void
@@ -147,11 +154,11 @@ print_credentials(const char *mailbox, const char *login,
 	char	text[USER_MAILBOX_MAX];
 
 	cli_clean(text, sizeof(text), mailbox);
-	cli_out("Mailbox: %s\n", text);
-	cli_out("Login username: %s\n", login);
+	cli_out(_("Mailbox: %s\n"), text);
+	cli_out(_("Login username: %s\n"), login);
 	if (password != NULL) {
-		cli_out("Login password: %s\n", password);
-		cli_out("The password is shown only once.\n");
+		cli_out(_("Login password: %s\n"), password);
+		cli_out("%s", _("The password is shown only once.\n"));
 	}
 }
 
@@ -231,11 +238,11 @@ cli_user_signin(struct cli_args *a)
 	print_credentials(r.mailbox, r.login, NULL);
 	if (str_casecmp(r.account, r.mailbox) != 0) {
 		cli_clean(account, sizeof(account), r.account);
-		cli_out("Signed in as %s, which differs from the mailbox; "
+		cli_out(_("Signed in as %s, which differs from the mailbox; "
 		    "change the mailbox with `exoconnect user set %s "
-		    "mailbox=ADDRESS` if needed.\n", account, r.login);
+		    "mailbox=ADDRESS` if needed.\n"), account, r.login);
 	}
-	cli_out("The password is unchanged.\n");
+	cli_out("%s", _("The password is unchanged.\n"));
 out:
 	service_close(sv);
 	return rc;
@@ -247,7 +254,7 @@ static void
 format_time(int64_t t, char out[32])
 {
 	if (t == 0)
-		str_copy(out, "never", 32);
+		str_copy(out, _("never"), 32);
 	else
 		plat_format_time(t, out);
 }
@@ -285,10 +292,10 @@ static const struct {
 	const char	*fix;
 } state_fixes[] = {
 	{ USER_SIGNIN_REQUIRED, "exoconnect user signin " },
-	{ USER_CONSENT_REQUIRED, "an administrator grants consent at the URL "
-	  "of `exoconnect consent-url`, then: exoconnect user signin " },
-	{ USER_CONFIG_ERROR, "correct the settings, then: exoconnect user "
-	  "test " },
+	{ USER_CONSENT_REQUIRED, N_("an administrator grants consent at the "
+	  "URL of `exoconnect consent-url`, then: exoconnect user signin ") },
+	{ USER_CONFIG_ERROR, N_("correct the settings, then: exoconnect user "
+	  "test ") },
 };
 
 static void
@@ -307,43 +314,116 @@ list_state_detail(const struct user *u)
 	    i++) {
 		if (state_fixes[i].state != u->state)
 			continue;
-		cli_out("  Fix: %s%s\n", state_fixes[i].fix, u->login);
+		cli_out(_("  Fix: %s%s\n"), tr(state_fixes[i].fix), u->login);
 	}
+}
+
+/* Columns of the `user list` table, each as wide as its widest cell. */
+enum list_column {
+	LIST_LOGIN, LIST_MAILBOX, LIST_STATE, LIST_POP3, LIST_SMTP,
+	LIST_COLUMNS,
+};
+
+static const char *const list_headers[LIST_COLUMNS] = {
+	N_("LOGIN"), N_("MAILBOX"), N_("STATE"), N_("LAST POP3"),
+	N_("LAST SMTP"),
+};
+
+/* East Asian wide and fullwidth code points, which take two columns. */
+static const struct {
+	unsigned long	first, last;
+} wide_ranges[] = {
+	{ 0x1100, 0x115f }, { 0x2e80, 0x303e }, { 0x3041, 0x33ff },
+	{ 0x3400, 0x4dbf }, { 0x4e00, 0x9fff }, { 0xa000, 0xa4cf },
+	{ 0xac00, 0xd7a3 }, { 0xf900, 0xfaff }, { 0xfe30, 0xfe4f },
+	{ 0xff00, 0xff60 }, { 0xffe0, 0xffe6 }, { 0x20000, 0x3fffd },
+};
+
+/* Terminal columns of UTF-8 text; a byte that starts no character is 1. */
+static int
+text_width(const char *text)
+{
+	const unsigned char	*p = (const unsigned char *)text;
+	unsigned long		 cp;
+	int			 width = 0, extra;
+
+	while (*p != '\0') {
+		if (*p < 0x80 || (*p & 0xc0) == 0x80 || *p >= 0xf8) {
+			width++;
+			p++;
+			continue;
+		}
+		extra = *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : 1;
+		cp = *p++ & (0x3f >> extra);
+		for (; extra > 0 && (*p & 0xc0) == 0x80; extra--)
+			cp = cp << 6 | (*p++ & 0x3f);
+		width++;
+		for (size_t i = 0; i < sizeof(wide_ranges) /
+		    sizeof(wide_ranges[0]); i++)
+			if (cp >= wide_ranges[i].first &&
+			    cp <= wide_ranges[i].last)
+				width++;
+	}
+	return width;
+}
+
+static void
+list_row(const char *const cells[LIST_COLUMNS],
+    const int widths[LIST_COLUMNS])
+{
+	for (int c = 0; c < LIST_COLUMNS - 1; c++)
+		cli_out("%s%*s", cells[c], widths[c] - text_width(cells[c]) + 2,
+		    "");
+	cli_out("%s\n", cells[LIST_COLUMNS - 1]);
+}
+
+/* Fills the cells of u's row; the strings live in the other arguments. */
+static void
+list_cells(const struct user *u, const char *cells[LIST_COLUMNS],
+    char mailbox[USER_MAILBOX_MAX], char pop3[32], char smtp[32])
+{
+	cli_clean(mailbox, USER_MAILBOX_MAX, u->mailbox);
+	format_time(u->last_pop3, pop3);
+	format_time(u->last_smtp, smtp);
+	cells[LIST_LOGIN] = u->login;
+	cells[LIST_MAILBOX] = mailbox;
+	cells[LIST_STATE] = user_state_name(u->state);
+	cells[LIST_POP3] = pop3;
+	cells[LIST_SMTP] = smtp;
 }
 
 static void
 list_text(const struct user *users, size_t n)
 {
-	char	mailbox[USER_MAILBOX_MAX];
-	char	pop3[32], smtp[32];
-	int	wl = 5, wm = 7, ws = 5;
+	const char	*cells[LIST_COLUMNS];
+	char		 mailbox[USER_MAILBOX_MAX];
+	char		 pop3[32], smtp[32];
+	int		 widths[LIST_COLUMNS], w;
 
 	if (n == 0) {
-		cli_out("No users. Add one with `exoconnect user add`.\n");
+		cli_out("%s", _("No users. Add one with `exoconnect user "
+		    "add`.\n"));
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int l = (int)strlen(users[i].login);
-		int m = (int)strlen(users[i].mailbox);
-		int s = (int)strlen(user_state_name(users[i].state));
-
-		wl = l > wl ? l : wl;
-		wm = m > wm ? m : wm;
-		ws = s > ws ? s : ws;
+	for (int c = 0; c < LIST_COLUMNS; c++) {
+		cells[c] = tr(list_headers[c]);
+		widths[c] = text_width(cells[c]);
 	}
-	cli_out("%-*s  %-*s  %-*s  %-20s  %s\n", wl, "LOGIN", wm, "MAILBOX",
-	    ws, "STATE", "LAST POP3", "LAST SMTP");
 	for (size_t i = 0; i < n; i++) {
-		const struct user *u = &users[i];
+		list_cells(&users[i], cells, mailbox, pop3, smtp);
+		for (int c = 0; c < LIST_COLUMNS; c++)
+			if ((w = text_width(cells[c])) > widths[c])
+				widths[c] = w;
+	}
 
-		cli_clean(mailbox, sizeof(mailbox), u->mailbox);
-		format_time(u->last_pop3, pop3);
-		format_time(u->last_smtp, smtp);
-		cli_out("%-*s  %-*s  %-*s  %-20s  %s\n", wl, u->login, wm,
-		    mailbox, ws, user_state_name(u->state), pop3, smtp);
-		if (u->state == USER_OK)
-			continue;
-		list_state_detail(u);
+	for (int c = 0; c < LIST_COLUMNS; c++)
+		cells[c] = tr(list_headers[c]);
+	list_row(cells, widths);
+	for (size_t i = 0; i < n; i++) {
+		list_cells(&users[i], cells, mailbox, pop3, smtp);
+		list_row(cells, widths);
+		if (users[i].state != USER_OK)
+			list_state_detail(&users[i]);
 	}
 }
 
@@ -394,7 +474,7 @@ cli_user_delete(struct cli_args *a)
 		cli_fail(&err);
 		rc = CLI_FAIL;
 	} else
-		cli_out("Deleted user %s.\n", a->args[0]);
+		cli_out(_("Deleted user %s.\n"), a->args[0]);
 	service_close(sv);
 	return rc;
 }
@@ -425,9 +505,9 @@ cli_user_reset_password(struct cli_args *a)
 		buf_puts(&b, "}\n");
 		cli_flush_buf(&b);
 	} else {
-		cli_out("Login username: %s\n", a->args[0]);
-		cli_out("Login password: %s\n", password);
-		cli_out("The password is shown only once.\n");
+		cli_out(_("Login username: %s\n"), a->args[0]);
+		cli_out(_("Login password: %s\n"), password);
+		cli_out("%s", _("The password is shown only once.\n"));
 	}
 	plat_wipe(password, sizeof(password));
 out:
@@ -445,13 +525,13 @@ warn_password(const char *password)
 		if ((unsigned char)*p >= 0x80)
 			ascii = 0;
 	if (strlen(password) > CLI_DEVICE_PASSWORD_MAX)
-		cli_err("Note: the password is longer than %d characters; "
-		    "some printers cannot store that many.\n",
+		cli_err(_("Note: the password is longer than %d characters; "
+		    "some printers cannot store that many.\n"),
 		    CLI_DEVICE_PASSWORD_MAX);
 	if (!ascii)
-		cli_err("Note: the password has non-ASCII characters; some "
-		    "devices send them in another encoding, so plain ASCII "
-		    "is safer.\n");
+		cli_err("%s", _("Note: the password has non-ASCII characters; "
+		    "some devices send them in another encoding, so plain "
+		    "ASCII is safer.\n"));
 }
 
 static int
@@ -460,11 +540,11 @@ read_new_password(const char *login, char *pw, char *again, size_t cap)
 	char	prompt[USER_LOGIN_MAX + 40];
 	int	rc;
 
-	snprintf(prompt, sizeof(prompt), "New password for %s: ", login);
+	snprintf(prompt, sizeof(prompt), _("New password for %s: "), login);
 	rc = plat_read_password(prompt, pw, cap);
 	if (rc != EXO_OK || !plat_is_terminal())
 		return rc;
-	rc = plat_read_password("Repeat the password: ", again, cap);
+	rc = plat_read_password(_("Repeat the password: "), again, cap);
 	if (rc == EXO_OK && strcmp(pw, again) != 0)
 		rc = EXO_ERR_AUTH;
 	return rc;
@@ -485,21 +565,22 @@ cli_user_set_password(struct cli_args *a)
 	case EXO_OK:
 		break;
 	case EXO_ERR_AUTH:
-		err_set(&err, EXO_ERR_INVALID, "the passwords differ; "
-		    "nothing was changed");
+		err_set(&err, EXO_ERR_INVALID, "%s", _("the passwords differ; "
+		    "nothing was changed"));
 		goto fail;
 	case EXO_ERR_TOOLONG:
-		err_set(&err, EXO_ERR_INVALID, "the password is longer than "
-		    "%d bytes", SERVICE_PASSWORD_MAX);
+		err_set(&err, EXO_ERR_INVALID, _("the password is longer than "
+		    "%d bytes"), SERVICE_PASSWORD_MAX);
 		goto fail;
 	default:
-		err_set(&err, EXO_ERR_CLOSED, "no password was entered");
+		err_set(&err, EXO_ERR_CLOSED, "%s",
+		    _("no password was entered"));
 		goto fail;
 	}
 	if (service_user_set_password(sv, a->args[0], pw, &err) != EXO_OK)
 		goto fail;
 	warn_password(pw);
-	cli_out("Password set for %s.\n", a->args[0]);
+	cli_out(_("Password set for %s.\n"), a->args[0]);
 	goto out;
 fail:
 	cli_fail(&err);
@@ -523,8 +604,8 @@ check_assignments(struct cli_args *a)
 	for (int i = 1; i < a->nargs; i++) {
 		eq = strchr(a->args[i], '=');
 		if (eq == NULL || eq == a->args[i]) {
-			cli_err("exoconnect: expected KEY=VALUE, not \"%s\"\n",
-			    a->args[i]);
+			cli_err(_("exoconnect: expected KEY=VALUE, not "
+			    "\"%s\"\n"), a->args[i]);
 			return CLI_USAGE;
 		}
 		len = (size_t)(eq - a->args[i]);
@@ -534,8 +615,8 @@ check_assignments(struct cli_args *a)
 			    strncmp(keys[k], a->args[i], len) == 0)
 				known = 1;
 		if (!known) {
-			cli_err("exoconnect: unknown setting \"%.*s\"; known "
-			    "settings:", (int)len, a->args[i]);
+			cli_err(_("exoconnect: unknown setting \"%.*s\"; "
+			    "known settings:"), (int)len, a->args[i]);
 			for (size_t k = 0; keys[k] != NULL; k++)
 				cli_err(" %s", keys[k]);
 			cli_err("\n");
@@ -568,7 +649,7 @@ cli_user_set(struct cli_args *a)
 			cli_fail(&err);
 			rc = CLI_FAIL;
 		} else
-			cli_out("Set %s for %s.\n", key, a->args[0]);
+			cli_out(_("Set %s for %s.\n"), key, a->args[0]);
 	}
 	service_close(sv);
 	return rc;
@@ -596,10 +677,11 @@ cli_user_test(struct cli_args *a)
 	err_clear(&err);
 	if (service_user_test(sv, a->args[0], print_step, NULL, &err) !=
 	    EXO_OK) {
-		cli_err("exoconnect: the test of %s failed\n", a->args[0]);
+		cli_err(_("exoconnect: the test of %s failed\n"),
+		    a->args[0]);
 		rc = CLI_FAIL;
 	} else
-		cli_out("All checks passed.\n");
+		cli_out("%s", _("All checks passed.\n"));
 	service_close(sv);
 	return rc;
 }

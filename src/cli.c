@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "config.h"
 #include "event.h"
+#include "i18n.h"
 #include "plat.h"
 #include "service.h"
 #include "util.h"
@@ -59,19 +60,19 @@ static int cli_help(struct cli_args *a);
 
 static const struct cli_command cli_commands[] = {
 	{ "serve", cli_serve, 0, 0, 0, "",
-	  "run the POP3 and SMTP servers until Ctrl+C or SIGTERM",
-	  "Loads the settings, opens the listeners of the enabled servers\n"
+	  N_("run the POP3 and SMTP servers until Ctrl+C or SIGTERM"),
+	  N_("Loads the settings, opens the listeners of the enabled servers\n"
 	  "and proxies devices to Exchange Online. Logs to the log file and\n"
 	  "to stderr. On Ctrl+C or SIGTERM it stops accepting, gives open\n"
 	  "sessions 10 seconds and exits. SIGHUP re-reads the settings: the\n"
 	  "[log] section applies at once, the rest at the next start.\n"
-	  "Only one serve runs per data folder.\n" },
+	  "Only one serve runs per data folder.\n") },
 	{ "user add", cli_user_add, SIGNIN_OPTS | CLI_OPT_LOGIN |
 	  CLI_OPT_MAILBOX, 0, 0,
 	  "[--device-code | --browser] [--login NAME] [--mailbox ADDRESS] "
 	  "[--json] [--no-open]",
-	  "sign a mailbox in and create a local login for devices",
-	  "Signs in with the device code flow (the default: open the page\n"
+	  N_("sign a mailbox in and create a local login for devices"),
+	  N_("Signs in with the device code flow (the default: open the page\n"
 	  "on any device and enter the code) or with --browser (a browser on\n"
 	  "this computer; --no-open prints the URL without opening it).\n"
 	  "The mailbox is the signed-in account unless --mailbox gives one;\n"
@@ -79,35 +80,36 @@ static const struct cli_command cli_commands[] = {
 	  "Prints the login and a new password, shown only once. With\n"
 	  "--json, prints one JSON line with the sign-in details, then one\n"
 	  "with login, mailbox, password and personal. Ctrl+C cancels and\n"
-	  "stores nothing.\n" },
+	  "stores nothing.\n") },
 	{ "user list", cli_user_list, CLI_OPT_JSON | CLI_OPT_CHECK, 0, 0,
 	  "[--json] [--check]",
-	  "list users with their state and last use",
-	  "--json prints an array of objects with login, mailbox, personal,\n"
+	  N_("list users with their state and last use"),
+	  N_("--json prints an array of objects with login, mailbox, personal,\n"
 	  "state, state_code, state_reason, last_pop3, last_smtp and\n"
 	  "last_refresh (seconds since 1970, or null). --check exits with\n"
-	  "status 1 when any user is not in state valid.\n" },
+	  "status 1 when any user is not in state valid.\n") },
 	{ "user delete", cli_user_delete, 0, 1, 1, "NAME",
-	  "delete a user and its tokens",
-	  "A running serve closes the user's sessions within a few "
-	  "seconds.\n" },
+	  N_("delete a user and its tokens"),
+	  N_("A running serve closes the user's sessions within a few "
+	  "seconds.\n") },
 	{ "user signin", cli_user_signin, SIGNIN_OPTS, 1, 1,
 	  "NAME [--device-code | --browser] [--json] [--no-open]",
-	  "sign a user's mailbox in again",
-	  "Replaces the tokens and clears the state; the login, password\n"
+	  N_("sign a user's mailbox in again"),
+	  N_("Replaces the tokens and clears the state; the login, password\n"
 	  "and mailbox stay. Use it when `user list` shows sign-in\n"
-	  "required.\n" },
+	  "required.\n") },
 	{ "user reset-password", cli_user_reset_password, CLI_OPT_JSON, 1, 1,
-	  "NAME [--json]", "give a user a new random password",
-	  "Prints the new password once; devices need it entered again.\n" },
+	  "NAME [--json]", N_("give a user a new random password"),
+	  N_("Prints the new password once; devices need it entered "
+	  "again.\n") },
 	{ "user set-password", cli_user_set_password, 0, 1, 1, "NAME",
-	  "set a user's password to one you choose",
-	  "Reads the password from the terminal without echo, or one line\n"
+	  N_("set a user's password to one you choose"),
+	  N_("Reads the password from the terminal without echo, or one line\n"
 	  "from stdin when stdin is not a terminal. Plain ASCII of at most\n"
-	  "20 characters works on every device seen so far.\n" },
+	  "20 characters works on every device seen so far.\n") },
 	{ "user set", cli_user_set, 0, 2, -1, "NAME KEY=VALUE...",
-	  "change a user's settings",
-	  "Keys:\n"
+	  N_("change a user's settings"),
+	  N_("Keys:\n"
 	  "  mailbox=ADDRESS       the mailbox used upstream (shared\n"
 	  "                        mailboxes, a primary address that differs\n"
 	  "                        from the sign-in name)\n"
@@ -115,16 +117,16 @@ static const struct cli_command cli_commands[] = {
 	  "                        is, or replace it with the mailbox\n"
 	  "  accept_legacy_charset=yes|no\n"
 	  "                        also accept a non-ASCII password sent in\n"
-	  "                        ISO-8859-1 or Windows-1252 (default no)\n" },
+	  "                        ISO-8859-1 or Windows-1252 (default no)\n") },
 	{ "user test", cli_user_test, 0, 1, 1, "NAME",
-	  "refresh a user's token and log in to Exchange POP3 and SMTP",
-	  "Prints each step; exits with status 1 when a step fails.\n" },
+	  N_("refresh a user's token and log in to Exchange POP3 and SMTP"),
+	  N_("Prints each step; exits with status 1 when a step fails.\n") },
 	{ "consent-url", cli_consent_url, 0, 0, 0, "",
-	  "print the URL where a tenant admin grants consent to the app",
-	  "Open it as an administrator of the tenant when sign-ins fail\n"
-	  "with AADSTS65001 (consent missing).\n" },
+	  N_("print the URL where a tenant admin grants consent to the app"),
+	  N_("Open it as an administrator of the tenant when sign-ins fail\n"
+	  "with AADSTS65001 (consent missing).\n") },
 	{ "help", cli_help, 0, 0, -1, "[COMMAND]",
-	  "show help for all commands or one", "" },
+	  N_("show help for all commands or one"), "" },
 };
 
 #define CLI_COMMAND_COUNT (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -226,14 +228,15 @@ static const struct {
 	long long	 code;
 	const char	*hint;
 } oauth_hints[] = {
-	{ 65001, "An administrator of the tenant can grant consent at the "
-	  "URL that `exoconnect consent-url` prints." },
-	{ 65004, "The consent was declined; an administrator can grant it "
-	  "at the URL that `exoconnect consent-url` prints." },
-	{ 7000218, "In Microsoft Entra, open the app registration, then "
-	  "Authentication, and set \"Allow public client flows\" to Yes." },
-	{ 50020, "The account is not in the configured tenant; set tenant "
-	  "to common or to the account's tenant." },
+	{ 65001, N_("An administrator of the tenant can grant consent at the "
+	  "URL that `exoconnect consent-url` prints.") },
+	{ 65004, N_("The consent was declined; an administrator can grant it "
+	  "at the URL that `exoconnect consent-url` prints.") },
+	{ 7000218, N_("In Microsoft Entra, open the app registration, then "
+	  "Authentication, and set \"Allow public client flows\" to "
+	  "Yes.") },
+	{ 50020, N_("The account is not in the configured tenant; set tenant "
+	  "to common or to the account's tenant.") },
 };
 
 void
@@ -249,7 +252,7 @@ cli_print_oauth_error(const struct oauth_error *oerr)
 	for (size_t i = 0; i < sizeof(oauth_hints) / sizeof(oauth_hints[0]);
 	    i++)
 		if (oauth_hints[i].code == oerr->code)
-			cli_err("%s\n", oauth_hints[i].hint);
+			cli_err("%s\n", tr(oauth_hints[i].hint));
 }
 
 /* ---- opening the service ---- */
@@ -287,7 +290,7 @@ cli_open(const struct cli_args *a, struct service **sv)
 	/* Admin actions and token refreshes belong in the service's log. */
 	if (service_settings(*sv)->log.file[0] != '\0' &&
 	    service_log_start(*sv, 0, &err) != EXO_OK)
-		cli_err("exoconnect: warning: %s\n", err.msg);
+		cli_err(_("exoconnect: warning: %s\n"), err.msg);
 	return CLI_OK;
 }
 
@@ -387,13 +390,13 @@ cli_print_help(int fd)
 {
 	void	(*put)(const char *, ...) = fd == 1 ? cli_out : cli_err;
 
-	put("exoconnect %s: POP3 and SMTP for old devices, with OAuth2 to "
+	put(_("exoconnect %s: POP3 and SMTP for old devices, with OAuth2 to "
 	    "Exchange Online\n\nUsage: exoconnect [-c FILE] COMMAND "
-	    "[ARGS]\n\nCommands:\n", EXO_VERSION);
+	    "[ARGS]\n\nCommands:\n"), EXO_VERSION);
 	for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
 		put("  %-22s %s\n", cli_commands[i].words,
-		    cli_commands[i].summary);
-	put("\nOptions:\n"
+		    tr(cli_commands[i].summary));
+	put("%s", _("\nOptions:\n"
 	    "  -c, --config FILE      the settings file (default: "
 	    "exoconnect.conf beside\n"
 	    "                         the program, or in the user's "
@@ -401,18 +404,20 @@ cli_print_help(int fd)
 	    "  -h, --help             show help; with a command, its help\n"
 	    "  -V, --version          show the version\n\n"
 	    "`exoconnect help COMMAND` describes one command. Exit status: "
-	    "0 success,\n1 failure, 2 invalid command line.\n");
+	    "0 success,\n1 failure, 2 invalid command line.\n"));
 }
 
 static void
 cli_print_command_help(const struct cli_command *c)
 {
-	cli_out("Usage:\n");
+	const char	*summary = tr(c->summary);
+
+	cli_out("%s", _("Usage:\n"));
 	cli_usage_line(1, c);
-	cli_out("\n%c%s.\n", c->summary[0] >= 'a' && c->summary[0] <= 'z' ?
-	    c->summary[0] - 'a' + 'A' : c->summary[0], c->summary + 1);
+	cli_out("\n%c%s.\n", summary[0] >= 'a' && summary[0] <= 'z' ?
+	    summary[0] - 'a' + 'A' : summary[0], summary + 1);
 	if (c->help[0] != '\0')
-		cli_out("\n%s", c->help);
+		cli_out("\n%s", tr(c->help));
 }
 
 static const struct cli_command *
@@ -453,17 +458,18 @@ cli_help(struct cli_args *a)
 		return CLI_OK;
 	}
 	if (a->nargs == 1 && strcmp(a->args[0], "user") == 0) {
-		cli_out("The user commands are:\n");
+		cli_out("%s", _("The user commands are:\n"));
 		for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
 			if (strncmp(cli_commands[i].words, "user ", 5) == 0)
 				cli_usage_line(1, &cli_commands[i]);
-		cli_out("\n`exoconnect help user COMMAND` describes one.\n");
+		cli_out("%s", _("\n`exoconnect help user COMMAND` describes "
+		    "one.\n"));
 		return CLI_OK;
 	}
 	c = cli_find(a->args, a->nargs, &used);
 	if (c == NULL || used != a->nargs) {
-		cli_err("exoconnect: no command \"%s\"; `exoconnect help` "
-		    "lists them\n", a->args[0]);
+		cli_err(_("exoconnect: no command \"%s\"; `exoconnect help` "
+		    "lists them\n"), a->args[0]);
 		return CLI_USAGE;
 	}
 	cli_print_command_help(c);
@@ -510,8 +516,8 @@ cli_parse(int argc, char **argv, struct cli_args *a, int *help,
 
 		if (only_words || arg[0] != '-' || arg[1] == '\0') {
 			if (a->nwords == CLI_WORDS_MAX) {
-				cli_err("exoconnect: more than %d arguments\n",
-				    CLI_WORDS_MAX);
+				cli_err(_("exoconnect: more than %d "
+				    "arguments\n"), CLI_WORDS_MAX);
 				return CLI_USAGE;
 			}
 			a->words[a->nwords++] = arg;
@@ -523,14 +529,14 @@ cli_parse(int argc, char **argv, struct cli_args *a, int *help,
 		}
 		o = cli_find_option(arg, &value);
 		if (o == NULL) {
-			cli_err("exoconnect: unknown option %s; `exoconnect "
-			    "help` lists the options\n", arg);
+			cli_err(_("exoconnect: unknown option %s; "
+			    "`exoconnect help` lists the options\n"), arg);
 			return CLI_USAGE;
 		}
 		if (o->takes_value && value == NULL) {
 			if (i + 1 >= argc) {
-				cli_err("exoconnect: option %s needs a "
-				    "value\n", o->name);
+				cli_err(_("exoconnect: option %s needs a "
+				    "value\n"), o->name);
 				return CLI_USAGE;
 			}
 			value = argv[++i];
@@ -559,18 +565,19 @@ cli_check(const struct cli_command *c, const struct cli_args *a)
 
 	for (size_t i = 0; extra != 0 && i < CLI_OPTION_COUNT; i++)
 		if (cli_options[i].bit & extra) {
-			cli_err("exoconnect: option %s does not apply to "
-			    "`%s`\n", cli_options[i].name, c->words);
+			cli_err(_("exoconnect: option %s does not apply to "
+			    "`%s`\n"), cli_options[i].name, c->words);
 			return CLI_USAGE;
 		}
 	if ((a->seen & CLI_OPT_DEVICE_CODE) && (a->seen & CLI_OPT_BROWSER)) {
-		cli_err("exoconnect: choose either --device-code or "
-		    "--browser\n");
+		cli_err("%s", _("exoconnect: choose either --device-code or "
+		    "--browser\n"));
 		return CLI_USAGE;
 	}
 	if (a->nargs < c->min_args ||
 	    (c->max_args >= 0 && a->nargs > c->max_args)) {
-		cli_err("exoconnect: wrong number of arguments. Usage:\n");
+		cli_err("%s", _("exoconnect: wrong number of arguments. "
+		    "Usage:\n"));
 		cli_usage_line(2, c);
 		return CLI_USAGE;
 	}
@@ -581,16 +588,16 @@ static int
 cli_unknown(const struct cli_args *a)
 {
 	if (strcmp(a->words[0], "user") != 0) {
-		cli_err("exoconnect: unknown command \"%s\"; `exoconnect "
-		    "help` lists the commands\n", a->words[0]);
+		cli_err(_("exoconnect: unknown command \"%s\"; `exoconnect "
+		    "help` lists the commands\n"), a->words[0]);
 		return CLI_USAGE;
 	}
 	if (a->nwords > 1)
-		cli_err("exoconnect: unknown command \"user %s\". ",
+		cli_err(_("exoconnect: unknown command \"user %s\". "),
 		    a->words[1]);
 	else
-		cli_err("exoconnect: `user` needs a subcommand. ");
-	cli_err("The user commands are:\n");
+		cli_err("%s", _("exoconnect: `user` needs a subcommand. "));
+	cli_err("%s", _("The user commands are:\n"));
 	for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
 		if (strncmp(cli_commands[i].words, "user ", 5) == 0)
 			cli_usage_line(2, &cli_commands[i]);
@@ -604,9 +611,11 @@ cli_main(int argc, char **argv)
 	struct cli_args			 a;
 	int				 help, version, used, rc;
 
+	/* Before any output, so --help and errors are translated too. */
+	i18n_set_language("auto");
 	if (plat_init() != EXO_OK) {
-		cli_err("exoconnect: could not initialise sockets and the "
-		    "console\n");
+		cli_err("%s", _("exoconnect: could not initialise sockets and "
+		    "the console\n"));
 		return CLI_FAIL;
 	}
 	rc = cli_parse(argc, argv, &a, &help, &version);

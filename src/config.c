@@ -14,6 +14,7 @@
 #include "config.h"
 #include "config-int.h"
 #include "auth.h"
+#include "i18n.h"
 #include "plat.h"
 #include "util.h"
 
@@ -185,6 +186,10 @@ static const struct config_key config_table[] = {
 	ROW("ui", "autostart", CONFIG_BOOL, "no", 0, 1, ui.autostart,
 	    "Start the servers that were running when the screen last quit, "
 	    "when the screen opens again."),
+	ROW("ui", "language", CONFIG_STRING, "auto", 0, 0, ui.language,
+	    "Language of the screen and the command output: auto follows "
+	    "the system, or one of en, de, fr, it, es, nl, pt-BR, ja, zh-CN, "
+	    "zh-TW. The log file stays in English."),
 
 	{ NULL, NULL, CONFIG_STRING, NULL, 0, 0, NULL, 0, 0 },
 };
@@ -227,6 +232,7 @@ static const struct {
 	int		(*check)(const char *, struct exo_error *);
 } config_checks[] = {
 	{ "smtp", "trusted_devices", auth_net_list_check },
+	{ "ui", "language", i18n_check_setting },
 	{ NULL, NULL, NULL },
 };
 

@@ -92,6 +92,7 @@ struct settings {
 
 	struct {
 		int	autostart;	/* the screen starts servers that ran */
+		char	language[16];	/* "auto" or a code such as "pt-BR" */
 	} ui;
 };
 

@@ -7,32 +7,63 @@
  * happens later with tr(). Event templates (ev_emit) are message ids too.
  * Catalogs live in locale/LANG.po (gettext's PO format), are checked and
  * compiled into the binary at build time, so exoconnect stays one file.
+ * tools/extract-messages writes locale/messages.pot from those three
+ * kinds of call, and tools/check-catalogs (run by make check) fails when
+ * a catalog misses one of them.
  */
 #ifndef EXO_I18N_H
 #define EXO_I18N_H
+
+#include "err.h"
+
+/* Longest language code ("zh-TW"), with its NUL. */
+#define I18N_CODE_MAX 8
 
 /*
  * Returns the translation of msgid in the current language, or msgid
  * itself when there is none. The result lives as long as the process.
  * Thread-safe.
+ *
+ * format_arg lets the compiler check _("%s ...") against the printf
+ * arguments as if the English literal were the format; the build rejects
+ * a translation whose conversions differ from the English ones, so the
+ * check holds for every language.
  */
-const char *tr(const char *msgid);
+const char *tr(const char *msgid) __attribute__((format_arg(1)));
 
 #define _(s) tr(s)
 #define N_(s) (s)
 
 /*
  * Selects the language: a code such as "de", "pt-BR", "zh-CN", "zh-TW",
- * "ja", or "" / "auto" for the system's language (LANG, LC_ALL,
- * LC_MESSAGES; the Windows UI language). An unknown code is
- * EXO_ERR_INVALID and leaves the language as it was.
+ * "ja", or "" / "auto" for the system's language: the first of LC_ALL,
+ * LC_MESSAGES and LANG that is set and not empty, else the Windows UI
+ * language (plat_ui_language). A system language without a catalog, "C"
+ * and "POSIX" select English. An unknown code is EXO_ERR_INVALID and
+ * leaves the language as it was. Thread-safe, but text already returned
+ * by tr() stays in the old language.
  */
 int i18n_set_language(const char *code);
 
 /* Code of the current language, "en" when no catalog matched. */
 const char *i18n_language(void);
 
-/* Codes of all shipped languages, ended by NULL. */
+/* Codes of all shipped languages, "en" first, ended by NULL. */
 const char *const *i18n_languages(void);
+
+/*
+ * Returns the shipped language code for a locale name as LANG or Windows
+ * spell it ("ja_JP.UTF-8", "de-AT", "zh_HK", "zh-Hant-TW", "pt"), or NULL
+ * when no catalog matches. Chinese follows the script or region: Hong
+ * Kong, Macau, Taiwan and Hant select zh-TW, everything else zh-CN; any
+ * Portuguese selects pt-BR.
+ */
+const char *i18n_match_locale(const char *locale);
+
+/*
+ * Checks a value of the [ui] language setting: "auto" or a shipped code.
+ * The message lists the accepted values.
+ */
+int i18n_check_setting(const char *value, struct exo_error *e);
 
 #endif

@@ -26,7 +26,9 @@ MUSL := $(TP)/musl
 # Platform files: plat-posix.c for Linux, plat-win32.c for Windows
 # (mk/windows.mk builds the Windows binaries).
 SRCS := $(filter-out src/plat-win32.c,$(wildcard src/*.c))
-UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+# test-plat-win32.c tests plat-win32.c, so only mk/windows.mk builds it.
+UNIT_SRCS := $(filter-out tests/unit/test-plat-win32.c, \
+	$(wildcard tests/unit/test-*.c))
 GEN_ROOTS := $(B)/gen/roots.c
 CERT_DIR := /usr/share/ca-certificates/mozilla
 
@@ -191,3 +193,5 @@ include mk/windows.mk
 include mk/fuzz.mk
 
 include mk/i18n.mk
+
+include mk/soak.mk

@@ -1,0 +1,17 @@
+# mk/soak.mk: soak and fault tests against the doubles on 127.0.0.1.
+# Included at the end of the Makefile.
+#
+#   make soak         the full run (EXO_SOAK=long): 1,000 device sessions
+#                     over 10 minutes with faults, floods, kill -9 rounds
+#   make soak-check   the same tests at a small scale, about a minute
+#
+# Both end with "N passed, N failed"; the figures they print are for
+# docs/benchmarks.md, never pass/fail thresholds.
+
+.PHONY: soak soak-check
+
+soak: $(B)/test/exoconnect
+	EXO_BIN=$(B)/test/exoconnect EXO_SOAK=long python3 tests/soak/soak.py
+
+soak-check: $(B)/test/exoconnect
+	EXO_BIN=$(B)/test/exoconnect python3 tests/soak/soak.py

@@ -40,6 +40,9 @@
 /* Offset of the byte range plat_lock_acquire locks: far past the text the
  * lock file holds, so other processes can still read the text. */
 #define PLAT_LOCK_OFFSET	0x7ffffff0UL
+/* Attempts and pause of plat_replace_file while the target is busy. */
+#define PLAT_REPLACE_TRIES	50
+#define PLAT_REPLACE_PAUSE_MS	20
 
 /* ---- UTF-8 and UTF-16 ---- */
 
@@ -339,6 +342,36 @@ plat_accept(plat_socket l, int timeout_ms, plat_socket *out,
 	return (EXO_OK);
 }
 
+/*
+ * Waits for a non-blocking connect to finish. Before Windows 10 version
+ * 2004, so on Server 2016 and 2019, WSAPoll never reports a refused
+ * connect and would wait for the whole timeout. select reports it in the
+ * exception set on every version.
+ */
+static int
+plat_wait_connect(SOCKET s, int timeout_ms)
+{
+	fd_set		 writable, failed;
+	struct timeval	 tv, *limit = NULL;
+	int		 rc;
+
+	FD_ZERO(&writable);
+	FD_ZERO(&failed);
+	FD_SET(s, &writable);
+	FD_SET(s, &failed);
+	if (timeout_ms >= 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+		limit = &tv;
+	}
+	rc = select(0, NULL, &writable, &failed, limit);
+	if (rc == 0)
+		return (EXO_ERR_TIMEOUT);
+	if (rc < 0 || FD_ISSET(s, &failed))
+		return (EXO_ERR_CONNECT);
+	return (EXO_OK);
+}
+
 static int
 plat_connect_one(SOCKET s, const struct addrinfo *ai, int timeout_ms)
 {
@@ -348,7 +381,7 @@ plat_connect_one(SOCKET s, const struct addrinfo *ai, int timeout_ms)
 		return (EXO_OK);
 	if (WSAGetLastError() != WSAEWOULDBLOCK)
 		return (EXO_ERR_CONNECT);
-	if ((rc = plat_wait_socket(s, 1, timeout_ms)) != 0)
+	if ((rc = plat_wait_connect(s, timeout_ms)) != 0)
 		return (rc);
 	if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &len) != 0 ||
 	    err != 0)
@@ -753,6 +786,31 @@ plat_secret_descriptor(void)
 	return (sd);
 }
 
+/*
+ * Renames from over to, retrying for about a second while the target is
+ * busy: another rename onto it, or a virus scanner or indexer that opened
+ * it without FILE_SHARE_DELETE, makes MoveFileExW fail for a moment.
+ */
+static BOOL
+plat_replace_file(const wchar_t *from, const wchar_t *to)
+{
+	DWORD	err;
+	int	i;
+
+	for (i = 0; i < PLAT_REPLACE_TRIES; i++) {
+		if (MoveFileExW(from, to, MOVEFILE_REPLACE_EXISTING |
+		    MOVEFILE_WRITE_THROUGH))
+			return (TRUE);
+		err = GetLastError();
+		if (err != ERROR_ACCESS_DENIED &&
+		    err != ERROR_SHARING_VIOLATION)
+			return (FALSE);
+		Sleep(PLAT_REPLACE_PAUSE_MS);
+		SetLastError(err);
+	}
+	return (FALSE);
+}
+
 /* Numbers the temporary files of plat_write_file_atomic. */
 static atomic_uint plat_tmp_counter;
 
@@ -822,8 +880,7 @@ plat_write_file_atomic(const char *path, const void *data, size_t len,
 		goto out;
 	}
 	CloseHandle(h);
-	if (!MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING |
-	    MOVEFILE_WRITE_THROUGH)) {
+	if (!plat_replace_file(wtmp, wpath)) {
 		err = GetLastError();
 		DeleteFileW(wtmp);
 		rc = plat_file_error(e, err, "replace", path);
@@ -1012,17 +1069,27 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 int
 plat_dir_can_protect(const char *dir)
 {
-	wchar_t	*w, root[MAX_PATH + 1];
+	wchar_t	*w;
+	HANDLE	 h;
 	DWORD	 flags = 0;
 	int	 ok = 0;
 
 	if ((w = plat_wide(dir)) == NULL)
 		return (0);
-	if (GetVolumePathNameW(w, root, MAX_PATH + 1) &&
-	    GetVolumeInformationW(root, NULL, 0, NULL, NULL, &flags, NULL,
-	    0))
-		ok = (flags & FILE_PERSISTENT_ACLS) != 0;
+	/*
+	 * Asking through a handle of the folder itself follows mount points
+	 * and needs no access to the volume's root.
+	 */
+	h = CreateFileW(w, FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS, NULL);
 	free(w);
+	if (h == INVALID_HANDLE_VALUE)
+		return (0);
+	if (GetVolumeInformationByHandleW(h, NULL, 0, NULL, NULL, &flags,
+	    NULL, 0))
+		ok = (flags & FILE_PERSISTENT_ACLS) != 0;
+	CloseHandle(h);
 	return (ok);
 }
 
@@ -1411,8 +1478,12 @@ plat_console_handler(DWORD type)
 	case CTRL_CLOSE_EVENT:
 	case CTRL_LOGOFF_EVENT:
 	case CTRL_SHUTDOWN_EVENT:
-		if (plat_stop_cb != NULL &&
-		    !atomic_exchange(&plat_stop_called, 1))
+		/* A second Ctrl+C goes to the default handler, which ends
+		 * the process at once, so a hung stop can be interrupted. */
+		if (atomic_exchange(&plat_stop_called, 1) &&
+		    (type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT))
+			return (FALSE);
+		if (plat_stop_cb != NULL)
 			plat_stop_cb();
 		/* After a close event Windows ends the process when the
 		 * handler returns, so give the stop a moment to finish. */

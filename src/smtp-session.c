@@ -39,6 +39,10 @@ struct session {
 	char			 data_out[SMTP_DATA_OUT_MAX(SMTP_DATA_CHUNK)];
 	char			 cram[AUTH_CHALLENGE_MAX];	/* CRAM-MD5 */
 	int			 rewrite;	/* sender = rewrite */
+	int			 encode_utf8;	/* encode_utf8_headers */
+	int			 relabel_jp;	/* relabel_iso2022jp */
+	char			 old_sender[SMTP_PATH_MAX + 1]; /* rewritten */
+	struct buf		 rewritten;	/* output of the rewrite */
 	int			 authed;
 	int			 in_mail;	/* MAIL FROM accepted */
 	int			 rcpts;		/* RCPT TO accepted */
@@ -221,6 +225,8 @@ load_user(struct session *s, const struct user *u)
 	str_copy(s->login, u->login, sizeof(s->login));
 	str_copy(s->mailbox, u->mailbox, sizeof(s->mailbox));
 	s->rewrite = strcmp(u->sender_policy, "rewrite") == 0;
+	s->encode_utf8 = u->encode_utf8_headers;
+	s->relabel_jp = u->relabel_iso2022jp;
 }
 
 static void
@@ -839,6 +845,27 @@ parse_mail_params(char *p, struct mail_params *mp)
 	return (EXO_OK);
 }
 
+/*
+ * With sender = rewrite, puts the mailbox in the reverse-path when it
+ * differs (ignoring case), and keeps the old one for the log line.
+ */
+static void
+rewrite_sender(struct session *s, char path[SMTP_PATH_MAX + 1])
+{
+	size_t	len = strlen(path), mlen = strlen(s->mailbox);
+
+	s->old_sender[0] = '\0';
+	/* A mailbox longer than a path (RFC 5321 4.5.3.1.3) stays out. */
+	if (!s->rewrite || mlen == 0 || mlen + 2 > SMTP_PATH_MAX)
+		return;
+	if (len == mlen + 2 && str_ncasecmp(path + 1, s->mailbox, mlen) == 0)
+		return;
+	str_copy(s->old_sender, path, sizeof(s->old_sender));
+	path[0] = '<';
+	memcpy(path + 1, s->mailbox, mlen);
+	memcpy(path + 1 + mlen, ">", 2);
+}
+
 static void
 cmd_mail(struct session *s, char *arg)
 {
@@ -869,6 +896,8 @@ cmd_mail(struct session *s, char *arg)
 		    "size");
 		return;
 	}
+
+	rewrite_sender(s, path);
 
 	/* 8BITMIME covers 7-bit data too, and devices send 8-bit bytes
 	 * without declaring them. */
@@ -913,6 +942,34 @@ cmd_rcpt(struct session *s, char *arg)
 		s->rcpts++;
 }
 
+/* Logs once what the sender and charset fix-ups changed in a message. */
+static void
+log_rewrites(struct session *s, const struct smtp_rewrite_report *rep)
+{
+	char	counts[64];
+
+	if (s->old_sender[0] != '\0' || (rep != NULL &&
+	    rep->from_rewritten))
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.sender_rewritten",
+		    "Sender of {user}'s message rewritten to {mailbox}: "
+		    "envelope {old_envelope}, From header {old_from}",
+		    "user", s->login, "mailbox", s->mailbox,
+		    "old_envelope", s->old_sender[0] != '\0' ?
+		    s->old_sender : "unchanged", "old_from", rep != NULL &&
+		    rep->from_rewritten ? rep->old_from : "unchanged",
+		    (char *)NULL);
+	if (rep == NULL || (rep->utf8_encoded == 0 && rep->utf8_skipped == 0 &&
+	    rep->relabeled == 0 && rep->relabel_kept == 0))
+		return;
+	snprintf(counts, sizeof(counts), "%d/%d/%d/%d", rep->utf8_encoded,
+	    rep->utf8_skipped, rep->relabeled, rep->relabel_kept);
+	ev_emit(rep->utf8_skipped > 0 || rep->relabel_kept > 0 ? EV_WARN :
+	    EV_INFO, s->ctx->conn, "smtp.charset_fixed",
+	    "Charset fix-ups in {user}'s message (header fields encoded/left "
+	    "unchanged, ISO-2022-JP-2 labels changed/kept): {counts}",
+	    "user", s->login, "counts", counts, (char *)NULL);
+}
+
 /* Records the outcome of one message. */
 static void
 message_done(struct session *s, const struct smtp_data *d, int code)
@@ -943,12 +1000,13 @@ message_done(struct session *s, const struct smtp_data *d, int code)
  * error, or 0 when the end mark came.
  */
 static int
-stream_message(struct session *s, struct smtp_data *d, int *up_rc,
-    int *too_big)
+stream_message(struct session *s, struct smtp_data *d,
+    struct smtp_rewrite *rw, int *up_rc, int *too_big)
 {
-	long long	max = s->ctx->settings->smtp.max_message_size;
-	size_t		len, n;
-	int		rc;
+	long long	 max = s->ctx->settings->smtp.max_message_size;
+	const char	*chunk;
+	size_t		 len, n;
+	int		 rc;
 
 	*up_rc = EXO_OK;
 	*too_big = 0;
@@ -966,19 +1024,47 @@ stream_message(struct session *s, struct smtp_data *d, int *up_rc,
 		smtp_data_feed(d, s->data_in, len, s->data_out, &n);
 		if (max > 0 && d->bytes_out > (unsigned long long)max)
 			*too_big = 1;
+		chunk = s->data_out;
+		if (rw != NULL && *up_rc == EXO_OK) {
+			s->rewritten.len = 0;
+			*up_rc = smtp_rewrite_feed(rw, s->data_out, n,
+			    &s->rewritten);
+			chunk = s->rewritten.data != NULL ? s->rewritten.data :
+			    "";
+			n = s->rewritten.len;
+		}
 		if (*up_rc == EXO_OK && !*too_big)
-			*up_rc = smtp_upstream_write(s->up, s->data_out, n);
+			*up_rc = smtp_upstream_write(s->up, chunk, n);
 	}
 	if (*up_rc == EXO_OK && !*too_big)
 		*up_rc = smtp_upstream_flush(s->up);
 	return (EXO_OK);
 }
 
+/* Returns the rewrite stage the user's settings need, or NULL. */
+static struct smtp_rewrite *
+rewrite_start(struct session *s, int *failed)
+{
+	struct smtp_rewrite_opts	o;
+	struct smtp_rewrite		*rw;
+
+	*failed = 0;
+	if (!s->rewrite && !s->encode_utf8 && !s->relabel_jp)
+		return (NULL);
+	o.mailbox = s->rewrite ? s->mailbox : NULL;
+	o.encode_utf8 = s->encode_utf8;
+	o.relabel_jp = s->relabel_jp;
+	if ((rw = smtp_rewrite_new(&o)) == NULL)
+		*failed = 1;
+	return (rw);
+}
+
 static void
 cmd_data(struct session *s, char *arg)
 {
-	struct smtp_data	d;
-	int			rc, up_rc, too_big;
+	struct smtp_data	 d;
+	struct smtp_rewrite	*rw;
+	int			 rc, up_rc, too_big, failed;
 
 	(void)arg;
 	if (!s->in_mail) {
@@ -990,11 +1076,21 @@ cmd_data(struct session *s, char *arg)
 		reply(s, "554 5.5.1 No valid recipients");
 		return;
 	}
-	if (relay(s, "DATA") != 354)
+	rw = rewrite_start(s, &failed);
+	if (failed) {
+		reply(s, "451 4.3.0 Out of memory");
 		return;
+	}
+	if (relay(s, "DATA") != 354) {
+		smtp_rewrite_free(rw);
+		return;
+	}
 
 	smtp_data_init(&d);
-	rc = stream_message(s, &d, &up_rc, &too_big);
+	rc = stream_message(s, &d, rw, &up_rc, &too_big);
+	log_rewrites(s, rw != NULL ? smtp_rewrite_report(rw) : NULL);
+	smtp_rewrite_free(rw);
+	buf_free(&s->rewritten);
 	if (rc != EXO_OK) {
 		/* The device left mid-message: without the end mark upstream,
 		 * Exchange drops the message. */

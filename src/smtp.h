@@ -12,6 +12,7 @@
 #include "stream.h"
 #include "token.h"
 #include "users.h"
+#include "util.h"
 
 /*
  * Maximum command or reply line, CRLF included (RFC 5321 4.5.3.1.4 and
@@ -62,6 +63,57 @@ size_t smtp_data_feed(struct smtp_data *d, const void *in, size_t len,
 
 /* 1 once the terminating CRLF "." CRLF has been consumed. */
 int smtp_data_done(const struct smtp_data *d);
+
+/* ---- smtp-rewrite.c: sender and charset fix-ups in DATA ---- */
+
+/* Longest header field held for rewriting; longer ones pass unchanged. */
+#define SMTP_HEADER_FIELD_MAX 8192
+/* Longest MIME part held while its ISO-2022-JP-2 text is checked. */
+#define SMTP_HOLD_MAX (64 * 1024)
+
+struct smtp_rewrite_opts {
+	const char	*mailbox;	/* new From; "" or NULL: no rewrite */
+	int		 encode_utf8;	/* raw UTF-8 header values: RFC 2047 */
+	int		 relabel_jp;	/* ISO-2022-JP-2 -> ISO-2022-JP */
+};
+
+/* What one message's rewrite changed, for the log. */
+struct smtp_rewrite_report {
+	int	from_seen;		/* the header had a From field */
+	int	from_rewritten;
+	char	old_from[SMTP_PATH_MAX];	/* address before the rewrite */
+	int	utf8_encoded;		/* fields turned into encoded words */
+	int	utf8_skipped;		/* fields with 8-bit bytes left as is */
+	int	relabeled;		/* ISO-2022-JP-2 labels changed */
+	int	relabel_kept;		/* labels kept: other escapes, encoded
+					 * or too long to check */
+};
+
+struct smtp_rewrite;
+
+/*
+ * Creates the stage for one message; NULL when out of memory. With
+ * mailbox set, the first From field's address becomes the mailbox when
+ * it differs (ignoring case): in "phrase <addr>" only addr changes, and
+ * a phrase containing "@" is dropped. encode_utf8 turns raw UTF-8 values
+ * of the message header into RFC 2047 "B" words of at most 75 bytes,
+ * folded; relabel_jp changes ISO-2022-JP-2 to ISO-2022-JP in
+ * Content-Type fields and encoded words whose text uses only the escape
+ * sequences of ISO-2022-JP (RFC 1468). Every other byte is unchanged.
+ */
+struct smtp_rewrite *smtp_rewrite_new(const struct smtp_rewrite_opts *opts);
+
+/*
+ * Consumes normalized data (smtp_data_feed's output) and appends the
+ * result to out. Bytes after the end mark are ignored. Returns 0 or
+ * EXO_ERR_NOMEM.
+ */
+int smtp_rewrite_feed(struct smtp_rewrite *r, const char *in, size_t len,
+    struct buf *out);
+
+const struct smtp_rewrite_report *smtp_rewrite_report(
+    const struct smtp_rewrite *r);
+void smtp_rewrite_free(struct smtp_rewrite *r);
 
 /* ---- smtp-upstream.c: the SMTP client towards Exchange Online ---- */
 

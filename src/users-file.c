@@ -58,6 +58,8 @@ static const struct user_field users_conf_fields[] = {
 	UF(state_reason, FIELD_TEXT),
 	UF(sender_policy, FIELD_TEXT),
 	UF(accept_legacy_charset, FIELD_BOOL),
+	UF(encode_utf8_headers, FIELD_BOOL),
+	UF(relabel_iso2022jp, FIELD_BOOL),
 	{ NULL, FIELD_TEXT, 0, 0 },
 };
 

@@ -56,6 +56,8 @@ struct user {
 	/* Per-user settings, set with `user set NAME KEY=VALUE`. */
 	char	sender_policy[16];	/* "pass" or "rewrite" */
 	int	accept_legacy_charset;	/* also ISO-8859-1, CP1252 passwords */
+	int	encode_utf8_headers;	/* raw UTF-8 header values: RFC 2047 */
+	int	relabel_iso2022jp;	/* ISO-2022-JP-2 label -> ISO-2022-JP */
 
 	/* Secrets: never logged, wiped when the struct is released. */
 	char	password[USER_PASSWORD_MAX];	/* UTF-8 as the admin set it */

@@ -3,10 +3,12 @@
  * byte and in random chunks.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/smtp.h"
+#include "../../src/util.h"
 #include "test.h"
 
 /* Result of feeding one input: output bytes and where the data ended. */
@@ -295,6 +297,272 @@ TEST(no_end_keeps_waiting)
 	fed_free(&f);
 }
 
+/* ---- the rewrite stage ---- */
+
+static char	rw_out[1 << 18];
+
+/*
+ * Runs text (the device's data, end mark included) through the
+ * normalizer and the rewrite stage in pieces of step bytes, and returns
+ * the upstream bytes. *rep receives the stage's report.
+ */
+static const char *
+rewrite(const char *text, const struct smtp_rewrite_opts *o, size_t step,
+    struct smtp_rewrite_report *rep)
+{
+	struct smtp_data	 d;
+	struct smtp_rewrite	*r;
+	struct buf		 out;
+	static char		 norm[SMTP_DATA_OUT_MAX(1 << 17)];
+	size_t			 len = strlen(text), pos = 0, n, used;
+
+	smtp_data_init(&d);
+	buf_init(&out);
+	r = smtp_rewrite_new(o);
+	while (pos < len && !smtp_data_done(&d)) {
+		n = len - pos < step ? len - pos : step;
+		used = smtp_data_feed(&d, text + pos, n, norm, &n);
+		CHECK_INT(smtp_rewrite_feed(r, norm, n, &out), EXO_OK);
+		pos += used;
+	}
+	*rep = *smtp_rewrite_report(r);
+	smtp_rewrite_free(r);
+	str_copy(rw_out, out.data != NULL ? out.data : "", sizeof(rw_out));
+	buf_free(&out);
+	return rw_out;
+}
+
+/* Checks the output for every piece size from 1 to 64 and the whole. */
+static void
+check_rewrite(const char *in, const struct smtp_rewrite_opts *o,
+    const char *want)
+{
+	struct smtp_rewrite_report	rep;
+	size_t				step;
+
+	CHECK_STR(rewrite(in, o, strlen(in) + 1, &rep), want);
+	for (step = 1; step <= 64; step++) {
+		if (strcmp(rewrite(in, o, step, &rep), want) != 0) {
+			printf("  differs with pieces of %zu bytes\n", step);
+			CHECK_STR(rw_out, want);
+			break;
+		}
+	}
+}
+
+TEST(rewrite_from_keeps_display_name)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 0, 0 };
+	struct smtp_rewrite_report	rep;
+
+	check_rewrite("From: Scanner 2F <scanner@example.net>\r\n"
+	    "Subject: scan\r\n\r\nFrom: body <x@y>\r\n.\r\n", &o,
+	    "From: Scanner 2F <mfp@example.com>\r\n"
+	    "Subject: scan\r\n\r\nFrom: body <x@y>\r\n.\r\n");
+	rewrite("From: Scanner 2F <scanner@example.net>\r\n\r\n.\r\n", &o,
+	    7, &rep);
+	CHECK_INT(rep.from_rewritten, 1);
+	CHECK_STR(rep.old_from, "scanner@example.net");
+}
+
+TEST(rewrite_from_folded_and_bare)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 0, 0 };
+
+	check_rewrite("Subject: a\nFrom: \"Scanner, 2F\"\n"
+	    "\t<Scanner@Example.NET> (scan)\n\nbody\r\n.\r\n", &o,
+	    "Subject: a\r\nFrom: \"Scanner, 2F\"\r\n"
+	    "\t<mfp@example.com> (scan)\r\n\r\nbody\r\n.\r\n");
+	check_rewrite("From: scanner@example.net (Scanner)\r\n\r\n.\r\n", &o,
+	    "From: mfp@example.com (Scanner)\r\n\r\n.\r\n");
+	/* A display name that contains "@" is dropped. */
+	check_rewrite("From: scanner@example.net <scanner@example.net>\r\n"
+	    "\r\nx\r\n.\r\n", &o, "From: <mfp@example.com>\r\n\r\nx\r\n"
+	    ".\r\n");
+}
+
+TEST(rewrite_from_same_mailbox_unchanged)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 0, 0 };
+	struct smtp_rewrite_report	rep;
+	static const char		in[] = "From: MFP <MFP@example.COM>\r\n"
+	    "\r\n.\r\n";
+
+	check_rewrite(in, &o, in);
+	rewrite(in, &o, 3, &rep);
+	CHECK_INT(rep.from_rewritten, 0);
+	CHECK_INT(rep.from_seen, 1);
+}
+
+TEST(rewrite_off_passes_everything)
+{
+	struct smtp_rewrite_opts	o = { "", 0, 0 };
+	static const char		in[] = "From: A <a@b.c>\r\nSubject: "
+	    "\xe3\x82\xb9\r\nContent-Type: text/plain; charset=ISO-2022-JP-2"
+	    "\r\n\r\n\x1b$Btest\x1b(B\r\n..dot\r\n.\r\n";
+
+	check_rewrite(in, &o, in);
+}
+
+TEST(rewrite_long_field_passes)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 1, 0 };
+	static char			in[SMTP_HEADER_FIELD_MAX * 2];
+	size_t				n;
+
+	n = (size_t)snprintf(in, sizeof(in), "X-Long: ");
+	while (n < SMTP_HEADER_FIELD_MAX + 100) {
+		in[n] = (char)('a' + n % 26);
+		n++;
+	}
+	snprintf(in + n, sizeof(in) - n, "\r\n \xe3\x82\xb9\r\nFrom: "
+	    "<s@x.y>\r\n\r\n.\r\n");
+	/* The long field is unchanged; the From after it is rewritten. */
+	CHECK(strstr(rewrite(in, &o, 4096, &(struct smtp_rewrite_report){ 0 }),
+	    "\xe3\x82\xb9\r\nFrom: <mfp@example.com>\r\n") != NULL);
+}
+
+TEST(utf8_subject_becomes_encoded_word)
+{
+	struct smtp_rewrite_opts	o = { NULL, 1, 0 };
+	struct smtp_rewrite_report	rep;
+
+	/* The example: "スキャン" in UTF-8. */
+	check_rewrite("Subject: \xe3\x82\xb9\xe3\x82\xad\xe3\x83\xa3\xe3\x83"
+	    "\xb3\r\n\r\n\xe3\x82\xb9 body stays\r\n.\r\n", &o,
+	    "Subject: =?UTF-8?B?44K544Kt44Oj44Oz?=\r\n\r\n"
+	    "\xe3\x82\xb9 body stays\r\n.\r\n");
+	rewrite("Subject: \xc3\xa4\r\n\r\n.\r\n", &o, 5, &rep);
+	CHECK_INT(rep.utf8_encoded, 1);
+}
+
+TEST(utf8_long_value_folded)
+{
+	struct smtp_rewrite_opts	o = { NULL, 1, 0 };
+	struct smtp_rewrite_report	rep;
+	char				in[1024];
+	const char			*out, *p, *eol;
+	size_t				n, i;
+
+	n = (size_t)snprintf(in, sizeof(in), "Subject: ");
+	for (i = 0; i < 40; i++)
+		n += (size_t)snprintf(in + n, sizeof(in) - n, "\xe3\x82\xb9");
+	snprintf(in + n, sizeof(in) - n, "\r\n\r\n.\r\n");
+	out = rewrite(in, &o, 13, &rep);
+	CHECK_INT(rep.utf8_encoded, 1);
+	/* Three words of at most 75 bytes, none splitting a character. */
+	for (p = out, i = 0; (eol = strstr(p, "\r\n")) != NULL &&
+	    eol != p; p = eol + 2, i++) {
+		const char	*w = strstr(p, "=?UTF-8?B?");
+
+		CHECK(w != NULL);
+		CHECK(eol - w <= 75);
+	}
+	CHECK_INT(i, 3);
+	CHECK(strstr(out, "?=\r\n =?UTF-8?B?") != NULL);
+}
+
+TEST(utf8_address_phrase_encoded)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 1, 0 };
+
+	check_rewrite("From: \"\xc3\x84rger\" <s@x.y>\r\n"
+	    "To: B\xc3\xbc <b@x.y>, c@x.y\r\n\r\n.\r\n", &o,
+	    "From: =?UTF-8?B?w4RyZ2Vy?= <mfp@example.com>\r\n"
+	    "To: =?UTF-8?B?QsO8?= <b@x.y>,\r\n c@x.y\r\n\r\n.\r\n");
+}
+
+TEST(utf8_invalid_or_structured_kept)
+{
+	struct smtp_rewrite_opts	o = { NULL, 1, 0 };
+	struct smtp_rewrite_report	rep;
+	static const char		in[] = "Subject: \xe4\xf6\r\n"
+	    "Content-Type: text/plain; name=\"\xc3\xa4.pdf\"\r\n"
+	    "To: \xc3\xa4@x.y\r\n\r\n.\r\n";
+
+	check_rewrite(in, &o, in);
+	rewrite(in, &o, 64, &rep);
+	CHECK_INT(rep.utf8_skipped, 3);
+	CHECK_INT(rep.utf8_encoded, 0);
+}
+
+TEST(iso2022jp2_label_fixed)
+{
+	struct smtp_rewrite_opts	o = { NULL, 0, 1 };
+	struct smtp_rewrite_report	rep;
+
+	check_rewrite("Subject: =?ISO-2022-JP-2?B?GyRCJTklLSVjJXMbKEI=?=\r\n"
+	    "Content-Type: text/plain; charset=\"ISO-2022-JP-2\"\r\n\r\n"
+	    "\x1b$B%9%-%c%s\x1b(B\r\n.\r\n", &o,
+	    "Subject: =?ISO-2022-JP?B?GyRCJTklLSVjJXMbKEI=?=\r\n"
+	    "Content-Type: text/plain; charset=\"ISO-2022-JP\"\r\n\r\n"
+	    "\x1b$B%9%-%c%s\x1b(B\r\n.\r\n");
+	rewrite("Content-Type: text/plain; charset=iso-2022-jp-2\r\n\r\n"
+	    "abc\r\n.\r\n", &o, 9, &rep);
+	CHECK_INT(rep.relabeled, 1);
+}
+
+TEST(iso2022jp2_other_escapes_kept)
+{
+	struct smtp_rewrite_opts	o = { NULL, 0, 1 };
+	struct smtp_rewrite_report	rep;
+	/* ESC $ A selects GB 2312, which ISO-2022-JP lacks. */
+	static const char		in[] = "Content-Type: text/plain; "
+	    "charset=ISO-2022-JP-2\r\n\r\n\x1b$A0!\x1b(B\r\n.\r\n";
+	static const char		q[] = "Subject: =?ISO-2022-JP-2?Q?"
+	    "=1B=2EA=1BNx?=\r\n\r\n.\r\n";
+
+	check_rewrite(in, &o, in);
+	rewrite(in, &o, 5, &rep);
+	CHECK_INT(rep.relabel_kept, 1);
+	CHECK_INT(rep.relabeled, 0);
+	check_rewrite(q, &o, q);
+}
+
+TEST(iso2022jp2_in_mime_part)
+{
+	struct smtp_rewrite_opts	o = { NULL, 0, 1 };
+
+	check_rewrite("Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+	    "--b1\r\nContent-Type: text/plain; charset=ISO-2022-JP-2\r\n\r\n"
+	    "\x1b$B%9\x1b(B\r\n--b1\r\nContent-Type: text/plain; "
+	    "charset=ISO-2022-JP-2\r\n\r\n\x1b$A0!\x1b(B\r\n--b1\r\n"
+	    "Content-Type: application/pdf\r\nContent-Transfer-Encoding: "
+	    "base64\r\n\r\nJVBERi0=\r\n--b1--\r\n.\r\n", &o,
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+	    "--b1\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+	    "\x1b$B%9\x1b(B\r\n--b1\r\nContent-Type: text/plain; "
+	    "charset=ISO-2022-JP-2\r\n\r\n\x1b$A0!\x1b(B\r\n--b1\r\n"
+	    "Content-Type: application/pdf\r\nContent-Transfer-Encoding: "
+	    "base64\r\n\r\nJVBERi0=\r\n--b1--\r\n.\r\n");
+}
+
+TEST(iso2022jp2_base64_part_kept)
+{
+	struct smtp_rewrite_opts	o = { NULL, 0, 1 };
+	static const char		in[] = "Content-Transfer-Encoding: "
+	    "base64\r\nContent-Type: text/plain; charset=ISO-2022-JP-2\r\n"
+	    "\r\nGyRCJTkbKEI=\r\n.\r\n";
+
+	check_rewrite(in, &o, in);
+}
+
+TEST(iso2022jp2_long_part_kept)
+{
+	struct smtp_rewrite_opts	o = { NULL, 0, 1 };
+	static char			in[SMTP_HOLD_MAX + 4096];
+	size_t				n;
+
+	n = (size_t)snprintf(in, sizeof(in), "Content-Type: text/plain; "
+	    "charset=ISO-2022-JP-2\r\n\r\n");
+	while (n < SMTP_HOLD_MAX + 1000) {
+		memcpy(in + n, "abcdefghi\r\n", 11);
+		n += 11;
+	}
+	snprintf(in + n, sizeof(in) - n, ".\r\n");
+	check_rewrite(in, &o, in);
+}
+
 int
 main(void)
 {
@@ -309,5 +577,19 @@ main(void)
 	RUN(random_chunks_match_whole);
 	RUN(long_lines_not_cut);
 	RUN(no_end_keeps_waiting);
+	RUN(rewrite_from_keeps_display_name);
+	RUN(rewrite_from_folded_and_bare);
+	RUN(rewrite_from_same_mailbox_unchanged);
+	RUN(rewrite_off_passes_everything);
+	RUN(rewrite_long_field_passes);
+	RUN(utf8_subject_becomes_encoded_word);
+	RUN(utf8_long_value_folded);
+	RUN(utf8_address_phrase_encoded);
+	RUN(utf8_invalid_or_structured_kept);
+	RUN(iso2022jp2_label_fixed);
+	RUN(iso2022jp2_other_escapes_kept);
+	RUN(iso2022jp2_in_mime_part);
+	RUN(iso2022jp2_base64_part_kept);
+	RUN(iso2022jp2_long_part_kept);
 	return (TEST_EXIT());
 }

@@ -1701,6 +1701,60 @@ TEST(throttled_address_gets_454)
 	auth_throttle_clear();
 }
 
+/* Sets the sender policy and fix-ups of scanner1 in the user store. */
+static int
+set_sender_rewrite(struct user *u, void *arg)
+{
+	int	on = *(const int *)arg;
+
+	str_copy(u->sender_policy, on ? "rewrite" : "pass",
+	    sizeof(u->sender_policy));
+	u->encode_utf8_headers = on;
+	u->relabel_iso2022jp = on;
+	return (EXO_OK);
+}
+
+TEST(sender_rewrite_envelope_and_header)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	int		 on = 1, off = 0, i;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK_INT(userdb_update(d->db, "scanner1", set_sender_rewrite, &on,
+	    NULL), EXO_OK);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<scanner@example.net> SIZE=100",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line, "MAIL FROM:<" MAILBOX "> BODY=8BITMIME");
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_expect(d, "DATA", "354 Start mail input; end with "
+	    "<CRLF>.<CRLF>\r\n"));
+	stream_puts(d->c, "From: Scanner 2F <scanner@example.net>\r\n"
+	    "Subject: \xe3\x82\xb9\xe3\x82\xad\xe3\x83\xa3\xe3\x83\xb3\r\n"
+	    "\r\nFrom: body line\r\n.\r\n");
+	stream_flush(d->c);
+	CHECK(dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
+	    "[Hostname=fake]\r\n"));
+	CHECK_STR(sc.data.data, "From: Scanner 2F <" MAILBOX ">\r\n"
+	    "Subject: =?UTF-8?B?44K544Kt44Oj44Oz?=\r\n"
+	    "\r\nFrom: body line\r\n.\r\n");
+	CHECK((i = wait_event("smtp.sender_rewritten")) >= 0);
+	CHECK(wait_event("smtp.charset_fixed") >= 0);
+
+	/* A sender that is the mailbox already is left alone. */
+	CHECK(dev_expect(d, "MAIL FROM:<MFP@Example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_STR(sc.mail_line, "MAIL FROM:<MFP@Example.com> BODY=8BITMIME");
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	CHECK_INT(userdb_update(d->db, "scanner1", set_sender_rewrite, &off,
+	    NULL), EXO_OK);
+	dev_end(d);
+	up_stop(&sc);
+}
+
 int
 main(void)
 {
@@ -1762,6 +1816,7 @@ main(void)
 	RUN(trusted_user_missing_530);
 	RUN(pop_before_smtp_window);
 	RUN(throttled_address_gets_454);
+	RUN(sender_rewrite_envelope_and_header);
 
 	smtp_test_set_tokens(NULL);
 	trust_free(test_trust);

@@ -202,8 +202,8 @@ check_send_as(struct session *s)
 		return;
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.send_as_denied",
 	    "Mailbox {mailbox} may not send as {sender}; grant the mailbox "
-	    "Send As permission for that address, or set the device's sender "
-	    "address to {mailbox}",
+	    "Send As permission for that address, or run "
+	    "\"exoconnect user set {user} sender=rewrite\"",
 	    "mailbox", s->mailbox, "sender", s->sender, "user", s->login,
 	    "reply", s->reply.first, (char *)NULL);
 }
@@ -914,6 +914,13 @@ cmd_mail(struct session *s, char *arg)
 		s->in_mail = 1;
 		s->rcpts = 0;
 	}
+	if (s->reply.code == 432)
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.mailbox_busy",
+		    "Exchange has too many SMTP connections for {mailbox} "
+		    "({reply}); the device got the temporary error and will "
+		    "retry. Lower max_upstream_per_mailbox if other programs "
+		    "send from this mailbox too", "mailbox", s->mailbox,
+		    "user", s->login, "reply", s->reply.first, (char *)NULL);
 	check_send_as(s);
 }
 

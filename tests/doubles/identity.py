@@ -209,7 +209,8 @@ class Identity:
         elif endpoint == "devicecode":
             reply = self.devicecode(form)
         else:
-            reply = self.token(form)
+            omit = bool(script and script.get("omit_refresh_token"))
+            reply = self.token(form, omit)
         record["status"] = reply.status
         if reply.status >= 400 and reply.ctype.startswith("application/json"):
             try:
@@ -351,10 +352,10 @@ class Identity:
         location = redirect + "?" + urllib.parse.urlencode(params)
         return Reply(302, "", "text/html", [("Location", location)])
 
-    def token(self, form):
+    def token(self, form, omit_refresh_token=False):
         grant = form.get("grant_type", "")
         if grant == "refresh_token":
-            return self.grant_refresh(form)
+            return self.grant_refresh(form, omit_refresh_token)
         if grant == "authorization_code":
             return self.grant_code(form)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
@@ -363,7 +364,9 @@ class Identity:
                           "The app requested an unsupported grant type "
                           "'%s'." % grant[:64])
 
-    def grant_refresh(self, form):
+    def grant_refresh(self, form, omit_refresh_token=False):
+        """Redeem a refresh token. With OMIT_REFRESH_TOKEN the reply has no
+        refresh_token and the old one stays valid, as the service may do."""
         st = self.state
         bad = self.check_client(form)
         if bad:
@@ -380,9 +383,10 @@ class Identity:
                                   "The provided value for the "
                                   "'refresh_token' is not valid: it was "
                                   "already used.")
-            info["used"] = True
+            info["used"] = not omit_refresh_token
             mailbox = info["mailbox"]
-        return self.issue(mailbox, form["scope"], info["client_id"])
+        return self.issue(mailbox, form["scope"], info["client_id"],
+                          not omit_refresh_token)
 
     def grant_code(self, form):
         st = self.state
@@ -432,7 +436,7 @@ class Identity:
 
     # ---- tokens ----
 
-    def issue(self, mailbox, scope, client_id):
+    def issue(self, mailbox, scope, client_id, with_refresh_token=True):
         st = self.state
         acct = st.account(mailbox, create=True)
         with st.lock:
@@ -456,7 +460,7 @@ class Identity:
             st.access_tokens[access] = {
                 "mailbox": acct.mailbox, "scopes": granted,
                 "expires_at": st.now() + expires_in, "issued": st.now()}
-            if "offline_access" in scopes:
+            if "offline_access" in scopes and with_refresh_token:
                 seq = sum(1 for r in st.refresh_tokens.values()
                           if r["mailbox"] == acct.mailbox) + 1
                 rt = "M.C%d_RT%d." % (len(st.refresh_tokens), seq) + \

@@ -127,6 +127,21 @@ class Pop3Test(ProductTest):
         self.extra_secrets.append(b64(password))
         self.assertTrue(raw.cmd(b64(password)).startswith(b"+OK"))
 
+    def test_cram_md5_challenge_form(self):
+        raw = self.connect()
+        sasl = [line for line in self.capa(raw) if line.startswith("SASL ")]
+        if "CRAM-MD5" not in sasl[0].split():
+            self.skipTest("CAPA offers no CRAM-MD5")
+        raw.send(b"AUTH CRAM-MD5\r\n")
+        line = raw.line()
+        self.assertTrue(line.startswith(b"+ "), line)
+        challenge = base64.b64decode(line[2:].strip())
+        self.assertTrue(challenge.startswith(b"<") and
+                        challenge.endswith(b">"), challenge)
+        self.assertIn(b"@", challenge)
+        self.assertEqual(raw.cmd("*").rstrip(b"\r\n"),
+                         b"-ERR Authentication cancelled")
+
     def test_stls_without_certificate(self):
         raw = self.connect()
         self.assertNotIn("STLS", self.capa(raw))
@@ -137,7 +152,8 @@ class Pop3Test(ProductTest):
         self.assertTrue(raw.cmd("NOOP").startswith(b"+OK"))
         for session in self.upstream_sessions():
             self.assertNotIn("STLS", session["commands"])
-        self.assertIn("STLS", self.product.log())
+        self.assertTrue([line for line in self.product.log().splitlines()
+                         if "STLS" in line and "certificate" in line])
 
     def test_bare_auth_lists_mechanisms(self):
         raw = self.connect()
@@ -148,6 +164,11 @@ class Pop3Test(ProductTest):
             self.assertEqual(raw.cmd(command).rstrip(b"\r\n"), b"+OK")
             listed = raw.multiline().decode().split("\r\n")[:-2]
             self.assertEqual(listed, mechanisms)
+        # Listing mechanisms is no failed login: many in a row change
+        # nothing.
+        for _ in range(12):
+            self.assertEqual(raw.cmd("AUTH").rstrip(b"\r\n"), b"+OK")
+            raw.multiline()
         self.assertTrue(raw.cmd("AUTH FOO").startswith(b"-ERR"))
         self.assertTrue(raw.cmd("CAPA").startswith(b"+OK"))
         raw.multiline()
@@ -191,6 +212,10 @@ class Pop3Test(ProductTest):
                          b"-ERR The specified message is out of range.")
         self.assertTrue(raw.cmd("QUIT").startswith(b"+OK"))
 
+        commands = self.upstream_sessions()[0]["commands"]
+        self.assertIn("UIDL", commands)
+        self.assertIn("UIDL 1", commands)
+
         raw = self.connect()
         self.assertEqual(self.pass_login(raw)[:3], "+OK")
         self.assertTrue(raw.cmd("UIDL").startswith(b"+OK"))
@@ -206,7 +231,8 @@ class Pop3Test(ProductTest):
         self.assertEqual(session["dele"], [1])
         self.assertFalse(session["quit"])
         self.assertEqual(len(self.doubles.mailbox(MAILBOX)), 1)
-        self.assertTrue(self.wait_log("without QUIT"))
+        self.assertTrue(self.wait_log(
+            "device closed without QUIT; 1 deletion not committed"))
 
     def test_rset_relayed_before_quit(self):
         self.doubles.seed(MAILBOX, [MESSAGE_A])
@@ -250,6 +276,7 @@ class Pop3Test(ProductTest):
         self.assertEqual(self.product.run("user", "list", "--check")
                          .returncode, 0, user)
         self.assertTrue(self.wait_log("Server Unavailable. 21"))
+        self.assertIn("poll less often", self.product.log())
         # The service survives and serves the next login.
         raw = self.connect()
         self.assertEqual(self.pass_login(raw)[:3], "+OK")
@@ -295,6 +322,22 @@ class Pop3Test(ProductTest):
             time.sleep(0.05)
 
 
+class Pop3IdleTest(ProductTest):
+    PRODUCT_OPTIONS = {"pop3_idle": 2}
+
+    def test_idle_timeout_keeps_mail(self):
+        self.doubles.seed(MAILBOX, [MESSAGE_A])
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK")
+        self.assertTrue(raw.cmd("DELE 1").startswith(b"+OK"))
+        self.assertTrue(raw.closed(timeout=15))
+        sessions = [s for s in self.doubles.state()["pop3_sessions"]
+                    if s.get("dele")]
+        self.assertEqual(len(sessions), 1)
+        self.assertFalse(sessions[0]["quit"])
+        self.assertEqual(len(self.doubles.mailbox(MAILBOX)), 1)
+
+
 class Pop3XOAuth2Test(ProductTest):
     DOUBLE_CONFIG = {"access_token_length": 3000}
 
@@ -337,11 +380,37 @@ class Pop3XOAuth2Test(ProductTest):
         self.assertNotEqual(user["state_reason"], "")
         self.assertIn("POP", self.product.log())
 
+        log = self.product.log()
+        self.assertIn("POP.AccessAsUser.All", log)
+        self.assertIn("Authentication failure: unknown user name or bad "
+                      "password.", log)
+
         # During the back-off: same reply, no token request, no upstream.
         raw, reply = self.pop3_login()
         self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
         self.assertEqual(len(self.auth_sessions()), sessions + 2)
         self.assertEqual(len(self.doubles.refresh_requests()), refreshes + 1)
+
+        # The back-off is 60 s, then 120 s after the next rejection.
+        self.product.advance(61)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        attempts = len(self.auth_sessions())
+        self.assertGreater(attempts, sessions + 2)
+        self.product.advance(61)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.auth_sessions()), attempts)
+        self.product.advance(60)
+        raw, reply = self.pop3_login()
+        self.assertGreater(len(self.auth_sessions()), attempts)
+
+        # Once Exchange accepts the token again, logins work.
+        self.doubles.post("/account", {"mailbox": MAILBOX,
+                                       "pop_enabled": True})
+        self.product.advance(300)
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
 
     def test_expired_access_token_refreshed(self):
         raw, reply = self.pop3_login()

@@ -1,11 +1,11 @@
 """Sign-in: device code, browser flow with PKCE, settings checks."""
 
 import json
-import os
+import signal
+import time
 import urllib.parse
 
-from harness import (CLIENT_ID, MAILBOX, POP_SCOPE, SMTP_SCOPE, Product,
-                     ProductTest)
+from harness import CLIENT_ID, MAILBOX, POP_SCOPE, SMTP_SCOPE, ProductTest
 
 
 class DeviceCodeTest(ProductTest):
@@ -91,6 +91,48 @@ class DeviceCodeTest(ProductTest):
         self.assertGreaterEqual(len(polls), 6)
         self.assertLessEqual(len(polls), 8)
         self.assertIn("expire", (out + err).lower())
+
+    def test_device_code_cancel(self):
+        proc = self.product.popen("user", "add", "--device-code", "--json")
+        json.loads(proc.stdout.readline())
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        status, out, err = self.product.finish(proc, timeout=10)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertNotEqual(status, 0)
+        self.assertEqual(self.product.users(), [])
+
+    def polls(self, grant):
+        return len([r for r in self.doubles.state()["token_requests"]
+                    if r["grant_type"] == grant])
+
+    def test_device_code_ending_errors(self):
+        grant = "urn:ietf:params:oauth:grant-type:device_code"
+        for error in ("expired_token", "bad_verification_code"):
+            with self.subTest(error=error):
+                before = self.polls(grant)
+                self.doubles.script("token", grant=grant, status=400,
+                                    error=error, code=70019)
+                proc = self.product.popen("user", "add", "--device-code",
+                                          "--json")
+                json.loads(proc.stdout.readline())
+                status, out, err = self.product.finish(proc, timeout=30)
+                self.assertNotEqual(status, 0)
+                self.assertTrue(err.strip() or out.strip())
+                time.sleep(1.5)
+                self.assertEqual(self.polls(grant), before + 1,
+                                 "polled again after %s" % error)
+        self.assertEqual(self.product.users(), [])
+
+    def test_mailbox_override(self):
+        _, second, status, err = self.product.add_user_device(
+            MAILBOX, extra=("--mailbox", "shared@example.com"))
+        self.assertEqual(status, 0, err)
+        self.extra_secrets.append(second["password"])
+        self.assertEqual(second["mailbox"], "shared@example.com")
+        self.assertEqual(self.product.users()[0]["mailbox"],
+                         "shared@example.com")
 
     def test_public_client_hint(self):
         self.doubles.script("devicecode", status=400, error="invalid_client",

@@ -168,6 +168,23 @@ class SmtpTest(ProductTest):
                          b"552 5.3.4 Message size exceeds fixed maximum "
                          b"message size")
 
+    def test_size_above_upstream_limit_rejected(self):
+        self.doubles.config(smtp_size=1024 * 1024)
+        raw = self.authed()
+        reply = raw.cmd("MAIL FROM:<%s> SIZE=%d" % (MAILBOX, 2 * 1024 * 1024))
+        self.assertEqual(reply.rstrip(b"\r\n"),
+                         b"552 5.3.4 Message size exceeds fixed maximum "
+                         b"message size")
+        reply = raw.cmd("MAIL FROM:<%s> SIZE=1000" % MAILBOX)
+        self.assertEqual(reply[:3], b"250")
+
+    def test_configured_size_advertised(self):
+        self.product.stop()
+        self.product.write_conf(max_message_size="10 MB")
+        self.product.serve()
+        raw = self.smtp_connect()
+        self.assertIn("250-SIZE %d" % (10 * 1024 * 1024), raw.ehlo)
+
     def test_upstream_552_relayed(self):
         self.doubles.script("smtp", on="DATA-END",
                             reply="552 5.3.4 Message size exceeds fixed "
@@ -338,6 +355,7 @@ class UpstreamTlsTest(ProductTest):
         self.doubles.config(smtp_tls_max="1.1")
         reply = self.auth_reply()
         self.assertTrue(reply.startswith("4"), reply)
+        self.assertIn("1.2", self.product.log())
         sessions = self.doubles.state()["smtp_sessions"]
         self.assertTrue(sessions)
         self.assertTrue(all(s.get("tls") is False or "tls_error" in s
@@ -347,6 +365,7 @@ class UpstreamTlsTest(ProductTest):
         self.doubles.config(tls_cert="untrusted")
         reply = self.auth_reply()
         self.assertTrue(reply.startswith("4"), reply)
+        self.assertIn("certificate", self.product.log().lower())
         raw, reply = self.pop3_login()
         self.assertTrue(reply.startswith("-ERR [SYS/TEMP]"), reply)
         self.assertFalse([s for s in self.doubles.state()["pop3_sessions"]

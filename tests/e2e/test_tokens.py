@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import socket
 import threading
 import time
@@ -73,6 +74,27 @@ class TokenTest(ProductTest):
         # Each refresh spent the token the previous one returned.
         spent = [r["form"]["refresh_token"] for r in refreshes]
         self.assertEqual(len(set(spent)), len(spent))
+
+    def test_secrets_readable_by_owner_only(self):
+        self.warm_up()
+        files = self.product.secrets_files()
+        self.assertTrue(files)
+        for path in files:
+            mode = os.stat(path).st_mode & 0o777
+            self.assertEqual(mode & 0o077, 0, "%s has mode %o" % (path, mode))
+
+    def test_reply_without_refresh_token_keeps_old(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token",
+                            omit_refresh_token=True)
+        self.warm_up()
+        kept = self.refreshes()[-1]["form"]["refresh_token"]
+        self.product.advance(EXPIRED)
+        self.warm_up()
+        last = self.refreshes()[-1]
+        self.assertEqual(last["form"]["refresh_token"], kept)
+        self.assertEqual(last["status"], 200)
 
     def test_new_token_on_disk_before_upstream_login(self):
         self.warm_up()
@@ -175,6 +197,89 @@ class TokenTest(ProductTest):
         self.assertEqual(len(self.doubles.state()["token_requests"]),
                          count + 1)
 
+    def slow_refresh_logins(self):
+        """Start two logins 0.5 s apart while the refresh takes 45 s.
+
+        Returns [(reply, seconds)] of the login that started the refresh
+        and of the one that waited for it.
+        """
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token", delay=45)
+        login, password = self.login()
+        results = [None, None]
+
+        def pop3(i):
+            raw = Raw(self.product.pop3_port, timeout=60)
+            try:
+                raw.text()
+                raw.cmd("USER " + login)
+                start = time.monotonic()
+                reply = raw.cmd("PASS " + password).decode()
+                results[i] = (reply, time.monotonic() - start)
+            finally:
+                raw.close()
+
+        threads = []
+        for i in range(2):
+            threads.append(threading.Thread(target=pop3, args=(i,)))
+            threads[-1].start()
+            time.sleep(0.5)
+        for t in threads:
+            t.join(90)
+        return results
+
+    def test_waiter_gives_up_after_20_seconds(self):
+        results = self.slow_refresh_logins()
+        reply, seconds = results[1]
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertGreater(seconds, 15)
+        self.assertLess(seconds, 25)
+
+    def test_first_login_replies_before_device_timeout(self):
+        # Devices give up after 30 s at the least, so the login that
+        # started the slow refresh must get its reply before that too.
+        results = self.slow_refresh_logins()
+        reply, seconds = results[0]
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertLess(seconds, 25)
+
+    def test_backoff_doubles_after_failures(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token", status=503,
+                            count=-1)
+        expected = len(self.refreshes())
+        # Attempts at 0 s, 5 s later, then 10 s later: each gap is a
+        # back-off of 5 s doubling.
+        for gap in (5, 10, 20):
+            raw, reply = self.pop3_login()
+            expected += 1
+            self.assertEqual(len(self.refreshes()), expected)
+            self.product.advance(gap - 1)
+            raw, reply = self.pop3_login()
+            self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+            self.assertEqual(len(self.refreshes()), expected,
+                             "refresh sent before a back-off of %d s" % gap)
+            self.product.advance(2)
+
+    def test_retry_after_honoured(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", grant="refresh_token", status=429,
+                            retry_after=300, body="Too Many Requests")
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        count = len(self.refreshes())
+        self.product.advance(200)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.refreshes()), count)
+        self.product.advance(150)
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        self.assertEqual(len(self.refreshes()), count + 1)
+
     def test_idle_account_refreshed_in_background(self):
         self.warm_up()
         count = len(self.refreshes())
@@ -212,17 +317,31 @@ class TokenTest(ProductTest):
                     self.doubles.post("/identity/listen", {"on": False})
                 else:
                     self.doubles.post("/script/" + kind, spec)
-                raw, reply = self.pop3_login()
-                self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
-                self.assertTrue(self.smtp_auth().startswith("454 4.7.0 "))
-                if kind is None:
+                try:
+                    self.check_transient_failure(kind, before)
+                finally:
                     self.doubles.post("/identity/listen", {"on": True})
-                else:
-                    self.assertEqual(self.doubles.state()["scripts"][kind],
-                                     [], "the product sent no request")
-                self.assertEqual(self.product.secrets_files(), before)
-                self.product.advance(PAST_BACKOFF)
+                    self.doubles.post("/script/token/clear")
+                    self.doubles.post("/script/conn/clear")
+                    self.product.advance(PAST_BACKOFF)
         self.assertEqual(self.warm_up()[:3], "+OK")
+
+    def check_transient_failure(self, kind, secrets_before):
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        reply = self.smtp_auth()
+        self.assertTrue(reply.startswith("454 4.7.0 "), reply)
+        if kind is not None:
+            self.assertEqual(self.doubles.state()["scripts"][kind], [],
+                             "the product sent no request")
+        self.assertEqual(self.product.secrets_files(), secrets_before)
+
+    def test_smtp_temporary_reply_text(self):
+        self.warm_up()
+        self.product.advance(EXPIRED)
+        self.doubles.script("token", status=503)
+        self.assertEqual(self.smtp_auth(), "454 4.7.0 Temporary "
+                         "authentication failure")
 
     def test_valid_token_used_while_refresh_fails(self):
         self.warm_up()
@@ -263,6 +382,10 @@ class TokenTest(ProductTest):
 
     def test_signin_required_mfa_70043(self):
         self.check_signin_required(70043)
+        # Other accounts carry on.
+        self.add_user("second@example.com")
+        raw, reply = self.pop3_login("second@example.com")
+        self.assertEqual(reply[:3], "+OK", reply)
 
     def test_signin_required_expired_700082(self):
         self.check_signin_required(700082)
@@ -279,6 +402,39 @@ class TokenTest(ProductTest):
         self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
         user = self.product.user(self.login()[0])
         self.assertIn("900144", user["state_code"] + user["state_reason"])
+
+
+class TwoAccountsTest(ProductTest):
+    USERS = [MAILBOX, "second@example.com"]
+
+    def refreshes(self):
+        return self.doubles.refresh_requests()
+
+    def test_two_accounts_refresh_at_once(self):
+        boxes = list(self.logins)
+        for box in boxes:
+            raw, reply = self.pop3_login(box)
+            self.assertEqual(reply[:3], "+OK", reply)
+        for _ in range(2):
+            self.product.advance(EXPIRED)
+            self.doubles.script("token", grant="refresh_token", delay=0.3,
+                                count=2)
+            results = {}
+
+            def login(box):
+                raw, reply = self.pop3_login(box)
+                results[box] = reply
+
+            threads = [threading.Thread(target=login, args=(box,))
+                       for box in boxes]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            for box in boxes:
+                self.assertEqual(results[box][:3], "+OK", results[box])
+        for request in self.refreshes():
+            self.assertEqual(request["status"], 200, request.get("error"))
 
 
 class HttpProxyTest(ProductTest):

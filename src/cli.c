@@ -14,6 +14,7 @@
 #include "i18n.h"
 #include "plat.h"
 #include "service.h"
+#include "tui.h"
 #include "util.h"
 
 /* Text longer than this goes through the heap in cli_out and cli_err. */
@@ -284,6 +285,8 @@ cli_open(const struct cli_args *a, struct service **sv)
 		cli_fail(&err);
 		return CLI_FAIL;
 	}
+	/* The config parser accepted the value, so only "auto" or a code. */
+	i18n_set_language(service_settings(*sv)->ui.language);
 	if (notice[0] != '\0')
 		cli_err("exoconnect: %s\n", notice);
 
@@ -627,6 +630,9 @@ cli_main(int argc, char **argv)
 			cli_out("exoconnect %s\n", EXO_VERSION);
 			return CLI_OK;
 		}
+		/* No command on a terminal opens the screen. */
+		if (!help && plat_is_terminal())
+			return tui_main(a.config);
 		cli_print_help(help ? 1 : 2);
 		return help ? CLI_OK : CLI_USAGE;
 	}

@@ -161,7 +161,8 @@ i18n_check_setting(const char *value, struct exo_error *e)
 	size_t	len = 0;
 	int	n;
 
-	if (strcmp(value, "auto") == 0 || i18n_find(value) != NULL)
+	if (value[0] == '\0' || strcmp(value, "auto") == 0 ||
+	    i18n_find(value) != NULL)
 		return EXO_OK;
 	list[0] = '\0';
 	for (size_t i = 0; i18n_codes[i] != NULL && len < sizeof(list); i++) {

@@ -61,8 +61,9 @@ const char *const *i18n_languages(void);
 const char *i18n_match_locale(const char *locale);
 
 /*
- * Checks a value of the [ui] language setting: "auto" or a shipped code.
- * The message lists the accepted values.
+ * Checks a value of the [ui] language setting: "auto" (or empty, which
+ * means the same) or a shipped code. The message lists the accepted
+ * values.
  */
 int i18n_check_setting(const char *value, struct exo_error *e);
 

@@ -180,6 +180,7 @@ TEST(check_setting)
 	struct exo_error	e;
 
 	CHECK_INT(i18n_check_setting("auto", NULL), EXO_OK);
+	CHECK_INT(i18n_check_setting("", NULL), EXO_OK);
 	CHECK_INT(i18n_check_setting("zh-CN", NULL), EXO_OK);
 	CHECK_INT(i18n_check_setting("pt-BR", NULL), EXO_OK);
 	err_clear(&e);

@@ -353,7 +353,13 @@ text_width(const char *text)
 			p++;
 			continue;
 		}
-		extra = *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : 1;
+		/* The lead byte gives the number of continuation bytes. */
+		if (*p >= 0xf0)
+			extra = 3;
+		else if (*p >= 0xe0)
+			extra = 2;
+		else
+			extra = 1;
 		cp = *p++ & (0x3f >> extra);
 		for (; extra > 0 && (*p & 0xc0) == 0x80; extra--)
 			cp = cp << 6 | (*p++ & 0x3f);

@@ -1,0 +1,228 @@
+/*
+ * tui-log.c: the log pane and the full log view. An event subscriber
+ * renders each event in the screen's language into a ring of
+ * TUI_LOG_LINES lines; the log file itself stays in English.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "i18n.h"
+#include "plat.h"
+#include "tui.h"
+#include "util.h"
+
+/* Runs on the emitting thread, one event at a time. */
+static void
+tui_log_event(const struct ev *ev, void *ctx)
+{
+	struct tui_log		*lg = ctx;
+	struct tui_log_line	*line;
+	char			 when[32];
+	size_t			 n;
+
+	if (ev->level < EV_INFO)
+		return;
+	plat_format_time(ev->time, when);
+	plat_mutex_lock(lg->mu);
+	if (lg->count == TUI_LOG_LINES) {
+		line = &lg->lines[lg->first];
+		lg->first = (lg->first + 1) % TUI_LOG_LINES;
+	} else
+		line = &lg->lines[(lg->first + lg->count++) % TUI_LOG_LINES];
+	line->level = ev->level;
+	/* "17:40:02 " from "2026-12-04T17:40:02Z". */
+	memcpy(line->text, when + 11, 8);
+	line->text[8] = ' ';
+	n = ev_render(ev, tr(ev->text), line->text + 9,
+	    sizeof(line->text) - 9);
+	line->text[9 + n] = '\0';
+	lg->added++;
+	plat_mutex_unlock(lg->mu);
+}
+
+int
+tui_log_open(struct tui *t)
+{
+	struct tui_log	*lg = &t->log;
+
+	lg->handle = -1;
+	lg->lines = calloc(TUI_LOG_LINES, sizeof(*lg->lines));
+	lg->mu = plat_mutex_new();
+	if (lg->lines == NULL || lg->mu == NULL)
+		return EXO_ERR_NOMEM;
+	lg->handle = t->adm->ops->subscribe(t->adm, tui_log_event, lg);
+	return lg->handle < 0 ? EXO_ERR_NOMEM : EXO_OK;
+}
+
+/* Ends the subscription; call before the admin quits. */
+void
+tui_log_close(struct tui *t)
+{
+	struct tui_log	*lg = &t->log;
+
+	if (lg->mu != NULL && lg->handle >= 0)
+		t->adm->ops->unsubscribe(t->adm, lg->handle);
+	free(lg->lines);
+	if (lg->mu != NULL)
+		plat_mutex_free(lg->mu);
+	memset(lg, 0, sizeof(*lg));
+}
+
+static long
+log_count(struct tui_log *lg)
+{
+	long	n;
+
+	plat_mutex_lock(lg->mu);
+	n = (long)lg->count;
+	plat_mutex_unlock(lg->mu);
+	return n;
+}
+
+/* Copies line i (0 is the oldest) with lg->mu held. */
+static void
+log_line(struct tui_log *lg, size_t i, struct tui_log_line *out)
+{
+	*out = lg->lines[(lg->first + i) % TUI_LOG_LINES];
+}
+
+void
+tui_log_draw(struct tui *t, int y, int h)
+{
+	struct tui_log		*lg = &t->log;
+	struct tui_log_line	 line;
+	size_t			 count, from;
+
+	plat_mutex_lock(lg->mu);
+	count = lg->count;
+	from = count > (size_t)h ? count - (size_t)h : 0;
+	for (int r = 0; r < h; r++) {
+		if (from + (size_t)r >= count) {
+			tui_put(stdscr, y + r, 0, t->cols, "", TUI_PLAIN);
+			continue;
+		}
+		log_line(lg, from + (size_t)r, &line);
+		tui_put(stdscr, y + r, 0, t->cols, line.text,
+		    tui_level_attr(t, line.level));
+	}
+	plat_mutex_unlock(lg->mu);
+}
+
+/* Finds the next line at or before (back) or after start containing q. */
+static long
+log_search(struct tui *t, const char *q, long start, int back)
+{
+	struct tui_log		*lg = &t->log;
+	struct tui_log_line	 line;
+	long			 found = -1;
+
+	plat_mutex_lock(lg->mu);
+	for (long i = start; i >= 0 && i < (long)lg->count;
+	    i += back ? -1 : 1) {
+		log_line(lg, (size_t)i, &line);
+		if (strstr(line.text, q) != NULL) {
+			found = i;
+			break;
+		}
+	}
+	plat_mutex_unlock(lg->mu);
+	return found;
+}
+
+static void
+log_view_draw(struct tui *t, long top, long hit, const char *query)
+{
+	struct tui_log		*lg = &t->log;
+	struct tui_log_line	 line;
+	char			 title[256];
+	int			 h = t->rows - 2, attr;
+
+	erase();
+	snprintf(title, sizeof(title), _("Log: %ld lines; arrows and Page "
+	    "Up/Down scroll, / searches, n finds the next, Esc returns"),
+	    log_count(lg));
+	tui_put(stdscr, 0, 0, t->cols, title, tui_attr(t, TUI_TITLE));
+	plat_mutex_lock(lg->mu);
+	for (int r = 0; r < h; r++) {
+		if (top + r >= (long)lg->count)
+			break;
+		log_line(lg, (size_t)(top + r), &line);
+		attr = tui_level_attr(t, line.level);
+		if (top + r == hit)
+			attr = tui_attr(t, TUI_SELECTED);
+		tui_put(stdscr, r + 1, 0, t->cols, line.text, attr);
+	}
+	plat_mutex_unlock(lg->mu);
+	if (query[0] != '\0') {
+		snprintf(title, sizeof(title), hit >= 0 ? _("Search: %s") :
+		    _("Search: %s (not found)"), query);
+		tui_put(stdscr, t->rows - 1, 0, t->cols, title,
+		    tui_attr(t, TUI_KEY));
+	} else
+		tui_put(stdscr, t->rows - 1, 0, t->cols, "",
+		    tui_attr(t, TUI_KEY));
+	refresh();
+}
+
+static long
+clamp_top(struct tui *t, long top)
+{
+	long	max = log_count(&t->log) - (t->rows - 2);
+
+	if (top > max)
+		top = max;
+	return top < 0 ? 0 : top;
+}
+
+void
+tui_log_view(struct tui *t)
+{
+	char	query[TUI_INPUT_MAX] = "";
+	long	top = log_count(&t->log), hit = -1;
+	wint_t	ch;
+	int	key, page;
+
+	for (;;) {
+		page = t->rows - 2;
+		top = clamp_top(t, top);
+		log_view_draw(t, top, hit, query);
+		key = tui_getkey(t, &ch);
+		if (key == ERR)
+			continue;
+		if (key == OK && (ch == 27 || ch == L'q'))
+			break;
+		if (key == OK && (ch == L'/' || ch == L'n')) {
+			if (ch == L'/' && !tui_input(t, _("Search the log"),
+			    _("Text to find:"), query, sizeof(query), 0))
+				continue;
+			if (query[0] == '\0')
+				continue;
+			hit = log_search(t, query, hit >= 0 ? hit + 1 : top,
+			    0);
+			if (hit < 0)
+				hit = log_search(t, query, 0, 0);
+			if (hit >= 0)
+				top = hit - page / 2;
+			continue;
+		}
+		if (key != KEY_CODE_YES)
+			continue;
+		if (ch == KEY_UP)
+			top--;
+		else if (ch == KEY_DOWN)
+			top++;
+		else if (ch == KEY_PPAGE)
+			top -= page;
+		else if (ch == KEY_NPAGE)
+			top += page;
+		else if (ch == KEY_HOME)
+			top = 0;
+		else if (ch == KEY_END)
+			top = log_count(&t->log);
+	}
+	clear();
+}

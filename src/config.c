@@ -31,165 +31,165 @@
 static const struct config_key config_table[] = {
 	ROW("microsoft", "client_id", CONFIG_STRING, "", 0, 0,
 	    microsoft.client_id,
-	    "Application (client) ID of the app registration in Microsoft "
+	    N_("Application (client) ID of the app registration in Microsoft "
 	    "Entra (Entra admin center > App registrations > your app > "
-	    "Overview). Required."),
+	    "Overview). Required.")),
 	ROW("microsoft", "client_secret", CONFIG_STRING, "", 0, 0,
 	    microsoft.client_secret,
-	    "Client secret value, for a confidential client only. Leave it "
+	    N_("Client secret value, for a confidential client only. Leave it "
 	    "empty for a public client, which needs \"Allow public client "
-	    "flows\" set to Yes under Authentication."),
+	    "flows\" set to Yes under Authentication.")),
 	ROW("microsoft", "tenant", CONFIG_STRING, "common", 0, 0,
 	    microsoft.tenant,
-	    "Directory (tenant) ID or domain of the organisation, or common "
+	    N_("Directory (tenant) ID or domain of the organisation, or common "
 	    "for any work, school or personal account, or organizations for "
-	    "work and school accounts only."),
+	    "work and school accounts only.")),
 	ROW("microsoft", "authority", CONFIG_STRING,
 	    "https://login.microsoftonline.com", 0, 0, microsoft.authority,
-	    "Base URL of the Microsoft identity platform. Change it only for "
-	    "a national cloud."),
+	    N_("Base URL of the Microsoft identity platform. Change it only for "
+	    "a national cloud.")),
 	ROW("microsoft", "resource", CONFIG_STRING,
 	    "https://outlook.office.com", 0, 0, microsoft.resource,
-	    "Resource the POP3 and SMTP scopes belong to, as in "
-	    "https://outlook.office.com/SMTP.Send."),
+	    N_("Resource the POP3 and SMTP scopes belong to, as in "
+	    "https://outlook.office.com/SMTP.Send.")),
 
 	ROW("pop3", "enabled", CONFIG_BOOL, "yes", 0, 1, pop3.enabled,
-	    "Offer the POP3 server to devices."),
+	    N_("Offer the POP3 server to devices.")),
 	ROW("pop3", "listen", CONFIG_STRING, "0.0.0.0", 0, 0, pop3.listen,
-	    "Local address the POP3 server listens on: 0.0.0.0 for every "
-	    "IPv4 address, :: for IPv6, 127.0.0.1 for this computer only."),
+	    N_("Local address the POP3 server listens on: 0.0.0.0 for every "
+	    "IPv4 address, :: for IPv6, 127.0.0.1 for this computer only.")),
 	ROW("pop3", "port", CONFIG_INT, "110", 1, 65535, pop3.port,
-	    "TCP port of the POP3 server."),
+	    N_("TCP port of the POP3 server.")),
 	ROW("pop3", "upstream", CONFIG_ENDPOINT, "outlook.office365.com:995",
 	    0, 0, pop3.upstream,
-	    "Exchange Online POP3 server as host:port, reached with "
-	    "implicit TLS."),
+	    N_("Exchange Online POP3 server as host:port, reached with "
+	    "implicit TLS.")),
 	ROW("pop3", "idle_timeout", CONFIG_INT, "600", 1, 86400,
 	    pop3.idle_timeout,
-	    "Seconds a logged-in device may stay silent before the proxy "
-	    "closes the connection."),
+	    N_("Seconds a logged-in device may stay silent before the proxy "
+	    "closes the connection.")),
 	ROW("pop3", "starttls", CONFIG_BOOL, "no", 0, 1, pop3.starttls,
-	    "Offer STLS on the plain port, so devices can switch to TLS "
-	    "before they log in."),
+	    N_("Offer STLS on the plain port, so devices can switch to TLS "
+	    "before they log in.")),
 	ROW("pop3", "tls_port", CONFIG_INT, "0", 0, 65535, pop3.tls_port,
-	    "Port of a second POP3 listener with implicit TLS (POP3S), "
-	    "usually 995. 0 turns it off."),
+	    N_("Port of a second POP3 listener with implicit TLS (POP3S), "
+	    "usually 995. 0 turns it off.")),
 	ROW("pop3", "require_tls", CONFIG_BOOL, "no", 0, 1, pop3.require_tls,
-	    "Reject logins before TLS: USER, APOP and AUTH are offered only "
-	    "after STLS or on the implicit-TLS port."),
+	    N_("Reject logins before TLS: USER, APOP and AUTH are offered only "
+	    "after STLS or on the implicit-TLS port.")),
 	ROW("pop3", "legacy_tls", CONFIG_BOOL, "no", 0, 1, pop3.legacy_tls,
-	    "Also accept TLS 1.0 and 1.1 and RSA key exchange on the POP3 "
-	    "listeners, for old devices. Weaker; logged as a warning."),
+	    N_("Also accept TLS 1.0 and 1.1 and RSA key exchange on the POP3 "
+	    "listeners, for old devices. Weaker; logged as a warning.")),
 	ROW("pop3", "apop", CONFIG_BOOL, "yes", 0, 1, pop3.apop,
-	    "Offer APOP: the greeting carries a timestamp, and devices may "
-	    "log in with an MD5 digest instead of the password."),
+	    N_("Offer APOP: the greeting carries a timestamp, and devices may "
+	    "log in with an MD5 digest instead of the password.")),
 	ROW("pop3", "cram_md5", CONFIG_BOOL, "yes", 0, 1, pop3.cram_md5,
-	    "Offer AUTH CRAM-MD5 on the POP3 server."),
+	    N_("Offer AUTH CRAM-MD5 on the POP3 server.")),
 
 	ROW("smtp", "enabled", CONFIG_BOOL, "yes", 0, 1, smtp.enabled,
-	    "Offer the SMTP server to devices."),
+	    N_("Offer the SMTP server to devices.")),
 	ROW("smtp", "listen", CONFIG_STRING, "0.0.0.0", 0, 0, smtp.listen,
-	    "Local address the SMTP server listens on: 0.0.0.0 for every "
-	    "IPv4 address, :: for IPv6, 127.0.0.1 for this computer only."),
+	    N_("Local address the SMTP server listens on: 0.0.0.0 for every "
+	    "IPv4 address, :: for IPv6, 127.0.0.1 for this computer only.")),
 	ROW("smtp", "port", CONFIG_INT, "25", 1, 65535, smtp.port,
-	    "TCP port of the SMTP server."),
+	    N_("TCP port of the SMTP server.")),
 	ROW("smtp", "upstream", CONFIG_ENDPOINT, "smtp.office365.com:587",
 	    0, 0, smtp.upstream,
-	    "Exchange Online SMTP submission server for work and school "
-	    "mailboxes, as host:port, reached with STARTTLS."),
+	    N_("Exchange Online SMTP submission server for work and school "
+	    "mailboxes, as host:port, reached with STARTTLS.")),
 	ROW("smtp", "upstream_personal", CONFIG_ENDPOINT,
 	    "smtp-mail.outlook.com:587", 0, 0, smtp.upstream_personal,
-	    "SMTP server for Outlook.com, Hotmail and Live mailboxes, as "
-	    "host:port, reached with STARTTLS."),
+	    N_("SMTP server for Outlook.com, Hotmail and Live mailboxes, as "
+	    "host:port, reached with STARTTLS.")),
 	ROW("smtp", "hostname", CONFIG_STRING, "", 0, 0, smtp.hostname,
-	    "Name the proxy gives in its greeting and in EHLO. Empty uses "
-	    "this computer's host name."),
+	    N_("Name the proxy gives in its greeting and in EHLO. Empty uses "
+	    "this computer's host name.")),
 	ROW("smtp", "max_message_size", CONFIG_SIZE, "35 MB", 1 * KB,
 	    150 * MB, smtp.max_message_size,
-	    "Largest message accepted from a device, advertised with SIZE. "
-	    "35 MB is the default limit of Exchange Online."),
+	    N_("Largest message accepted from a device, advertised with SIZE. "
+	    "35 MB is the default limit of Exchange Online.")),
 	ROW("smtp", "idle_timeout", CONFIG_INT, "300", 1, 86400,
 	    smtp.idle_timeout,
-	    "Seconds a device may stay silent before the proxy closes the "
-	    "connection."),
+	    N_("Seconds a device may stay silent before the proxy closes the "
+	    "connection.")),
 	ROW("smtp", "starttls", CONFIG_BOOL, "no", 0, 1, smtp.starttls,
-	    "Offer STARTTLS on the plain port, so devices can switch to TLS "
-	    "before they log in."),
+	    N_("Offer STARTTLS on the plain port, so devices can switch to TLS "
+	    "before they log in.")),
 	ROW("smtp", "tls_port", CONFIG_INT, "0", 0, 65535, smtp.tls_port,
-	    "Port of a second SMTP listener with implicit TLS (SMTPS), "
-	    "usually 465. 0 turns it off."),
+	    N_("Port of a second SMTP listener with implicit TLS (SMTPS), "
+	    "usually 465. 0 turns it off.")),
 	ROW("smtp", "require_tls", CONFIG_BOOL, "no", 0, 1, smtp.require_tls,
-	    "Reject logins before TLS: AUTH is offered only after STARTTLS "
-	    "or on the implicit-TLS port."),
+	    N_("Reject logins before TLS: AUTH is offered only after STARTTLS "
+	    "or on the implicit-TLS port.")),
 	ROW("smtp", "legacy_tls", CONFIG_BOOL, "no", 0, 1, smtp.legacy_tls,
-	    "Also accept TLS 1.0 and 1.1 and RSA key exchange on the SMTP "
-	    "listeners, for old devices. Weaker; logged as a warning."),
+	    N_("Also accept TLS 1.0 and 1.1 and RSA key exchange on the SMTP "
+	    "listeners, for old devices. Weaker; logged as a warning.")),
 	ROW("smtp", "cram_md5", CONFIG_BOOL, "yes", 0, 1, smtp.cram_md5,
-	    "Offer AUTH CRAM-MD5 on the SMTP server."),
+	    N_("Offer AUTH CRAM-MD5 on the SMTP server.")),
 	ROW("smtp", "pop_before_smtp", CONFIG_INT, "0", 0, 1440,
 	    smtp.pop_before_smtp,
-	    "Minutes an address may send without AUTH, as the user, after "
+	    N_("Minutes an address may send without AUTH, as the user, after "
 	    "a successful POP3 login from it. 0 turns it off; 10 suits "
-	    "most devices."),
+	    "most devices.")),
 	ROW("smtp", "trusted_devices", CONFIG_STRING, "", 0, 0,
 	    smtp.trusted_devices,
-	    "Device addresses or networks (IPv4, IPv6, CIDR) that may send "
+	    N_("Device addresses or networks (IPv4, IPv6, CIDR) that may send "
 	    "without AUTH as trusted_user, separated by commas, such as "
-	    "192.0.2.10, 192.0.2.0/24. Empty: every device logs in."),
+	    "192.0.2.10, 192.0.2.0/24. Empty: every device logs in.")),
 	ROW("smtp", "trusted_user", CONFIG_STRING, "", 0, 0,
 	    smtp.trusted_user,
-	    "Local user whose mailbox sends the mail of trusted_devices."),
+	    N_("Local user whose mailbox sends the mail of trusted_devices.")),
 	ROW("smtp", "max_upstream_per_mailbox", CONFIG_INT, "3", 1, 100,
 	    smtp.max_upstream_per_mailbox,
-	    "Upstream SMTP connections open at once for one mailbox. "
-	    "Exchange Online allows 3; further devices wait for a free one."),
+	    N_("Upstream SMTP connections open at once for one mailbox. "
+	    "Exchange Online allows 3; further devices wait for a free one.")),
 
 	ROW("tls", "ca_file", CONFIG_PATH, "", 0, 0, tls.ca_file,
-	    "PEM file with more trusted root certificates, added to the "
+	    N_("PEM file with more trusted root certificates, added to the "
 	    "system's and the built-in Microsoft roots. A relative path is "
-	    "relative to this file's folder."),
+	    "relative to this file's folder.")),
 	ROW("tls", "certificate", CONFIG_PATH, "", 0, 0, tls.certificate,
-	    "PEM certificate chain that the POP3 and SMTP servers show to "
+	    N_("PEM certificate chain that the POP3 and SMTP servers show to "
 	    "devices. Empty: a self-signed certificate, made when TLS is "
-	    "first needed and stored beside this file."),
+	    "first needed and stored beside this file.")),
 	ROW("tls", "key", CONFIG_PATH, "", 0, 0, tls.key,
-	    "PEM private key (RSA or EC) of the certificate."),
+	    N_("PEM private key (RSA or EC) of the certificate.")),
 
 	ROW("network", "proxy", CONFIG_STRING, "", 0, 0, network.proxy,
-	    "HTTP proxy for sign-in and token requests, as "
+	    N_("HTTP proxy for sign-in and token requests, as "
 	    "http://[user:password@]host:port. Empty uses HTTPS_PROXY and "
-	    "NO_PROXY from the environment. Mail connections never use it."),
+	    "NO_PROXY from the environment. Mail connections never use it.")),
 
 	ROW("limits", "max_connections", CONFIG_INT, "100", 1, 10000,
 	    limits.max_connections,
-	    "Maximum number of device connections open at once."),
+	    N_("Maximum number of device connections open at once.")),
 	ROW("limits", "max_preauth_per_address", CONFIG_INT, "20", 1, 10000,
 	    limits.max_preauth_per_address,
-	    "Maximum number of connections from one address that have not "
-	    "logged in yet."),
+	    N_("Maximum number of connections from one address that have not "
+	    "logged in yet.")),
 	ROW("limits", "preauth_timeout", CONFIG_INT, "60", 1, 3600,
 	    limits.preauth_timeout,
-	    "Seconds a device has to log in after connecting."),
+	    N_("Seconds a device has to log in after connecting.")),
 
 	ROW("log", "file", CONFIG_PATH, "exoconnect.log", 0, 0, log.file,
-	    "Log file. A relative path is relative to this file's folder. "
-	    "Empty writes no log file."),
+	    N_("Log file. A relative path is relative to this file's folder. "
+	    "Empty writes no log file.")),
 	ROW("log", "level", CONFIG_LEVEL, "info", 0, 0, log.level,
-	    "Lowest level written: debug, info, warning or error."),
+	    N_("Lowest level written: debug, info, warning or error.")),
 	ROW("log", "max_size", CONFIG_SIZE, "10 MB", 1 * KB, 1 * GB,
 	    log.max_size,
-	    "Size at which the log file is renamed to FILE.1 and a new one "
-	    "is started."),
+	    N_("Size at which the log file is renamed to FILE.1 and a new one "
+	    "is started.")),
 	ROW("log", "keep", CONFIG_INT, "5", 0, 99, log.keep,
-	    "Number of old log files kept (FILE.1 to FILE.N)."),
+	    N_("Number of old log files kept (FILE.1 to FILE.N).")),
 
 	ROW("ui", "autostart", CONFIG_BOOL, "no", 0, 1, ui.autostart,
-	    "Start the servers that were running when the screen last quit, "
-	    "when the screen opens again."),
+	    N_("Start the servers that were running when the screen last quit, "
+	    "when the screen opens again.")),
 	ROW("ui", "language", CONFIG_STRING, "auto", 0, 0, ui.language,
-	    "Language of the screen and the command output: auto follows "
+	    N_("Language of the screen and the command output: auto follows "
 	    "the system, or one of en, de, fr, it, es, nl, pt-BR, ja, zh-CN, "
-	    "zh-TW. The log file stays in English."),
+	    "zh-TW. The log file stays in English.")),
 
 	{ NULL, NULL, CONFIG_STRING, NULL, 0, 0, NULL, 0, 0 },
 };

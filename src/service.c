@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "i18n.h"
 #include "plat.h"
 #include "service-int.h"
 #include "service.h"
@@ -30,7 +31,7 @@
 static const char *const kind_names[SERVER_COUNT] = { "POP3", "SMTP" };
 
 static const char *const state_names[] = {
-	"stopped", "starting", "running", "failed",
+	N_("stopped"), N_("starting"), N_("running"), N_("failed"),
 };
 
 const char *

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "i18n.h"
 #include "plat.h"
 #include "users-int.h"
 #include "util.h"
@@ -26,8 +27,9 @@
 
 /* Names for people, by enum user_state. */
 static const char *const users_state_names[] = {
-	"valid", "sign-in required", "consent required", "settings error",
-	"temporary error", "rejected by Exchange",
+	N_("valid"), N_("sign-in required"), N_("consent required"),
+	N_("settings error"), N_("temporary error"),
+	N_("rejected by Exchange"),
 };
 
 struct userdb {

@@ -393,7 +393,7 @@ list_cells(const struct user *u, const char *cells[LIST_COLUMNS],
 	format_time(u->last_smtp, smtp);
 	cells[LIST_LOGIN] = u->login;
 	cells[LIST_MAILBOX] = mailbox;
-	cells[LIST_STATE] = user_state_name(u->state);
+	cells[LIST_STATE] = tr(user_state_name(u->state));
 	cells[LIST_POP3] = pop3;
 	cells[LIST_SMTP] = smtp;
 }

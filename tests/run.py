@@ -10,8 +10,9 @@ Every executable named test-* in DIR runs first. Each prints "pass NAME" or
 crashes, times out or exits non-zero without printing a fail line counts as
 one failure named after the program. Then the unittest tests in tests/e2e
 run in a worker process with the binary path in the environment variable
-EXO_BIN. The runner kills a test that exceeds its time limit, together with
-every process it started, and continues with the next test.
+EXO_BIN, followed by those of the screen in tests/tui. The runner kills a
+test that exceeds its time limit, together with every process it started,
+and continues with the next test.
 
 With --wine-exe, the tests in tests/wine run last, the same way, against
 that Windows executable under wine: the runner creates one wine prefix for
@@ -38,6 +39,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 E2E_DIR = os.path.join(HERE, "e2e")
 WINE_DIR = os.path.join(HERE, "wine")
+TUI_DIR = os.path.join(HERE, "tui")
 
 UNIT_TIMEOUT = 300    # seconds per unit test program
 E2E_TIMEOUT = 180    # seconds per end-to-end test, setUpClass included
@@ -254,6 +256,7 @@ def worker(ids):
     sys.stdout = sys.stderr
     # The wine tests import the end-to-end harness.
     sys.path.insert(0, WINE_DIR)
+    sys.path.insert(0, TUI_DIR)
     sys.path.insert(0, E2E_DIR)
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
@@ -463,6 +466,7 @@ def main(argv):
             "binary not found or not executable: " + args.bin)
     else:
         run_e2e(args.bin, args.pattern, tally)
+        run_e2e(args.bin, args.pattern, tally, TUI_DIR)
     if args.wine_exe:
         run_wine(args.wine_exe, args.check_bin, args.wine_unit_dir,
             args.pattern, tally)

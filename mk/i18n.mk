@@ -46,6 +46,7 @@ $(UNIT_BINS): $(B)/debug/obj/catalogs.o
 $(MEMCHECK_BINS): $(B)/memcheck/obj/catalogs.o
 $(B)/windows/exoconnect.exe: $(B)/windows/obj/catalogs.o
 $(B)/windows-test/exoconnect.exe: $(B)/windows-test/obj/catalogs.o
+$(WIN_UNIT_BINS): $(B)/windows-test/obj/catalogs.o
 
 # The fuzz link recipe names FUZZ_LIB_OBJS itself instead of $^.
 FUZZ_LIB_OBJS += $(B)/fuzz/obj/catalogs.o

@@ -305,7 +305,7 @@ pop3_relay_multiline(struct stream *up, struct stream *device,
 {
 	enum pop3_scan		 st = POP3_SCAN_LINE_START;
 	unsigned long long	 total = 0, line_start = 0;
-	char			*chunk;
+	char			*chunk, *nl;
 	long			 n, i;
 	int			 rc = EXO_OK;
 
@@ -325,6 +325,15 @@ pop3_relay_multiline(struct stream *up, struct stream *device,
 			goto out;
 		}
 		for (i = 0; i < n && st != POP3_SCAN_END; i++) {
+			/* Only line starts matter, so skip to the line end. */
+			if (st == POP3_SCAN_MIDDLE) {
+				nl = memchr(chunk + i, '\n', (size_t)(n - i));
+				if (nl == NULL) {
+					i = n;
+					break;
+				}
+				i = nl - chunk;
+			}
 			if (st == POP3_SCAN_LINE_START)
 				line_start = total + (unsigned long long)i;
 			st = pop3_scan_byte(st, chunk[i]);

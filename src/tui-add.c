@@ -6,8 +6,6 @@
  * and stores nothing. A new user's password is shown once, in a dialog
  * that stays until dismissed.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stddef.h>
 #include <stdio.h>

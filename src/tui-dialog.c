@@ -5,9 +5,8 @@
  * TUI_TICK_MS, so counters and the log stay live while a dialog is open.
  * Esc cancels every dialog.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -208,13 +207,15 @@ tui_edit_key(struct tui_edit *ed, int key, wint_t ch)
 void
 tui_edit_set(struct tui_edit *ed, const char *text)
 {
-	mbstate_t	st;
-	size_t		n;
+	uint32_t	cp;
+	size_t		n = 0;
 
-	memset(&st, 0, sizeof(st));
-	n = mbsrtowcs(ed->w, &text, TUI_INPUT_MAX - 1, &st);
-	if (n == (size_t)-1)
-		n = 0;
+	while (*text != '\0' && n + 1 < TUI_INPUT_MAX) {
+		text += tui_utf8_decode(text, &cp);
+		if (sizeof(wchar_t) == 2 && cp > 0xffff)
+			cp = 0xfffd;
+		ed->w[n++] = (wchar_t)cp;
+	}
 	ed->w[n] = L'\0';
 	ed->len = ed->cur = n;
 }
@@ -232,7 +233,7 @@ tui_edit_draw(struct tui *t, void *win, int y, int x, int width,
 
 	/* Scroll so that the columns up to the cursor fit. */
 	for (size_t i = ed->cur; i > 0; i--) {
-		cw = secret ? 1 : wcwidth(ed->w[i - 1]);
+		cw = secret ? 1 : tui_char_width((uint32_t)ed->w[i - 1]);
 		if (cw < 0)
 			cw = 1;
 		if (cols + cw >= width) {
@@ -247,7 +248,7 @@ tui_edit_draw(struct tui *t, void *win, int y, int x, int width,
 	for (size_t i = from; i < ed->len; i++) {
 		wchar_t wc = secret ? L'*' : ed->w[i];
 
-		cw = wcwidth(wc);
+		cw = tui_char_width((uint32_t)wc);
 		if (cw < 0) {
 			wc = L'?';
 			cw = 1;

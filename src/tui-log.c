@@ -3,8 +3,6 @@
  * renders each event in the screen's language into a ring of
  * TUI_LOG_LINES lines; the log file itself stays in English.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,8 +7,6 @@
  * by the fixed parts, so the layout works from 80x24 upwards; a smaller
  * terminal gets a plain message instead.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -265,12 +263,12 @@ tui_help(struct tui *t)
 	str_copy(text, _("Keys (function key or letter):"), sizeof(text));
 	for (size_t i = 0; i < TUI_KEY_COUNT; i++) {
 		if (tui_keys[i].fkey > 0)
-			snprintf(line, sizeof(line), "\nF%-2d  %lc  %s",
-			    tui_keys[i].fkey, (wint_t)tui_keys[i].letter,
+			snprintf(line, sizeof(line), "\nF%-2d  %c  %s",
+			    tui_keys[i].fkey, (char)tui_keys[i].letter,
 			    _(tui_keys[i].label));
 		else
-			snprintf(line, sizeof(line), "\n     %lc  %s",
-			    (wint_t)tui_keys[i].letter, _(tui_keys[i].label));
+			snprintf(line, sizeof(line), "\n     %c  %s",
+			    (char)tui_keys[i].letter, _(tui_keys[i].label));
 		str_copy(text + strlen(text), line, sizeof(text) -
 		    strlen(text));
 	}

@@ -4,8 +4,6 @@
  * SERVICE_GRACE_SECONDS to end. The status line shows what is under way
  * and a failure opens a dialog with the fix.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +127,9 @@ job_alert(struct tui *t, const char *what, const char *why)
 {
 	tui_set_status(t, EV_ERROR, "%s %s", what, why);
 	plat_mutex_lock(t->mu);
-	snprintf(t->alert, sizeof(t->alert), "%s\n\n%s", what, why);
+	/* A cut message still names what failed. */
+	if (snprintf(t->alert, sizeof(t->alert), "%s\n\n%s", what, why) < 0)
+		t->alert[0] = '\0';
 	plat_mutex_unlock(t->mu);
 }
 

@@ -6,8 +6,6 @@
  * restart the running servers. On a first run the form opens by itself
  * with the problem shown above the keys and the key concerned selected.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>

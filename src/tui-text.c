@@ -1,12 +1,13 @@
 /*
- * tui-text.c: text on the screen. Strings are UTF-8 everywhere else in
- * exoconnect; here they become wide characters, measured with wcwidth so
- * that East Asian text stays aligned, with control characters shown as
- * "?" so a peer's text cannot move the cursor. Also the colour pairs.
+ * tui-text.c: text on the screen. Strings are UTF-8 everywhere in
+ * exoconnect. Here they are decoded without the C locale, which cannot
+ * decode UTF-8 on Windows, and measured with a table of East Asian wide
+ * characters so that Japanese and Chinese text stays aligned. Control
+ * characters show as "?" so that a peer's text cannot move the cursor.
+ * Also the colour pairs.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -66,26 +67,133 @@ tui_level_attr(struct tui *t, enum ev_level level)
 	return TUI_PLAIN;
 }
 
-/* Decodes one character of s; control and invalid bytes become '?'. */
+/* Code points shown two columns wide: East Asian wide and fullwidth. */
+static const struct {
+	uint32_t	from, to;
+} wide_ranges[] = {
+	{ 0x1100, 0x115f }, { 0x2e80, 0x303e }, { 0x3041, 0x33ff },
+	{ 0x3400, 0x4dbf }, { 0x4e00, 0x9fff }, { 0xa000, 0xa4cf },
+	{ 0xac00, 0xd7a3 }, { 0xf900, 0xfaff }, { 0xfe30, 0xfe4f },
+	{ 0xff00, 0xff60 }, { 0xffe0, 0xffe6 }, { 0x1f300, 0x1f64f },
+	{ 0x1f900, 0x1f9ff }, { 0x20000, 0x2fffd }, { 0x30000, 0x3fffd },
+};
+
+/* Code points that take no column: combining marks and zero-width ones. */
+static const struct {
+	uint32_t	from, to;
+} zero_ranges[] = {
+	{ 0x0300, 0x036f }, { 0x0483, 0x0489 }, { 0x0591, 0x05bd },
+	{ 0x0610, 0x061a }, { 0x064b, 0x065f }, { 0x200b, 0x200f },
+	{ 0x20d0, 0x20ff }, { 0x302a, 0x302d }, { 0x3099, 0x309a },
+	{ 0xfe00, 0xfe0f }, { 0xfe20, 0xfe2f },
+};
+
+/*
+ * Returns the columns of a code point: 2 for East Asian wide characters,
+ * 0 for combining marks, -1 for control characters, else 1. The screen
+ * uses this table instead of wcwidth, which the Windows C runtime lacks,
+ * so both platforms align text alike.
+ */
+int
+tui_char_width(uint32_t cp)
+{
+	if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+		return -1;
+	for (size_t i = 0; i < sizeof(zero_ranges) / sizeof(zero_ranges[0]);
+	    i++)
+		if (cp >= zero_ranges[i].from && cp <= zero_ranges[i].to)
+			return 0;
+	for (size_t i = 0; i < sizeof(wide_ranges) / sizeof(wide_ranges[0]);
+	    i++)
+		if (cp >= wide_ranges[i].from && cp <= wide_ranges[i].to)
+			return 2;
+	return 1;
+}
+
+/*
+ * Decodes one UTF-8 character of s into *cp and returns its length.
+ * An invalid or cut sequence decodes to U+FFFD and takes one byte.
+ */
+size_t
+tui_utf8_decode(const char *s, uint32_t *cp)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 len;
+	uint32_t		 c, min;
+
+	if (u[0] < 0x80) {
+		*cp = u[0];
+		return 1;
+	}
+	if ((u[0] & 0xe0) == 0xc0) {
+		len = 2, c = u[0] & 0x1f, min = 0x80;
+	} else if ((u[0] & 0xf0) == 0xe0) {
+		len = 3, c = u[0] & 0x0f, min = 0x800;
+	} else if ((u[0] & 0xf8) == 0xf0) {
+		len = 4, c = u[0] & 0x07, min = 0x10000;
+	} else {
+		*cp = 0xfffd;
+		return 1;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if ((u[i] & 0xc0) != 0x80) {
+			*cp = 0xfffd;
+			return 1;
+		}
+		c = (c << 6) | (u[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	*cp = c;
+	return len;
+}
+
+/* Encodes cp as UTF-8 into out; returns the length (1 to 4). */
+static size_t
+utf8_encode(uint32_t cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Decodes one character of s for curses. Control characters, invalid
+ * bytes and, where wchar_t has 16 bits (Windows), characters beyond
+ * U+FFFF become '?'.
+ */
 static size_t
 next_char(const char *s, wchar_t *wc, int *cols)
 {
-	mbstate_t	st;
-	size_t		n;
-	int		w;
+	uint32_t	cp;
+	size_t		n = tui_utf8_decode(s, &cp);
+	int		w = tui_char_width(cp);
 
-	memset(&st, 0, sizeof(st));
-	n = mbrtowc(wc, s, MB_CUR_MAX, &st);
-	if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+	if (w < 0 || cp == 0xfffd || (sizeof(wchar_t) == 2 && cp > 0xffff)) {
 		*wc = L'?';
 		*cols = 1;
-		return 1;
+		return n;
 	}
-	w = wcwidth(*wc);
-	if (w < 0) {
-		*wc = L'?';
-		w = 1;
-	}
+	*wc = (wchar_t)cp;
 	*cols = w;
 	return n;
 }
@@ -201,15 +309,11 @@ tui_format_time(int64_t t, char out[32])
 int
 tui_from_wide(const wchar_t *w, char *out, size_t cap)
 {
-	mbstate_t	st;
-	char		one[16];
-	size_t		used = 0, n;
+	char	one[4];
+	size_t	used = 0, n;
 
-	memset(&st, 0, sizeof(st));
 	for (; *w != L'\0'; w++) {
-		n = wcrtomb(one, *w, &st);
-		if (n == (size_t)-1)
-			return EXO_ERR_INVALID;
+		n = utf8_encode((uint32_t)*w, one);
 		if (used + n + 1 > cap)
 			return EXO_ERR_TOOLONG;
 		memcpy(out + used, one, n);

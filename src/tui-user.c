@@ -3,8 +3,6 @@
  * and User settings. Test reaches Microsoft, so it runs in a worker
  * thread and the dialog shows each step as it completes.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>

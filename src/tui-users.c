@@ -3,8 +3,6 @@
  * non-secret fields of every user from the user list, so the secrets
  * that the list carries are wiped at once and never reach the screen.
  */
-#define _XOPEN_SOURCE 700
-
 #include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -128,6 +128,8 @@ void tui_help(struct tui *t);
 void tui_colors_init(struct tui *t);
 int tui_attr(struct tui *t, enum tui_color c);
 int tui_level_attr(struct tui *t, enum ev_level level);
+int tui_char_width(uint32_t cp);
+size_t tui_utf8_decode(const char *s, uint32_t *cp);
 int tui_width(const char *s);
 int tui_put(void *win, int y, int x, int width, const char *s, int attr);
 size_t tui_wrap(const char *s, int width, char lines[][TUI_LOG_LINE_MAX],

@@ -43,11 +43,13 @@ DEFAULT_CONFIG = {
     "pop3_idle_timeout": 1800,
     "pop3_greeting_delay": 0,		# seconds before the greeting
     "pop3_trickle": False,		# send RETR/TOP replies in tiny writes
+    "pop3_continuation": "+ ",		# XOAUTH2 prompt: "+ ", "+" or "+ text"
     # SMTP
     "smtp_size": 157286400,		# advertised in EHLO
     "smtp_max_message": 157286400,	# enforced at the final dot
     "smtp_line_limit": False,		# reject command lines over 512 octets
     "smtp_json_challenge": False,	# 334 <base64 JSON> before 535
+    "smtp_continuation": "334 ",	# XOAUTH2 prompt: "334 " or "334"
     "smtp_max_sessions": 3,		# concurrent sessions per mailbox
     "smtp_tls_max": "",			# "1.1": STARTTLS offers TLS 1.0-1.1 only
     "reject_bare_lf": True,
@@ -215,8 +217,14 @@ def make_pki(state_dir):
             "untrusted": (path("untrusted.pem"), path("untrusted.key"))}
 
 
-def server_context(pki, which="good", tls_max=""):
+def server_context(pki, which="good", tls_max="", sni_log=None):
+    """Return a TLS server context; SNI_LOG (a dict) receives the server
+    name the client sent, under "sni"."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if sni_log is not None:
+        def record_sni(sock, name, context):
+            sni_log["sni"] = name
+        ctx.sni_callback = record_sni
     if tls_max == "1.1":
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = ssl.TLSVersion.TLSv1

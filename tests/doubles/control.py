@@ -20,6 +20,20 @@ POST bodies are JSON objects; every reply is JSON except /smtp/raw.
   GET  /smtp/raw?index=N       the bytes of received message N
   POST /proxy {mode, user, password}
   POST /identity/listen {on}   close or reopen the identity listener
+
+A script applies to the next matching request or command, "count" times
+(default 1, -1 until cleared):
+
+  token, devicecode, authorize: {grant?, delay?, status?, error?, code?,
+      description?, suberror?, retry_after?, html?, body?, content_type?,
+      truncate?, drop?, omit_refresh_token?}. Without "status" the request
+      gets its normal response, after "delay" seconds.
+  conn: {action: "close" | "garbage" | "stall", seconds?} for the next
+      TCP connection to the identity double, before TLS.
+  pop3: {on: "auth" | VERB | "QUIT-COMMIT" | "any", mailbox?, reply?,
+      close?}. "auth" replaces the reply to a good XOAUTH2 login;
+      "QUIT-COMMIT" replaces the commit at QUIT; no reply sends nothing.
+  smtp: {on: VERB | "DATA-END" | "any", mailbox?, reply, close?}.
 """
 
 import base64

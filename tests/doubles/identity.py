@@ -8,20 +8,16 @@ rejected once used. Tests script failures per request through the control
 API (see control.py).
 """
 
-import base64
 import datetime
 import hashlib
 import json
 import re
-import secrets
 import ssl
-import threading
 import time
 import urllib.parse
 import uuid
 
-from common import (POP_SCOPE, SMTP_SCOPE, BODY_MAX, b64url, json_dumps,
-                    random_text, send_all, server_context)
+from common import BODY_MAX, b64url, random_text, send_all, server_context
 
 PATH_RE = re.compile(r"^/([^/]+)/oauth2/v2\.0/(devicecode|token|authorize)$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -127,6 +123,7 @@ class Identity:
                 st.token_requests.append({"direct_refused": True,
                                           "time": time.time()})
             return
+
         if conn_script:
             action = conn_script.get("action")
             if action == "close":
@@ -220,7 +217,7 @@ class Identity:
         return reply
 
     def scripted(self, spec):
-        """Return the Reply a script asks for, None to drop, False for none."""
+        """Return the Reply a script requests, None to drop, False for none."""
         if spec.get("drop"):
             return None
         status = spec.get("status")

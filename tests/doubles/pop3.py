@@ -188,7 +188,9 @@ class Pop3Session:
                           b"\r\n")
                 self.log["closed_by"] = "one-line XOAUTH2"
                 return False
-            self.send(b"+ \r\n")
+            with self.state.lock:
+                prompt = self.state.config["pop3_continuation"]
+            self.send(prompt.encode() + b"\r\n")
             line, too_long = self.reader.readline(SASL_LINE_MAX)
             if line is None:
                 return False
@@ -373,8 +375,9 @@ class Pop3:
     def handle(self, sock, peer):
         with self.state.lock:
             which = self.state.config["tls_cert"]
+        sni = {"sni": None}
         try:
-            tls = server_context(self.pki, which).wrap_socket(
+            tls = server_context(self.pki, which, sni_log=sni).wrap_socket(
                 sock, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             with self.state.lock:
@@ -382,6 +385,8 @@ class Pop3:
                                                  "tls_error": str(exc)})
             return
         session = Pop3Session(self, tls, peer)
+        session.log["sni"] = sni["sni"]
+        session.log["tls"] = tls.version()
         try:
             session.run()
         except (ConnectionError, OSError, ssl.SSLError):

@@ -1,7 +1,7 @@
 """Double of a company's HTTP proxy that serves CONNECT tunnels.
 
-It tunnels only to the doubles in this process (127.0.0.1 ports it was
-told about), whatever host name the request names, so a test can never
+It tunnels only to the doubles in this process (the 127.0.0.1 ports it was
+given), whatever host name the request names, so a test can never
 make it reach another machine. Modes: "ok", "407" (authentication
 required unless the configured user and password came), "502" (an HTML
 error page).
@@ -34,6 +34,7 @@ class HttpProxy:
             if not chunk:
                 return
             buf += chunk
+
         head, _, rest = buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         method, _, target = lines[0].partition(" ")
@@ -49,6 +50,7 @@ class HttpProxy:
         with st.lock:
             st.proxy_requests.append(record)
             mode = dict(st.proxy)
+
         if method != "CONNECT":
             record["result"] = "not CONNECT"
             send_all(sock, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0"
@@ -73,6 +75,7 @@ class HttpProxy:
                      b"text/html\r\nContent-Length: %d\r\nConnection: close"
                      b"\r\n\r\n" % len(page) + page)
             return
+
         host, _, port = target.rpartition(":")
         if host not in ("localhost", "127.0.0.1") or not port.isdigit() or \
                 int(port) not in self.allowed_ports.values():
@@ -80,8 +83,8 @@ class HttpProxy:
             send_all(sock, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
                      b"Connection: close\r\n\r\n")
             return
-        # The identity double tells tunnels from direct connections by
-        # their source port, so register it before connecting.
+        # The identity double distinguishes tunnels from direct connections
+        # by their source port, so register it before connecting.
         upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         upstream.bind(("127.0.0.1", 0))
         with st.lock:

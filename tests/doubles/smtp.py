@@ -7,7 +7,6 @@ stored with their envelope for the control API, and delivered to the POP3
 double's mailboxes of the recipients.
 """
 
-import base64
 import datetime
 import hashlib
 import re
@@ -171,7 +170,7 @@ class SmtpSession:
         self.send(b"220 2.0.0 SMTP server ready\r\n")
         self.reader.take_buffered()
         try:
-            ctx = server_context(self.double.pki, which, tls_max)
+            ctx = server_context(self.double.pki, which, tls_max, self.log)
             self.sock = ctx.wrap_socket(self.sock, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             self.log["tls_error"] = str(exc)
@@ -204,7 +203,9 @@ class SmtpSession:
         if len(parts) > 1:
             line = parts[1].encode()
         else:
-            self.send(b"334 \r\n")
+            with self.state.lock:
+                prompt = self.state.config["smtp_continuation"]
+            self.send(prompt.encode() + b"\r\n")
             line, too_long = self.reader.readline(SASL_LINE_MAX)
             if line is None:
                 return False

@@ -353,6 +353,17 @@ class Pop3XOAuth2Test(ProductTest):
         self.assertEqual(auth["token_length"], 3000)
         self.assertEqual(auth["result"], "ok")
         self.assertGreater(auth["line_length"], 4000)
+        self.assertEqual(session["sni"], "localhost")
+        self.assertEqual(session["tls"], "TLSv1.2")
+
+    def test_continuation_variants(self):
+        for prompt in ("+", "+ go ahead"):
+            with self.subTest(prompt=prompt):
+                self.doubles.config(pop3_continuation=prompt)
+                self.product.advance(4000)
+                raw, reply = self.pop3_login()
+                self.assertEqual(reply[:3], "+OK", reply)
+                raw.cmd("QUIT")
 
     def auth_sessions(self):
         return [s for s in self.doubles.state()["pop3_sessions"]

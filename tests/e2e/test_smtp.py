@@ -260,6 +260,16 @@ class LargeMessageTest(ProductTest):
         data = data.replace(b"\r\n..", b"\r\n.")
         self.assertEqual(hashlib.sha256(data).hexdigest(), digest)
         self.assertLess(time.monotonic() - start, 60)
+        # Streaming keeps the service's memory far below the message size.
+        peak_kb = self.peak_memory_kb(self.product.serve_proc.pid)
+        self.assertLess(peak_kb, 24 * 1024, "serve peaked at %d KB" % peak_kb)
+
+    def peak_memory_kb(self, pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        self.fail("no VmHWM in /proc/%d/status" % pid)
 
 
 class LongTokenSmtpTest(ProductTest):
@@ -274,6 +284,13 @@ class LongTokenSmtpTest(ProductTest):
         self.assertEqual(session["auth"][0]["result"], "ok")
         self.assertGreater(session["auth"][0]["line_length"], 3000)
         self.assertEqual(session["tls"], "TLSv1.2")
+        self.assertEqual(session.get("sni"), "localhost")
+
+    def test_bare_334_continuation(self):
+        self.doubles.config(smtp_continuation="334")
+        raw = self.smtp_connect()
+        self.assertEqual(self.smtp_auth_plain(raw),
+                         "235 2.7.0 Authentication successful")
 
     def test_json_challenge_answered_empty(self):
         self.doubles.config(smtp_json_challenge=True)
@@ -292,7 +309,7 @@ class LongTokenSmtpTest(ProductTest):
 class UpstreamRejectsSmtpTest(ProductTest):
 
     def warm_up(self):
-        """Log in once so serve holds an access token."""
+        """Log in once so serve caches an access token."""
         raw = self.smtp_connect()
         self.assertEqual(self.smtp_auth_plain(raw),
                          "235 2.7.0 Authentication successful")

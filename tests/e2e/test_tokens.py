@@ -17,7 +17,7 @@ PAST_BACKOFF = 700	# seconds: more than the longest back-off (10 min)
 class TokenTest(ProductTest):
 
     def warm_up(self):
-        """Log in once so serve holds an access token; return the reply."""
+        """Log in once so serve caches an access token; return the reply."""
         raw, reply = self.pop3_login()
         self.assertEqual(reply[:3], "+OK", reply)
         raw.cmd("QUIT")

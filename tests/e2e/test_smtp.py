@@ -350,7 +350,9 @@ class UpstreamRejectsSmtpTest(ProductTest):
                     if s["auth"]]
         # The warm-up, then the cached token and one retry after a refresh.
         self.assertEqual(len(attempts), 3)
-        self.assertIn("SMTP.Send", self.product.log())
+        log = self.product.log()
+        self.assertIn("SMTP.Send", log)
+        self.assertIn("535 5.7.3 Authentication unsuccessful [", log)
         self.assertTrue(self.product.secrets_files())
 
 

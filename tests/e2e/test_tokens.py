@@ -387,6 +387,19 @@ class TokenTest(ProductTest):
         raw, reply = self.pop3_login("second@example.com")
         self.assertEqual(reply[:3], "+OK", reply)
 
+    def test_signin_required_logins_counted(self):
+        self.check_signin_required(50076)
+        before = len(self.product.log().splitlines())
+        for _ in range(6):
+            raw, reply = self.pop3_login()
+            self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+            raw.close()
+        time.sleep(0.5)
+        lines = self.product.log().splitlines()[before:]
+        about = [line for line in lines if "50076" in line or
+                 "sign" in line.lower()]
+        self.assertLess(len(about), 6, "\n".join(about))
+
     def test_signin_required_expired_700082(self):
         self.check_signin_required(700082)
 
@@ -478,6 +491,22 @@ class HttpProxyTest(ProductTest):
         self.product.advance(PAST_BACKOFF)
         raw, reply = self.pop3_login()
         self.assertEqual(reply[:3], "+OK", reply)
+
+    def test_mail_failure_names_proxy_scope(self):
+        # Mail connections never use the HTTP proxy; when one fails with a
+        # proxy set, the log says the proxy serves token requests only.
+        port = self.doubles.ports["proxy"]
+        self.use_proxy("http://127.0.0.1:%d" % port)
+        self.add_user(MAILBOX)
+        self.product.serve()
+        self.doubles.config(tls_cert="untrusted")
+        before = len(self.product.log().splitlines())
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        time.sleep(0.5)
+        lines = self.product.log().splitlines()[before:]
+        self.assertTrue([line for line in lines if "proxy" in line.lower()],
+                        "\n".join(lines))
 
     def test_proxy_password_sent_not_logged(self):
         port = self.doubles.ports["proxy"]

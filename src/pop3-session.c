@@ -417,7 +417,7 @@ pop3_login_throttled(struct pop3_session *ps)
 	return POP3_CONTINUE;
 }
 
-/* What a device proves it knows the password with. */
+/* The proof of the password that a device sends. */
 enum pop3_proof {
 	POP3_PASSWORD,		/* USER/PASS, AUTH PLAIN, AUTH LOGIN */
 	POP3_APOP,		/* MD5 of the greeting's timestamp */
@@ -617,8 +617,8 @@ pop3_auth_login(struct pop3_session *ps, const char *ir)
 }
 
 /*
- * AUTH CRAM-MD5 (RFC 2195): a fresh challenge per attempt, answered with
- * base64 of "user hexdigest". The server speaks first, so an initial
+ * AUTH CRAM-MD5 (RFC 2195): a fresh challenge per attempt. The device
+ * replies with base64 of "user hexdigest". The server speaks first, so an initial
  * response is a protocol error.
  */
 static enum pop3_next

@@ -4,11 +4,11 @@
  * fix-ups. Its input is the normalizer's output: CRLF line ends,
  * dot-stuffed, ended by ".\r\n".
  *
- * The stage keeps the streaming: it holds one header field at a time (at
- * most SMTP_HEADER_FIELD_MAX bytes; a longer one passes unchanged), and
- * while it checks a text labelled ISO-2022-JP-2 it holds that MIME part
- * (at most SMTP_HOLD_MAX bytes; a longer one keeps its label). Every
- * byte it does not rewrite passes unchanged.
+ * The stage keeps the streaming. It buffers one header field at a time,
+ * up to SMTP_HEADER_FIELD_MAX bytes, and passes a longer one unchanged.
+ * While it checks a text labelled ISO-2022-JP-2, it buffers that MIME
+ * part, up to SMTP_HOLD_MAX bytes, and a longer part keeps its label.
+ * Every byte it does not rewrite passes unchanged.
  *
  * The top-level header ends at the first empty line (RFC 5322 section
  * 2.1). A body line that starts with "--" is taken as a MIME boundary
@@ -149,7 +149,7 @@ rw_field_is(const char *f, size_t len, const char *name)
 	return len > n && f[n] == ':' && str_ncasecmp(f, name, n) == 0;
 }
 
-/* Finds text in p (len bytes), ignoring ASCII case; returns its offset. */
+/* Returns the offset of text in p (len bytes), ignoring ASCII case. */
 static long
 rw_find_case(const char *p, size_t len, const char *text)
 {
@@ -231,7 +231,7 @@ rw_put_words(struct buf *b, const char *text, size_t len)
 	return rc;
 }
 
-/* Names of fields that hold addresses (RFC 5322 section 3.6). */
+/* Names of fields that contain addresses (RFC 5322 section 3.6). */
 static const char *const rw_address_fields[] = {
 	"From", "To", "Cc", "Bcc", "Reply-To", "Sender", NULL,
 };

@@ -421,7 +421,7 @@ out:
 
 /*
  * AUTH CRAM-MD5 (RFC 2195): the challenge "<random.time@host>" goes out
- * in base64, and the device answers base64 of "user hexdigest". The
+ * in base64, and the device replies with base64 of "user hexdigest". The
  * server speaks first, so an initial response is a syntax error.
  */
 static int

@@ -17,8 +17,8 @@
 #define SMTP_REPLY_TIMEOUT_MS 120000	/* per command, before the device gives up */
 #define SMTP_QUIT_TIMEOUT_MS 5000
 /*
- * Longest wait for a free upstream connection of a mailbox. Devices give
- * up after 30 to 120 seconds, so this stays below the shortest.
+ * Maximum wait for a free upstream connection of a mailbox. Devices time
+ * out after 30 to 120 seconds, so this stays below the minimum.
  */
 #define SMTP_SLOT_WAIT_MS 25000
 /* Mailboxes with upstream connections open at once. */

@@ -259,7 +259,7 @@ smtp_upstream_name(const struct smtp_upstream *u)
 
 /*
  * Exchange Online accepts 3 SMTP connections per mailbox at once and
- * answers "432 4.3.2" to MAIL FROM on a fourth. Offices point many
+ * replies "432 4.3.2" to MAIL FROM on a fourth. Offices point many
  * devices at one mailbox, so further sessions wait here for a free
  * connection instead of failing.
  */

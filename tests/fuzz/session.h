@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../src/auth.h"
 #include "../../src/config.h"
 #include "../../src/plat.h"
 #include "../../src/pop3.h"
@@ -156,6 +157,8 @@ fuzz_setup(void)
 	u.state = USER_OK;
 	if (userdb_add(fuzz_users, &u, &e) != EXO_OK)
 		abort();
+	/* Failed logins from one address would otherwise be delayed. */
+	auth_throttle_set_delay_ms(0);
 	pop3_test_set_token_ops(&fuzz_pop3_ops);
 	smtp_test_set_tokens(&fuzz_smtp_ops);
 	atomic_init(&fuzz_stopping, 0);
@@ -198,6 +201,7 @@ fuzz_session(void (*run)(struct session_ctx *, struct stream *),
 	if (size > FUZZ_SESSION_MAX)
 		return;
 	fuzz_setup();
+	auth_throttle_clear();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fd) != 0)
 		return;
 	(void)setsockopt(fd[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,

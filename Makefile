@@ -195,3 +195,5 @@ include mk/fuzz.mk
 include mk/i18n.mk
 
 include mk/soak.mk
+
+include mk/bench.mk

@@ -1755,6 +1755,39 @@ TEST(sender_rewrite_envelope_and_header)
 	up_stop(&sc);
 }
 
+TEST(upstream_slots_wait_for_quit)
+{
+	struct script	 sc = { 0 };
+	struct device	*d1, *d2;
+	char		 line[1024];
+	int64_t		 start;
+
+	up_start(&sc);
+	d1 = dev_start(&sc, 10);
+	d1->st.smtp.max_upstream_per_mailbox = 1;
+	CHECK(dev_login(d1));
+	CHECK_INT(smtp_upstream_in_use(MAILBOX), 1);
+	CHECK_INT(smtp_upstream_in_use("MFP@EXAMPLE.COM"), 1);
+
+	/* The second device waits in AUTH until the first one quits. */
+	d2 = dev_start(&sc, 10);
+	d2->st.smtp.max_upstream_per_mailbox = 1;
+	dev_reply(d2, line, sizeof(line));
+	dev_send(d2, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==");
+	plat_sleep_ms(500);
+	CHECK_INT(sc.connections, 1);
+	start = plat_monotonic_ms();
+	CHECK(dev_expect(d1, "QUIT", "221 2.0.0 Bye\r\n"));
+	CHECK(dev_expect(d2, NULL, "235 2.7.0 Authentication successful\r\n"));
+	CHECK(plat_monotonic_ms() - start < 5000);
+	CHECK_INT(sc.connections, 2);
+	CHECK(dev_expect(d2, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d1);
+	dev_end(d2);
+	CHECK_INT(smtp_upstream_in_use(MAILBOX), 0);
+	up_stop(&sc);
+}
+
 int
 main(void)
 {
@@ -1817,6 +1850,7 @@ main(void)
 	RUN(pop_before_smtp_window);
 	RUN(throttled_address_gets_454);
 	RUN(sender_rewrite_envelope_and_header);
+	RUN(upstream_slots_wait_for_quit);
 
 	smtp_test_set_tokens(NULL);
 	trust_free(test_trust);

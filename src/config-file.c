@@ -290,6 +290,11 @@ config_parse(const char *path, const char *text, size_t len,
 		str_copy(msg, e->msg, sizeof(msg));
 		err_set(e, rc, "%s:%d: %s", path, lineno, msg);
 	}
+	if (rc == 0 && s->smtp.trusted_devices[0] != '\0' &&
+	    s->smtp.trusted_user[0] == '\0')
+		rc = err_set(e, EXO_ERR_INVALID, "%s: trusted_devices in [smtp] "
+		    "is set but trusted_user is empty; set trusted_user to the "
+		    "local user these devices send as", path);
 	return rc;
 }
 

@@ -163,6 +163,9 @@ TEST(error_trusted_devices_names_entry)
 	check_error("[smtp]\ntrusted_user = scan ner\n", EXO_ERR_INVALID,
 	    "test.conf:2: trusted_user = scan ner is invalid; use the login "
 	    "of a local user");
+	check_error("[smtp]\ntrusted_devices = 192.0.2.10\n", EXO_ERR_INVALID,
+	    "test.conf: trusted_devices in [smtp] is set but trusted_user is "
+	    "empty; set trusted_user to the local user these devices send as");
 	check_error("[smtp]\nmax_upstream_per_mailbox = 0\n",
 	    EXO_ERR_INVALID, "test.conf:2: max_upstream_per_mailbox = 0 is "
 	    "out of range; use 1 to 100");
@@ -183,7 +186,7 @@ TEST(key_table_complete)
 		CHECK(config_find(k->section, k->name) == k);
 		n++;
 	}
-	CHECK_INT(n, 45);
+	CHECK_INT(n, 46);
 	CHECK(config_find("pop3", "nope") == NULL);
 }
 

@@ -443,7 +443,22 @@ open_admin(struct tui *t, const char *config_path)
 	}
 	if (notice[0] != '\0')
 		tui_set_status(t, EV_WARN, "%s", notice);
+	tui_apply_language(t);
 	return EXO_OK;
+}
+
+/* Switches to the language of [ui] language ("auto": the system's). */
+void
+tui_apply_language(struct tui *t)
+{
+	struct settings	*s = malloc(sizeof(*s));
+
+	if (s == NULL)
+		return;
+	t->adm->ops->settings_get(t->adm, s);
+	i18n_set_language(s->ui.language);
+	plat_wipe(s, sizeof(*s));
+	free(s);
 }
 
 /* Opens Settings first when the settings cannot reach Microsoft yet. */

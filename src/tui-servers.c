@@ -17,9 +17,9 @@
 /* Column widths of the servers pane. */
 #define COL_NAME 6
 #define COL_STATE 10
-#define COL_ADDRESS 22
+#define COL_ADDRESS 21
 #define COL_TLS 6
-#define COL_COUNT 9
+#define COL_COUNT 10
 
 enum server_job_op {
 	JOB_START,
@@ -54,10 +54,12 @@ state_attr(struct tui *t, enum server_state st)
 	return TUI_PLAIN;
 }
 
+/* Draws text in a column of w and a space; returns the next column. */
 static int
 put_col(int y, int x, int w, const char *text, int attr)
 {
-	tui_put(stdscr, y, x, w + 1, text, attr);
+	tui_put(stdscr, y, x, w, text, attr);
+	tui_put(stdscr, y, x + w, 1, "", TUI_PLAIN);
 	return x + w + 1;
 }
 
@@ -88,7 +90,7 @@ draw_server(struct tui *t, int y, enum server_kind kind)
 	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
 	snprintf(text, sizeof(text), "%ld", s->messages);
 	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
-	if (x < t->cols)
+	if (t->cols - x >= 12)
 		tui_put(stdscr, y, x, t->cols - x, s->status.last_error,
 		    tui_attr(t, TUI_WARN));
 }
@@ -105,7 +107,8 @@ tui_servers_draw(struct tui *t, int y)
 	x = put_col(y, x, COL_COUNT, _("Active"), a);
 	x = put_col(y, x, COL_COUNT, _("Sessions"), a);
 	x = put_col(y, x, COL_COUNT, _("Messages"), a);
-	if (x < t->cols)
+	/* At 80 columns the error has no column; a failed row shows it. */
+	if (t->cols - x >= 12)
 		tui_put(stdscr, y, x, t->cols - x, _("Last error"), a);
 	for (int k = 0; k < SERVER_COUNT; k++)
 		draw_server(t, y + 1 + k, (enum server_kind)k);

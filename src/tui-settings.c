@@ -259,6 +259,7 @@ form_save(struct tui *t, struct form *f)
 		return 0;
 	}
 	f->dirty = 0;
+	tui_apply_language(t);
 	f->problem = NULL;
 	f->problem_key = -1;
 	tui_set_status(t, EV_INFO, _("Saved %s."), f->work->path);

@@ -17,8 +17,8 @@
 #define TUI_USERS_EVERY_MS 1000
 
 /* Column widths; the mailbox column takes what is left. */
-#define COL_LOGIN 16
-#define COL_STATE 18
+#define COL_LOGIN 14
+#define COL_STATE 17
 #define COL_TIME 11
 #define COL_MAILBOX_MAX 40
 
@@ -98,27 +98,34 @@ state_attr(struct tui *t, enum user_state st)
 	return tui_attr(t, TUI_ERROR);
 }
 
-/* Draws one row; the columns after the state line up in every language. */
+/*
+ * Draws text in a column of w, then a space in the row's attribute, so
+ * a long translation never runs into the next column. Returns the next
+ * column.
+ */
+static int
+put_col(int y, int x, int w, const char *text, int attr, int base)
+{
+	tui_put(stdscr, y, x, w, text, attr);
+	tui_put(stdscr, y, x + w, 1, "", base);
+	return x + w + 1;
+}
+
 static void
 draw_row(struct tui *t, int y, const struct tui_user *u, int selected)
 {
 	char	when[32];
-	int	x = 0, mw = mailbox_width(t), base;
+	int	x = 0, base;
 
 	base = selected ? tui_attr(t, TUI_SELECTED) : TUI_PLAIN;
-	tui_put(stdscr, y, x, COL_LOGIN + 1, u->login, base);
-	x += COL_LOGIN + 1;
-	tui_put(stdscr, y, x, mw + 1, u->mailbox, base);
-	x += mw + 1;
-	tui_put(stdscr, y, x, COL_STATE + 1, _(user_state_name(u->state)),
-	    selected ? base : state_attr(t, u->state));
-	x += COL_STATE + 1;
+	x = put_col(y, x, COL_LOGIN, u->login, base, base);
+	x = put_col(y, x, mailbox_width(t), u->mailbox, base, base);
+	x = put_col(y, x, COL_STATE, _(user_state_name(u->state)),
+	    selected ? base : state_attr(t, u->state), base);
 	tui_format_time(u->last_pop3, when);
-	tui_put(stdscr, y, x, COL_TIME + 1, when, base);
-	x += COL_TIME + 1;
+	x = put_col(y, x, COL_TIME, when, base, base);
 	tui_format_time(u->last_smtp, when);
-	tui_put(stdscr, y, x, COL_TIME + 1, when, base);
-	x += COL_TIME + 1;
+	x = put_col(y, x, COL_TIME, when, base, base);
 	/* Wide terminals have room for the reason on the row itself. */
 	if (t->cols - x > 20)
 		tui_put(stdscr, y, x, t->cols - x, u->state_reason, base);
@@ -127,18 +134,13 @@ draw_row(struct tui *t, int y, const struct tui_user *u, int selected)
 static void
 draw_header(struct tui *t, int y)
 {
-	int	x = 0, mw = mailbox_width(t), a = A_BOLD;
+	int	x = 0, a = A_BOLD;
 
-	tui_put(stdscr, y, x, COL_LOGIN + 1, _("Login"), a);
-	x += COL_LOGIN + 1;
-	tui_put(stdscr, y, x, mw + 1, _("Mailbox"), a);
-	x += mw + 1;
-	tui_put(stdscr, y, x, COL_STATE + 1, _("Token"), a);
-	x += COL_STATE + 1;
-	tui_put(stdscr, y, x, COL_TIME + 1, _("Last POP3"), a);
-	x += COL_TIME + 1;
-	tui_put(stdscr, y, x, COL_TIME + 1, _("Last SMTP"), a);
-	x += COL_TIME + 1;
+	x = put_col(y, x, COL_LOGIN, _("Login"), a, a);
+	x = put_col(y, x, mailbox_width(t), _("Mailbox"), a, a);
+	x = put_col(y, x, COL_STATE, _("Token"), a, a);
+	x = put_col(y, x, COL_TIME, _("Last POP3"), a, a);
+	x = put_col(y, x, COL_TIME, _("Last SMTP"), a, a);
 	if (t->cols - x > 20)
 		tui_put(stdscr, y, x, t->cols - x, _("Reason"), a);
 }

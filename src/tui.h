@@ -123,6 +123,7 @@ int tui_getkey(struct tui *t, wint_t *ch);
 void tui_set_status(struct tui *t, enum ev_level level, const char *fmt,
     ...) EXO_PRINTF(3, 4);
 void tui_help(struct tui *t);
+void tui_apply_language(struct tui *t);
 
 /* tui-text.c */
 void tui_colors_init(struct tui *t);

@@ -112,6 +112,7 @@ static const char *
 i18n_system_language(void)
 {
 	const char	*value, *code;
+	char		 ui[I18N_LOCALE_MAX];
 
 	for (size_t i = 0; i18n_env_vars[i] != NULL; i++) {
 		value = getenv(i18n_env_vars[i]);
@@ -120,8 +121,11 @@ i18n_system_language(void)
 		code = i18n_match_locale(value);
 		return code != NULL ? code : "en";
 	}
-	/* TODO: without LANG, Windows should follow the UI language. */
-	return "en";
+
+	/* Windows consoles rarely set LANG; the display language counts. */
+	plat_ui_language(ui, sizeof(ui));
+	code = i18n_match_locale(ui);
+	return code != NULL ? code : "en";
 }
 
 int

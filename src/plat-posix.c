@@ -1498,3 +1498,10 @@ plat_system_proxy(const char *host, char out[512])
 	(void)host;
 	out[0] = '\0';
 }
+
+void
+plat_ui_language(char *buf, size_t cap)
+{
+	if (cap > 0)
+		buf[0] = '\0';
+}

@@ -1677,3 +1677,18 @@ plat_system_proxy(const char *host, char out[512])
 		plat_global_free(info.lpszProxyBypass);
 	}
 }
+
+void
+plat_ui_language(char *buf, size_t cap)
+{
+	wchar_t	name[LOCALE_NAME_MAX_LENGTH];
+	LCID	lcid;
+
+	if (cap == 0)
+		return;
+	buf[0] = '\0';
+	lcid = MAKELCID(GetUserDefaultUILanguage(), SORT_DEFAULT);
+	if (LCIDToLocaleName(lcid, name, LOCALE_NAME_MAX_LENGTH, 0) == 0)
+		return;
+	plat_narrow(name, buf, cap);
+}

@@ -281,6 +281,16 @@ int plat_system_roots(plat_cert_fn fn, void *arg);
  */
 void plat_system_proxy(const char *host, char out[512]);
 
+/* ---- language ---- */
+
+/*
+ * Writes the user's Windows display language as a locale name such as
+ * "de-DE" or "zh-TW" into buf (cap bytes), or "" when it has none. POSIX
+ * always writes "", because the LANG and LC_ variables name the language
+ * there and i18n.c reads them itself.
+ */
+void plat_ui_language(char *buf, size_t cap);
+
 /* ---- test seams ---- */
 
 /*

@@ -94,6 +94,8 @@ service_open(const char *config_path, struct service **out,
 	rc = service_load_settings(sv, config_path, e);
 	if (rc != EXO_OK)
 		goto out;
+	/* The parser accepted the value, so it is "auto" or a shipped code. */
+	i18n_set_language(sv->settings.ui.language);
 
 	sv->mu = plat_mutex_new();
 	sv->cond = plat_cond_new();

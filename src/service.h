@@ -67,7 +67,9 @@ struct service;
  * with EXO_ERR_CONFIG and a message that names the file and asks the
  * admin to fill in client_id. notice receives userdb_open's notice (may
  * be empty). It does not call config_check_ready, so commands that reach
- * the network call service_check_ready.
+ * the network call service_check_ready. It selects the language of the
+ * [ui] language setting (i18n_set_language) for the screen and command
+ * output.
  */
 int service_open(const char *config_path, struct service **out,
     char notice[512], struct exo_error *e);

@@ -285,8 +285,6 @@ cli_open(const struct cli_args *a, struct service **sv)
 		cli_fail(&err);
 		return CLI_FAIL;
 	}
-	/* The config parser accepted the value, so only "auto" or a code. */
-	i18n_set_language(service_settings(*sv)->ui.language);
 	if (notice[0] != '\0')
 		cli_err("exoconnect: %s\n", notice);
 

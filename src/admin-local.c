@@ -96,8 +96,17 @@ local_server_info(struct admin *a, enum server_kind kind,
 
 	memset(out, 0, sizeof(*out));
 	service_server_status(sv, kind, &out->status);
-	out->enabled = kind == SERVER_POP3 ? s->pop3.enabled :
-	    s->smtp.enabled;
+	if (kind == SERVER_POP3) {
+		out->enabled = s->pop3.enabled;
+		out->starttls = s->pop3.starttls;
+		out->tls_port = s->pop3.tls_port;
+		out->legacy_tls = s->pop3.legacy_tls;
+	} else {
+		out->enabled = s->smtp.enabled;
+		out->starttls = s->smtp.starttls;
+		out->tls_port = s->smtp.tls_port;
+		out->legacy_tls = s->smtp.legacy_tls;
+	}
 	if (out->status.listen[0] == '\0')
 		str_copy(out->status.listen, kind == SERVER_POP3 ?
 		    s->pop3.listen : s->smtp.listen,

@@ -29,6 +29,9 @@
 struct admin_server {
 	struct server_status status;
 	int		enabled;	/* enabled = yes in the settings */
+	int		starttls;	/* STARTTLS or STLS is offered */
+	unsigned	tls_port;	/* implicit TLS port; 0 = none */
+	int		legacy_tls;	/* TLS 1.0 and 1.1 are accepted */
 	long		active;		/* open connections */
 	long		sessions;	/* connections since the server started */
 	long		logins;

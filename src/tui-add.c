@@ -25,6 +25,8 @@
 #define GLYPH_COLS 5
 /* Maximum length of a user code drawn in big letters. */
 #define BIG_CODE_MAX 12
+/* Rows of Microsoft's sign-in message under the code. */
+#define MESSAGE_ROWS 3
 
 /* Letters of device codes, drawn with '#' for a filled cell. */
 static const struct {
@@ -81,6 +83,7 @@ struct signin_job {
 	/* Progress, written by the worker under mu. */
 	char			 uri[512];
 	char			 code[64];
+	char			 message[512];	/* Microsoft's own text */
 	int64_t			 expires_ms;	/* monotonic */
 	char			 url[4096];
 	int			 opened;	/* a browser was opened */
@@ -100,10 +103,10 @@ job_device_code(const char *uri, const char *code, const char *message,
 {
 	struct signin_job	*j = ctx;
 
-	(void)message;
 	plat_mutex_lock(j->mu);
 	str_copy(j->uri, uri, sizeof(j->uri));
 	str_copy(j->code, code, sizeof(j->code));
+	str_copy(j->message, message, sizeof(j->message));
 	j->expires_ms = plat_monotonic_ms() + (int64_t)expires_in * 1000;
 	plat_mutex_unlock(j->mu);
 }
@@ -182,7 +185,8 @@ big_row(const char *code, int r, char *out, size_t cap)
 static void
 draw_device(struct tui *t, void *win, int w, const struct signin_job *j)
 {
-	char	text[1024];
+	char	text[1024], lines[MESSAGE_ROWS][TUI_LOG_LINE_MAX];
+	size_t	n;
 	int64_t	left = (j->expires_ms - plat_monotonic_ms()) / 1000;
 	int	row = 2, big = (int)strlen(j->code) * (GLYPH_COLS + 1);
 
@@ -203,6 +207,12 @@ draw_device(struct tui *t, void *win, int w, const struct signin_job *j)
 	    (int)(left / 60), (int)(left % 60));
 	tui_put(win, ++row, 2, w - 4, text, left < 60 ?
 	    tui_attr(t, TUI_WARN) : TUI_PLAIN);
+	row++;
+
+	/* Microsoft's message may add what its page expects. */
+	n = tui_wrap(j->message, w - 4, lines, MESSAGE_ROWS);
+	for (size_t i = 0; i < n; i++)
+		tui_put(win, ++row, 2, w - 4, lines[i], A_DIM);
 }
 
 static void
@@ -236,7 +246,7 @@ wait_signin(struct tui *t, struct signin_job *j)
 		if (view.done)
 			break;
 		w = t->cols - 4 < 76 ? t->cols - 4 : 76;
-		h = view.code[0] != '\0' ? 18 : 14;
+		h = view.code[0] != '\0' ? 22 : 14;
 		tui_draw_main(t);
 		win = tui_box(t, h, w, j->add ? _("Add a user") :
 		    _("Sign in again"));

@@ -17,8 +17,8 @@
 /* Column widths of the servers pane. */
 #define COL_NAME 6
 #define COL_STATE 10
-#define COL_ADDRESS 21
-#define COL_TLS 6
+#define COL_ADDRESS 19
+#define COL_TLS 8
 #define COL_COUNT 10
 
 enum server_job_op {
@@ -63,6 +63,26 @@ put_col(int y, int x, int w, const char *text, int attr)
 	return x + w + 1;
 }
 
+/*
+ * Names the device-side TLS: "plain", "STLS" for STARTTLS (STLS in
+ * POP3), "TLS:995" for an implicit TLS port, or "STLS+TLS" for both.
+ * A "!" marks legacy_tls, which the wide layout also explains.
+ */
+static void
+tls_mode(const struct admin_server *s, char *buf, size_t cap)
+{
+	const char	*mark = s->legacy_tls ? "!" : "";
+
+	if (s->starttls && s->tls_port != 0)
+		snprintf(buf, cap, "STLS+TLS%s", mark);
+	else if (s->starttls)
+		snprintf(buf, cap, "STLS%s", mark);
+	else if (s->tls_port != 0)
+		snprintf(buf, cap, "TLS:%u%s", s->tls_port, mark);
+	else
+		snprintf(buf, cap, "%s", _("plain"));
+}
+
 static void
 draw_server(struct tui *t, int y, enum server_kind kind)
 {
@@ -83,16 +103,24 @@ draw_server(struct tui *t, int y, enum server_kind kind)
 	snprintf(text, sizeof(text), strchr(s->status.listen, ':') != NULL ?
 	    "[%s]:%u" : "%s:%u", s->status.listen, s->status.port);
 	x = put_col(y, x, COL_ADDRESS, text, TUI_PLAIN);
-	x = put_col(y, x, COL_TLS, _("plain"), TUI_PLAIN);
+	tls_mode(s, text, sizeof(text));
+	x = put_col(y, x, COL_TLS, text, s->legacy_tls ?
+	    tui_attr(t, TUI_WARN) : TUI_PLAIN);
 	snprintf(text, sizeof(text), "%ld", s->active);
 	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
 	snprintf(text, sizeof(text), "%ld", s->sessions);
 	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
 	snprintf(text, sizeof(text), "%ld", s->messages);
 	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
-	if (t->cols - x >= 12)
+	if (t->cols - x < 12)
+		return;
+	if (s->status.last_error[0] != '\0')
 		tui_put(stdscr, y, x, t->cols - x, s->status.last_error,
 		    tui_attr(t, TUI_WARN));
+	else if (s->legacy_tls)
+		tui_put(stdscr, y, x, t->cols - x, _("TLS 1.0 and 1.1 are on "
+		    "for old devices (legacy_tls); turn them off when no device "
+		    "needs them"), tui_attr(t, TUI_WARN));
 }
 
 void

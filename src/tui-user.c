@@ -75,6 +75,16 @@ tui_delete(struct tui *t)
 	report(t, rc, &err, text);
 }
 
+/* 1 when pw has only printable ASCII and no quotes. */
+static int
+plain_ascii(const char *pw)
+{
+	for (const unsigned char *p = (const unsigned char *)pw; *p; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\'')
+			return 0;
+	return 1;
+}
+
 static void
 password_type(struct tui *t, const char *login)
 {
@@ -96,6 +106,12 @@ password_type(struct tui *t, const char *login)
 		    "nothing was changed."));
 		goto out;
 	}
+	if (!plain_ascii(pw) && !tui_confirm(t, _("Password"), _("The "
+	    "password contains non-ASCII characters or quotes. Many printers "
+	    "and scanners cannot type them or send them in another "
+	    "encoding; plain ASCII letters and digits work on every device. "
+	    "Use this password anyway?")))
+		goto out;
 	err_clear(&err);
 	rc = t->adm->ops->user_set_password(t->adm, login, pw, &err);
 	snprintf(text, sizeof(text), _("Set the password of %s."), login);

@@ -3,8 +3,8 @@
  * --help and command output. The log file stays in English.
  *
  * Messages are marked in the source with _("English text") where they are
- * used, or N_("English text") where a table holds them and the translation
- * happens later with tr(). Event templates (ev_emit) are message ids too.
+ * used, or N_("English text") in a table whose entries are translated
+ * later with tr(). Event templates (ev_emit) are message ids too.
  * Catalogs live in locale/LANG.po (gettext's PO format), are checked and
  * compiled into the binary at build time, so exoconnect stays one file.
  * tools/extract-messages writes locale/messages.pot from those three
@@ -16,7 +16,7 @@
 
 #include "err.h"
 
-/* Longest language code ("zh-TW"), with its NUL. */
+/* Maximum size of a language code such as "zh-TW", with its NUL. */
 #define I18N_CODE_MAX 8
 
 /*
@@ -24,10 +24,10 @@
  * itself when there is none. The result lives as long as the process.
  * Thread-safe.
  *
- * format_arg lets the compiler check _("%s ...") against the printf
- * arguments as if the English literal were the format; the build rejects
- * a translation whose conversions differ from the English ones, so the
- * check holds for every language.
+ * format_arg makes the compiler check _("%s ...") against the printf
+ * arguments as if the English literal were the format. tools/gen-catalogs
+ * rejects a translation whose conversions differ from the English ones,
+ * so the check covers every language.
  */
 const char *tr(const char *msgid) __attribute__((format_arg(1)));
 

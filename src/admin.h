@@ -6,7 +6,7 @@
  *
  * The screen calls nothing else to change state: every start, stop, user
  * operation and settings change goes through struct admin_ops. Unless
- * a comment says otherwise, an operation may block on the network or on
+ * a comment states otherwise, an operation may block on the network or on
  * a stop for many seconds, so the screen calls it from a worker thread.
  * Operations are thread-safe.
  */

@@ -84,6 +84,12 @@ def server_row(text, name):
     return []
 
 
+def start_servers(screen, which="Enter"):
+    screen.keys("t")
+    screen.wait("Which server")
+    screen.keys(which)
+
+
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
 class ScreenTests(harness.ProductTest):
     USERS = []
@@ -247,6 +253,41 @@ class ScreenTests(harness.ProductTest):
         screen.keys("q")
         screen.wait("EXIT=0")
 
+    def test_autostart_resumes_servers(self):
+        self.product.write_conf(extra="[ui]\nautostart = yes\n")
+        screen = self.open_screen()
+        screen.wait(r"Users \(0\)")
+        start_servers(screen, "2")
+        screen.wait(r"^POP3 +running")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+        screen.close()
+
+        screen = self.open_screen()
+        screen.wait(r"^POP3 +running")
+        self.assertRegex(screen.text(), r"(?m)^SMTP +stopped")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_quit_asks_while_sessions_open(self):
+        screen = self.open_screen()
+        screen.wait(r"Users \(0\)")
+        start_servers(screen, "2")
+        screen.wait(r"^POP3 +running")
+        device = harness.Raw(self.product.pop3_port)
+        self.addCleanup(device.close)
+        self.assertTrue(device.text().startswith("+OK"))
+        screen.wait(r"^POP3 +running +\S+ +\S+ +1 ")
+        screen.keys("q")
+        screen.wait("1 device sessions are open")
+        screen.keys("n")
+        screen.wait(r"^POP3 +running")
+        screen.keys("q")
+        screen.wait("device sessions are open")
+        screen.keys("y")
+        screen.wait("EXIT=0", timeout=40)
+        self.assertTrue(device.closed())
+
     def test_no_terminal_prints_help(self):
         proc = subprocess.run([self.bin, "-c", self.product.conf],
                               stdin=subprocess.DEVNULL,
@@ -258,3 +299,90 @@ class ScreenTests(harness.ProductTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class UserDialogTests(harness.ProductTest):
+    """The dialogs on an existing user, added with `user add`."""
+
+    SERVE = False
+
+    def open_screen(self):
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"^mfp +mfp@example\.com +valid")
+        return screen
+
+    def test_password_generate_then_login(self):
+        screen = self.open_screen()
+        start_servers(screen, "2")
+        screen.wait(r"^POP3 +running")
+        screen.keys("p")
+        screen.wait("Generate a new password")
+        screen.keys("1")
+        password = screen.wait(r"Login password:  (\S+)").group(1)
+        self.extra_secrets.append(password)
+        self.assertNotEqual(password, self.login()[1])
+        self.assertIn("shown only once", screen.text())
+        screen.keys("Enter")
+        screen.wait("mfp has a new password")
+        raw, reply = self.pop3_login(password=password)
+        self.assertTrue(reply.startswith("+OK"), reply)
+        raw.close()
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_test_shows_each_step(self):
+        screen = self.open_screen()
+        screen.keys("e")
+        screen.wait("Every step passed", timeout=60)
+        text = screen.text()
+        self.assertRegex(text, r"POP3|pop3")
+        self.assertRegex(text, r"SMTP|smtp")
+        screen.keys("Enter")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_resign_in_keeps_password(self):
+        screen = self.open_screen()
+        screen.keys("r")
+        screen.wait("device code")
+        screen.keys("1")
+        code = screen.wait(r"enter the code:  ([A-Z0-9-]+)").group(1)
+        self.doubles.post("/device/approve",
+                          {"user_code": code, "mailbox": harness.MAILBOX})
+        screen.wait("mfp signed in again as mfp@example.com")
+        self.assertEqual(self.product.user("mfp")["state"], "valid")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_cancel_add_stores_nothing(self):
+        screen = self.open_screen()
+        screen.keys("a", "Enter", "Enter", "1")
+        screen.wait(r"enter the code:  [A-Z0-9]")
+        screen.keys("Escape")
+        screen.wait("Sign-in cancelled; nothing was stored")
+        self.assertEqual(len(self.product.users()), 1)
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_log_view_search(self):
+        screen = self.open_screen()
+        start_servers(screen, "3")
+        screen.wait(r"^SMTP +running")
+        screen.keys("l")
+        screen.wait(r"^Log: \d+ lines")
+        screen.keys("/")
+        screen.wait("Text to find")
+        screen.keys("SMTP server listening", "Enter")
+        screen.wait(r"^Search: SMTP server listening$")
+        self.assertIn("SMTP server listening on 127.0.0.1", screen.text())
+        screen.keys("/")
+        screen.wait("Text to find")
+        screen.keys(*(["BSpace"] * 25))
+        screen.keys("nothing-like-this", "Enter")
+        screen.wait(r"\(not found\)")
+        screen.keys("Escape")
+        screen.wait(r"Users \(1\)")
+        screen.keys("F10")
+        screen.wait("EXIT=0")

@@ -269,6 +269,12 @@ class Bench:
                             smtp_max_sessions=100000,
                             access_token_length=1800)
         self.ctx = tls_context(self.doubles.ca_file)
+        self.message = make_message(args.mb * 1024 * 1024)
+        self.up = dict(self.doubles.ports)	# the upstream POP3 and SMTP
+        self.up_name = "Python doubles"
+        self.fast = None
+        if args.fast_double:
+            self.start_fast_double()
         os.makedirs(os.path.join(self.dir, "product"))
         self.product = Product(os.path.join(self.dir, "product"),
                                self.doubles, args.bin)
@@ -281,12 +287,32 @@ class Bench:
         self.results = {"machine": machine(), "bin": args.bin,
                         "runs": args.runs, "mb": args.mb}
 
+    def start_fast_double(self):
+        """Start tests/bench/bench-double.c with the doubles' certificate
+        and the message, as the upstream POP3 and SMTP servers."""
+        pki = os.path.join(self.dir, "doubles", "pki")
+        path = os.path.join(self.dir, "message.eml")
+        with open(path, "wb") as f:
+            f.write(self.message)
+        self.fast = subprocess.Popen([self.args.fast_double,
+                                      os.path.join(pki, "good.pem"),
+                                      os.path.join(pki, "good.key"), path],
+                                     stdout=subprocess.PIPE)
+        fields = dict(kv.split("=") for kv in
+                      self.fast.stdout.readline().decode().split())
+        self.up = {"pop3": int(fields["pop3"]), "smtp": int(fields["smtp"]),
+                   "pid": self.fast.pid}
+        self.up_name = "C double (tests/bench/bench-double.c)"
+
     def configure(self):
         # The harness writes a debug-level log; a service logs at info.
         self.product.write_conf()
         with open(self.product.conf) as f:
             text = f.read()
         text = text.replace("level = debug", "level = info")
+        for proto in ("pop3", "smtp"):
+            text = text.replace("localhost:%d" % self.doubles.ports[proto],
+                                "localhost:%d" % self.up[proto])
         text = text.replace("[limits]\n", "[limits]\nmax_connections = "
                             "5000\nmax_preauth_per_address = 5000\n")
         with open(self.product.conf, "w") as f:
@@ -294,6 +320,9 @@ class Bench:
 
     def close(self):
         self.product.stop()
+        if self.fast is not None:
+            self.fast.kill()
+            self.fast.wait()
         self.doubles.stop()
         shutil.rmtree(self.dir, True)
 
@@ -313,7 +342,7 @@ class Bench:
 
     def pop3(self, pid, message):
         self.doubles.seed(MAILBOX, [message])
-        ports = self.doubles.ports
+        ports = self.up
         dpid = ports["pid"]
         # One proxied login first, so the token is cached.
         pop3_proxy_login(self.product.pop3_port, self.login,
@@ -341,7 +370,7 @@ class Bench:
                 "double_cpu_share": med(dcpu)}
 
     def smtp(self, pid, message):
-        ports = self.doubles.ports
+        ports = self.up
         dpid = ports["pid"]
         stuffed = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
         smtp_proxy_login(self.product.smtp_port, self.login,
@@ -371,7 +400,7 @@ class Bench:
                 "double_cpu_share": med(dcpu)}
 
     def login_latency(self):
-        ports = self.doubles.ports
+        ports = self.up
         self.doubles.seed(MAILBOX, [b"Subject: x\r\n\r\nx\r\n"])
         token = self.token(POP_SCOPE)
         direct, proxy = [], []
@@ -403,6 +432,26 @@ class Bench:
             time.sleep(SETTLE_SECONDS)
             out["closed_%d" % count] = proc_status(pid)
         return out
+
+    def python_direct(self, message):
+        """Direct transfers from the Python doubles, to show their pace."""
+        self.doubles.seed(MAILBOX, [message])
+        ports = self.doubles.ports
+        stuffed = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+        pop3, smtp = [], []
+        for _ in range(self.args.runs):
+            c = pop3_direct_login(ports["pop3"], self.ctx,
+                                  self.token(POP_SCOPE))
+            secs, n = retr(c)
+            pop3.append(n / secs)
+            c.close()
+            c = smtp_direct_login(ports["smtp"], self.ctx,
+                                  self.token(SMTP_SCOPE))
+            secs, n = smtp_send(c, stuffed)
+            smtp.append(n / secs)
+            c.close()
+        self.doubles.seed(RCPT, [])
+        return {"pop3_mb_s": med(pop3) / 1e6, "smtp_mb_s": med(smtp) / 1e6}
 
     def startup(self):
         times = []
@@ -438,17 +487,18 @@ class Bench:
         return json.loads(out.stdout)
 
     def suite(self):
-        """Name the suite the doubles pick from those BearSSL offers."""
+        """Name the suite the upstream picks from those BearSSL offers."""
         ctx = tls_context(self.doubles.ca_file)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:"
+        # BearSSL's client offers these in this order
+        # (br_ssl_client_init_full).
+        ctx.set_ciphers("ECDHE-ECDSA-CHACHA20-POLY1305:"
+                        "ECDHE-RSA-CHACHA20-POLY1305:"
+                        "ECDHE-ECDSA-AES128-GCM-SHA256:"
                         "ECDHE-RSA-AES128-GCM-SHA256:"
                         "ECDHE-ECDSA-AES256-GCM-SHA384:"
-                        "ECDHE-RSA-AES256-GCM-SHA384:"
-                        "ECDHE-ECDSA-CHACHA20-POLY1305:"
-                        "ECDHE-RSA-CHACHA20-POLY1305")
-        raw = socket.create_connection(("127.0.0.1",
-                                        self.doubles.ports["pop3"]), 10)
+                        "ECDHE-RSA-AES256-GCM-SHA384")
+        raw = socket.create_connection(("127.0.0.1", self.up["pop3"]), 10)
         s = ctx.wrap_socket(raw, server_hostname="localhost")
         name = s.cipher()[0]
         s.close()
@@ -457,7 +507,8 @@ class Bench:
     def run(self):
         r = self.results
         r["load_before"] = load_average()
-        message = make_message(self.args.mb * 1024 * 1024)
+        r["upstream"] = self.up_name
+        message = self.message
         r["binary_bytes"] = os.path.getsize(self.args.bin)
         r["startup"] = self.startup()
         pid = self.serve()
@@ -468,6 +519,8 @@ class Bench:
         r["memory_after_transfers"] = proc_status(pid)
         r["suite"] = self.suite()
         r["floor"] = self.floor()
+        if self.fast is not None:
+            r["python_direct"] = self.python_direct(message)
         r["load_after"] = load_average()
         return r
 
@@ -560,10 +613,16 @@ def report(r):
     lines.append("")
     lines.append("added login latency: %.2f ms"
                  % (r["login"]["proxy_ms"] - r["login"]["direct_ms"]))
-    lines.append("TLS suite with the doubles: %s%s" % (r["suite"], (
+    lines.append("upstream: %s" % r["upstream"])
+    if r.get("python_direct"):
+        lines.append("direct from the Python doubles instead: POP3 %.1f "
+                     "MB/s, SMTP %.1f MB/s"
+                     % (r["python_direct"]["pop3_mb_s"],
+                        r["python_direct"]["smtp_mb_s"]))
+    lines.append("TLS suite with the upstream: %s%s" % (r["suite"], (
         "; floor measured for " + floor[0]) if floor else ""))
-    lines.append("double's CPU share during direct transfers (1.0 = one "
-                 "whole core): POP3 %.2f, SMTP %.2f"
+    lines.append("upstream's CPU share during direct transfers (1.0 = "
+                 "one whole core): POP3 %.2f, SMTP %.2f"
                  % (r["pop3"]["double_cpu_share"],
                     r["smtp"]["double_cpu_share"]))
     lines.append("start-up to listening: %.1f ms" % r["startup"]["ms"])
@@ -595,11 +654,16 @@ def main():
     parser.add_argument("--sessions", default="100,1000",
                         help="idle session counts, comma-separated")
     parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--fast-double", help="bench-double program: "
+                        "the upstream POP3 and SMTP server for transfers, "
+                        "logins and idle sessions")
     args = parser.parse_args()
     args.sessions = [int(n) for n in args.sessions.split(",") if n]
     args.bin = os.path.abspath(args.bin)
     if args.floor:
         args.floor = os.path.abspath(args.floor)
+    if args.fast_double:
+        args.fast_double = os.path.abspath(args.fast_double)
 
     # Each idle session uses one socket here. The doubles and exoconnect
     # inherit this limit, and exoconnect raises its own at start.

@@ -84,10 +84,11 @@ def server_row(text, name):
     return []
 
 
-def start_servers(screen, which="Enter"):
+def start_servers(screen, choice="Enter"):
+    """Start both servers, or "2" POP3 only, "3" SMTP only."""
     screen.keys("t")
     screen.wait("Which server")
-    screen.keys(which)
+    screen.keys(choice)
 
 
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
@@ -214,10 +215,10 @@ class ScreenTests(harness.ProductTest):
         screen.wait("EXIT=0")
 
     def test_start_failure_shows_fix(self):
-        taken = harness.socket.socket()
-        taken.bind(("127.0.0.1", self.product.pop3_port))
-        taken.listen(1)
-        self.addCleanup(taken.close)
+        port_holder = harness.socket.socket()
+        port_holder.bind(("127.0.0.1", self.product.pop3_port))
+        port_holder.listen(1)
+        self.addCleanup(port_holder.close)
         screen = self.open_screen()
         screen.wait(r"Users \(0\)")
         screen.keys("t")

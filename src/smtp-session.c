@@ -530,7 +530,11 @@ upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
 	reply(s, "454 4.7.0 Upstream connection failed, see proxy log");
 }
 
-/* Gets a token; replies 454 with the token manager's message on failure. */
+/*
+ * Gets a token. On failure the device gets 454: with the token manager's
+ * message when the admin must act, and a plain "Temporary authentication
+ * failure" when the token service is down or slow, which retrying fixes.
+ */
 static int
 get_token(struct session *s, int force)
 {
@@ -545,8 +549,8 @@ get_token(struct session *s, int force)
 	    "No access token for SMTP login of {user}: {error}",
 	    "user", s->login, "error", e.msg[0] ? e.msg : exo_strerror(rc),
 	    (char *)NULL);
-	reply_text(text, sizeof(text), e.msg[0] ? e.msg :
-	    "Temporary authentication failure");
+	reply_text(text, sizeof(text), e.msg[0] && rc != EXO_ERR_TRANSIENT &&
+	    rc != EXO_ERR_TIMEOUT ? e.msg : "Temporary authentication failure");
 	reply(s, "454 4.7.0 %s", text);
 	return (rc);
 }

@@ -48,6 +48,10 @@ $(B)/fuzz/bin/fuzz-%: $(B)/fuzz/tobj/fuzz-%.o $(FUZZ_LIB_OBJS)
 
 .PHONY: fuzz fuzz-bins fuzz-check memcheck
 
+# make check replays the corpora with a short pass and runs memcheck
+# (about two minutes together on two cores).
+check: fuzz-check memcheck
+
 fuzz-bins: $(FUZZ_BINS)
 
 # -timeout: one input taking 10 s is a hang; -rss_limit_mb bounds a leak.

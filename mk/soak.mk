@@ -10,6 +10,9 @@
 
 .PHONY: soak soak-check
 
+# make check runs the short pass (about a minute).
+check: soak-check
+
 soak: $(B)/test/exoconnect
 	EXO_BIN=$(B)/test/exoconnect EXO_SOAK=long python3 tests/soak/soak.py
 

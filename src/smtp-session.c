@@ -447,8 +447,12 @@ mech_cram(struct session *s, const char *initial)
 
 	n = base64_decode(s->sasl, len, resp, sizeof(resp) - 1, 0);
 	plat_wipe(s->sasl, sizeof(s->sasl));
-	if (n <= 0 || memchr(resp, '\0', (size_t)n) != NULL ||
-	    (resp[n] = '\0', digest = strrchr(resp, ' ')) == NULL) {
+	digest = NULL;
+	if (n > 0 && memchr(resp, '\0', (size_t)n) == NULL) {
+		resp[n] = '\0';
+		digest = strrchr(resp, ' ');
+	}
+	if (digest == NULL) {
 		reply(s, "501 5.5.2 Invalid base64 data or CRAM-MD5 response");
 		return (EXO_ERR_INVALID);
 	}

@@ -245,6 +245,43 @@ class ScreenTests(harness.ProductTest):
         screen.keys("q")
         screen.wait("EXIT=0")
 
+    def test_missing_file_written_then_settings(self):
+        os.remove(self.product.conf)
+        screen = self.open_screen()
+        screen.wait(r"^Settings: ")
+        self.assertRegex(screen.text(), r"(?m)^>\[microsoft\] client_id")
+        self.assertTrue(os.path.exists(self.product.conf))
+        screen.keys("Escape")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_invalid_file_shown_until_fixed(self):
+        with open(self.product.conf) as f:
+            good = f.read()
+        with open(self.product.conf, "w") as f:
+            f.write("[imap]\n")
+        screen = self.open_screen()
+        screen.wait("could not open its settings")
+        screen.wait(r"exoconnect\.conf:1: unknown section \[imap\]")
+        with open(self.product.conf, "w") as f:
+            f.write(good)
+        screen.keys("r")
+        screen.wait(r"Users \(0\)")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_unknown_term_and_monochrome(self):
+        for term in ("no-such-terminal", "vt100"):
+            screen = Screen(self.product, extra_env={"TERM": term})
+            try:
+                screen.wait(r"Users \(0\)")
+                screen.keys("h")
+                screen.wait("Keys \\(function key or letter\\)")
+                screen.keys("Escape", "q")
+                screen.wait("EXIT=0")
+            finally:
+                screen.close()
+
     def test_small_terminal_message(self):
         screen = self.open_screen(cols=70, rows=20)
         screen.wait("needs a terminal of at least 80x24; this one is 70x20")

@@ -21,7 +21,7 @@
 struct admin_local {
 	struct admin		 base;		/* first, for the casts */
 	struct service		*sv;
-	struct plat_mutex	*mu;		/* one start or stop at a time */
+	struct plat_mutex	*mu;	/* one start or stop at a time */
 	struct settings		*pending;	/* saved, not applied yet */
 };
 

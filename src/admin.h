@@ -33,7 +33,7 @@ struct admin_server {
 	unsigned	tls_port;	/* implicit TLS port; 0 = none */
 	int		legacy_tls;	/* TLS 1.0 and 1.1 are accepted */
 	long		active;		/* open connections */
-	long		sessions;	/* connections since the server started */
+	long		sessions;	/* connections since it started */
 	long		logins;
 	long		messages;
 };

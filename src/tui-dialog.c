@@ -102,8 +102,8 @@ tui_message(struct tui *t, const char *title, const char *text)
 		win = tui_box(t, (int)n + 4, w, title);
 		if (win != NULL) {
 			row = draw_text(win, lines, n, w);
-			tui_put(win, row + 1, 2, w - 4, _("Press Enter to close."),
-			    A_BOLD);
+			tui_put(win, row + 1, 2, w - 4,
+			    _("Press Enter to close."), A_BOLD);
 			key = dialog_tick(t, win, &ch);
 		} else
 			key = tui_getkey(t, &ch);

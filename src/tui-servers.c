@@ -119,8 +119,8 @@ draw_server(struct tui *t, int y, enum server_kind kind)
 		    tui_attr(t, TUI_WARN));
 	else if (s->legacy_tls)
 		tui_put(stdscr, y, x, t->cols - x, _("TLS 1.0 and 1.1 are on "
-		    "for old devices (legacy_tls); turn them off when no device "
-		    "needs them"), tui_attr(t, TUI_WARN));
+		    "for old devices (legacy_tls); turn them off when no "
+		    "device needs them"), tui_attr(t, TUI_WARN));
 }
 
 void

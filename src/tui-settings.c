@@ -120,7 +120,8 @@ draw_row(struct tui *t, struct form *f, int i, int y)
 {
 	const struct config_key	*k = &f->keys[i];
 	char			 label[128], value[CONFIG_TEXT_MAX + 64];
-	int			 attr = TUI_PLAIN, vw = t->cols - LABEL_COLS - 2;
+	int			 vw = t->cols - LABEL_COLS - 2;
+	int			 attr = TUI_PLAIN;
 
 	if (i == f->problem_key)
 		attr = tui_attr(t, TUI_ERROR);

@@ -22,6 +22,8 @@ struct admin_local {
 	struct admin		 base;		/* first, for the casts */
 	struct service		*sv;
 	struct plat_mutex	*mu;	/* one start or stop at a time */
+	/* Short: guards pending and the settings against the screen. */
+	struct plat_mutex	*snap;
 	struct settings		*pending;	/* saved, not applied yet */
 };
 
@@ -44,21 +46,28 @@ any_running(struct service *sv)
 	return 0;
 }
 
-/* Applies saved settings when no server runs; with l->mu held. */
+/*
+ * Applies saved settings when no server runs; with l->mu held, so no
+ * start reads the settings meanwhile, and under l->snap, so the screen
+ * does not read them half copied.
+ */
 static int
 apply_pending(struct admin_local *l, struct exo_error *e)
 {
-	int	rc;
+	int	rc = EXO_OK;
 
+	plat_mutex_lock(l->snap);
 	if (l->pending == NULL || any_running(l->sv))
-		return EXO_OK;
+		goto out;
 	rc = service_apply_settings(l->sv, l->pending, e);
 	if (rc != EXO_OK)
-		return rc;
+		goto out;
 	plat_wipe(l->pending, sizeof(*l->pending));
 	free(l->pending);
 	l->pending = NULL;
-	return EXO_OK;
+out:
+	plat_mutex_unlock(l->snap);
+	return rc;
 }
 
 static int
@@ -90,12 +99,14 @@ static void
 local_server_info(struct admin *a, enum server_kind kind,
     struct admin_server *out)
 {
-	struct service			*sv = local(a)->sv;
+	struct admin_local		*l = local(a);
+	struct service			*sv = l->sv;
 	const struct server_stats	*st = service_server_stats(sv, kind);
 	const struct settings		*s = service_settings(sv);
 
 	memset(out, 0, sizeof(*out));
 	service_server_status(sv, kind, &out->status);
+	plat_mutex_lock(l->snap);
 	if (kind == SERVER_POP3) {
 		out->enabled = s->pop3.enabled;
 		out->starttls = s->pop3.starttls;
@@ -114,6 +125,7 @@ local_server_info(struct admin *a, enum server_kind kind,
 	if (out->status.port == 0)
 		out->status.port = kind == SERVER_POP3 ? s->pop3.port :
 		    s->smtp.port;
+	plat_mutex_unlock(l->snap);
 	out->active = atomic_load(&st->active);
 	out->sessions = atomic_load(&st->sessions);
 	out->logins = atomic_load(&st->logins);
@@ -190,9 +202,9 @@ local_settings_get(struct admin *a, struct settings *out)
 {
 	struct admin_local	*l = local(a);
 
-	plat_mutex_lock(l->mu);
+	plat_mutex_lock(l->snap);
 	*out = l->pending != NULL ? *l->pending : *service_settings(l->sv);
-	plat_mutex_unlock(l->mu);
+	plat_mutex_unlock(l->snap);
 }
 
 static int
@@ -201,10 +213,10 @@ local_settings_ready(struct admin *a, struct exo_error *e)
 	struct admin_local	*l = local(a);
 	int			 rc;
 
-	plat_mutex_lock(l->mu);
+	plat_mutex_lock(l->snap);
 	rc = config_check_ready(l->pending != NULL ? l->pending :
 	    service_settings(l->sv), e);
-	plat_mutex_unlock(l->mu);
+	plat_mutex_unlock(l->snap);
 	return rc;
 }
 
@@ -221,15 +233,17 @@ local_settings_save(struct admin *a, const struct settings *s,
 		return rc;
 
 	plat_mutex_lock(l->mu);
+	plat_mutex_lock(l->snap);
 	if (l->pending == NULL)
 		l->pending = malloc(sizeof(*l->pending));
+	if (l->pending != NULL)
+		*l->pending = *s;
+	plat_mutex_unlock(l->snap);
 	if (l->pending == NULL)
 		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
-	else {
-		*l->pending = *s;
+	else
 		rc = apply_pending(l, e);
-		*pending = l->pending != NULL;
-	}
+	*pending = l->pending != NULL;
 	plat_mutex_unlock(l->mu);
 	return rc;
 }
@@ -347,6 +361,7 @@ local_quit(struct admin *a)
 		plat_wipe(l->pending, sizeof(*l->pending));
 		free(l->pending);
 	}
+	plat_mutex_free(l->snap);
 	plat_mutex_free(l->mu);
 	free(l);
 }
@@ -387,7 +402,12 @@ admin_local_open(const char *config_path, struct admin **out,
 	if (l == NULL)
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
 	l->mu = plat_mutex_new();
-	if (l->mu == NULL) {
+	l->snap = plat_mutex_new();
+	if (l->mu == NULL || l->snap == NULL) {
+		if (l->mu != NULL)
+			plat_mutex_free(l->mu);
+		if (l->snap != NULL)
+			plat_mutex_free(l->snap);
 		free(l);
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
 	}
@@ -397,6 +417,7 @@ admin_local_open(const char *config_path, struct admin **out,
 	if (rc == EXO_ERR_CONFIG)
 		rc = service_open(config_path, &l->sv, notice, e);
 	if (rc != EXO_OK) {
+		plat_mutex_free(l->snap);
 		plat_mutex_free(l->mu);
 		free(l);
 		return rc;

@@ -83,7 +83,8 @@ struct admin_ops {
 	/*
 	 * Writes s to the settings file (config_save). When no server runs,
 	 * the settings apply at once; else they wait for settings_restart
-	 * or the next start, and *pending is set to 1.
+	 * or the next start, and *pending is set to 1. Waits while a start
+	 * or stop is under way, so the screen saves only when none is.
 	 */
 	int	(*settings_save)(struct admin *a, const struct settings *s,
 		    int *pending, struct exo_error *e);

@@ -251,8 +251,16 @@ static int
 form_save(struct tui *t, struct form *f)
 {
 	struct exo_error	err;
-	int			pending;
+	int			pending, busy;
 
+	plat_mutex_lock(t->mu);
+	busy = t->busy;
+	plat_mutex_unlock(t->mu);
+	if (busy) {
+		tui_message(t, _("Settings not saved"), _("A start or stop is "
+		    "under way; save again when it has ended."));
+		return 0;
+	}
 	err_clear(&err);
 	if (t->adm->ops->settings_save(t->adm, f->work, &pending, &err) !=
 	    EXO_OK) {

@@ -290,7 +290,7 @@ local_resume(struct admin *a, struct exo_error *e)
 	char			 path[PLAT_PATH_MAX];
 	char			*text = NULL;
 	size_t			 len;
-	int			 rc = EXO_OK, one;
+	int			 rc = EXO_OK, result;
 
 	if (!service_settings(l->sv)->ui.autostart)
 		return EXO_OK;
@@ -302,9 +302,9 @@ local_resume(struct admin *a, struct exo_error *e)
 		if (strstr(text, server_kind_name((enum server_kind)k)) ==
 		    NULL)
 			continue;
-		one = local_server_start(a, (enum server_kind)k, e);
+		result = local_server_start(a, (enum server_kind)k, e);
 		if (rc == EXO_OK)
-			rc = one;
+			rc = result;
 	}
 	free(text);
 	return rc;

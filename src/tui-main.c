@@ -110,14 +110,14 @@ draw_title(struct tui *t)
 static int
 key_label_width(struct tui *t, const struct tui_key *k)
 {
-	int	total = 0, cells = 0, w = tui_width(_(k->label));
+	int	total = 0, cells = 0, w = tui_width(tr(k->label));
 
 	for (size_t i = 0; i < TUI_KEY_COUNT; i++) {
 		if (!tui_keys[i].in_bar)
 			continue;
 		/* The number, the label and a space. */
 		total += (tui_keys[i].fkey < 10 ? 1 : 2) +
-		    tui_width(_(tui_keys[i].label)) + 1;
+		    tui_width(tr(tui_keys[i].label)) + 1;
 		cells++;
 	}
 	if (total <= t->cols || w <= t->cols / cells - 3)
@@ -160,7 +160,7 @@ draw_key_bar(struct tui *t)
 	for (size_t i = 0; i < TUI_KEY_COUNT && x < t->cols; i++) {
 		if (!tui_keys[i].in_bar)
 			continue;
-		label = _(tui_keys[i].label);
+		label = tr(tui_keys[i].label);
 		snprintf(num, sizeof(num), "%d", tui_keys[i].fkey);
 		w = tui_put(stdscr, t->rows - 1, x, t->cols - x, num, A_BOLD);
 		lw = key_label_width(t, &tui_keys[i]);
@@ -265,10 +265,10 @@ tui_help(struct tui *t)
 		if (tui_keys[i].fkey > 0)
 			snprintf(line, sizeof(line), "\nF%-2d  %c  %s",
 			    tui_keys[i].fkey, (char)tui_keys[i].letter,
-			    _(tui_keys[i].label));
+			    tr(tui_keys[i].label));
 		else
 			snprintf(line, sizeof(line), "\n     %c  %s",
-			    (char)tui_keys[i].letter, _(tui_keys[i].label));
+			    (char)tui_keys[i].letter, tr(tui_keys[i].label));
 		str_copy(text + strlen(text), line, sizeof(text) -
 		    strlen(text));
 	}

@@ -92,7 +92,7 @@ draw_server(struct tui *t, int y, enum server_kind kind)
 	int				 x = 0;
 
 	state = s->enabled || s->status.state != SERVER_STOPPED ?
-	    _(server_state_name(s->status.state)) : _("disabled");
+	    tr(server_state_name(s->status.state)) : _("disabled");
 	x = put_col(y, x, COL_NAME, server_kind_name(kind), A_BOLD);
 	x = put_col(y, x, COL_STATE, state, state_attr(t, s->status.state));
 	if (s->status.state == SERVER_FAILED) {

@@ -148,7 +148,7 @@ draw_bottom(struct tui *t, struct form *f)
 	int	y = t->rows - HELP_ROWS - 3;
 
 	mvhline(y++, 0, ACS_HLINE, t->cols);
-	n = tui_wrap(_(f->keys[f->sel].help), t->cols - 2, lines, HELP_ROWS);
+	n = tui_wrap(tr(f->keys[f->sel].help), t->cols - 2, lines, HELP_ROWS);
 	for (size_t i = 0; i < HELP_ROWS; i++)
 		tui_put(stdscr, y + (int)i, 1, t->cols - 1, i < n ? lines[i] :
 		    "", TUI_PLAIN);

@@ -303,7 +303,7 @@ tui_user_settings(struct tui *t)
 	for (size_t i = 0; i < sizeof(user_key_help) /
 	    sizeof(user_key_help[0]); i++)
 		if (strcmp(user_key_help[i].key, keys[c]) == 0)
-			help = _(user_key_help[i].help);
+			help = tr(user_key_help[i].help);
 	str_copy(value, user_value(u, keys[c]), sizeof(value));
 	snprintf(text, sizeof(text), "%s\n\n%s:", help, keys[c]);
 	if (!tui_input(t, _("User settings"), text, value, sizeof(value), 0))

@@ -120,7 +120,7 @@ draw_row(struct tui *t, int y, const struct tui_user *u, int selected)
 	base = selected ? tui_attr(t, TUI_SELECTED) : TUI_PLAIN;
 	x = put_col(y, x, COL_LOGIN, u->login, base, base);
 	x = put_col(y, x, mailbox_width(t), u->mailbox, base, base);
-	x = put_col(y, x, COL_STATE, _(user_state_name(u->state)),
+	x = put_col(y, x, COL_STATE, tr(user_state_name(u->state)),
 	    selected ? base : state_attr(t, u->state), base);
 	tui_format_time(u->last_pop3, when);
 	x = put_col(y, x, COL_TIME, when, base, base);

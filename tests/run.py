@@ -2,8 +2,8 @@
 """Run the unit test programs and the end-to-end tests, and count results.
 
 Usage: python3 tests/run.py --unit-dir DIR --bin PATH [--wine-exe EXE]
-                            [--wine-unit-dir DIR] [--check-bin PATH ...]
-                            [-k PATTERN]
+                            [--wine-unit-dir DIR] [--wine-e2e]
+                            [--check-bin PATH ...] [-k PATTERN]
 
 Every executable named test-* in DIR runs first. Each prints "pass NAME" or
 "fail NAME" per test, followed by indented detail lines. A program that
@@ -17,7 +17,9 @@ and continues with the next test.
 With --wine-exe, the tests in tests/wine run last, the same way, against
 that Windows executable under wine: the runner creates one wine prefix for
 the whole run and removes it at the end. The Windows unit test programs in
---wine-unit-dir run in that prefix first, their names starting "wine/". --check-bin names the release
+--wine-unit-dir run in that prefix first, their names starting "wine/".
+--wine-e2e also runs the tests in tests/e2e against the .exe, named
+"wine/MODULE.TEST". --check-bin names the release
 binaries whose linking those tests check (static for Linux, system DLLs
 only for Windows).
 
@@ -410,11 +412,23 @@ def run_worker_batch(ids, env, tally):
     return []
 
 
-def run_wine(exe, check_bins, unit_dir, pattern, tally):
+class LabeledTally:
+    """Record results in a Tally with LABEL before every name."""
+
+    def __init__(self, tally, label):
+        self.tally = tally
+        self.label = label
+
+    def record(self, ok, name, detail=""):
+        self.tally.record(ok, self.label + name, detail)
+
+
+def run_wine(exe, check_bins, unit_dir, all_e2e, pattern, tally):
     """Run the tests in tests/wine against EXE in a new wine prefix.
 
     The unit test programs in UNIT_DIR (test-*.exe) run first, under wine,
-    with "wine/" before their names.
+    with "wine/" before their names. With ALL_E2E the tests in tests/e2e
+    run last against EXE too, also named "wine/...".
     """
     if not os.path.isfile(exe):
         tally.record(False, "wine-exe", "Windows executable not found: "
@@ -436,6 +450,9 @@ def run_wine(exe, check_bins, unit_dir, pattern, tally):
         env["EXO_CHECK_BINS"] = os.pathsep.join(
             os.path.abspath(b) for b in check_bins)
         run_e2e(None, pattern, tally, WINE_DIR, env)
+        if all_e2e:
+            run_e2e(None, pattern, LabeledTally(tally, "wine/"), E2E_DIR,
+                env)
     finally:
         prefix.stop()
 
@@ -452,6 +469,8 @@ def main(argv):
         "for the tests in tests/wine, run under wine")
     parser.add_argument("--wine-unit-dir", help="folder of Windows "
         "test-*.exe unit test programs, run under wine with --wine-exe")
+    parser.add_argument("--wine-e2e", action="store_true",
+        help="with --wine-exe, also run tests/e2e against the .exe")
     parser.add_argument("--check-bin", action="append", default=[],
         help="release binary whose linking tests/wine checks "
         "(repeatable)")
@@ -469,7 +488,7 @@ def main(argv):
         run_e2e(args.bin, args.pattern, tally, TUI_DIR)
     if args.wine_exe:
         run_wine(args.wine_exe, args.check_bin, args.wine_unit_dir,
-            args.pattern, tally)
+            args.wine_e2e, args.pattern, tally)
     print("%d passed, %d failed" % (tally.passed, tally.failed))
     return 1 if tally.failed else 0
 

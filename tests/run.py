@@ -19,9 +19,9 @@ that Windows executable under wine: the runner creates one wine prefix for
 the whole run and removes it at the end. The Windows unit test programs in
 --wine-unit-dir run in that prefix first, their names starting "wine/".
 --wine-e2e also runs the tests in tests/e2e against the .exe, named
-"wine/MODULE.TEST". --check-bin names the release
-binaries whose linking those tests check (static for Linux, system DLLs
-only for Windows).
+"wine/MODULE.TEST". --check-bin names the release binaries whose linking
+the tests in tests/wine check (static for Linux, system DLLs only for
+Windows).
 
 The output ends with exactly one line "N passed, N failed", and the exit
 status is 1 when anything failed.

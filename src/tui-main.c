@@ -383,7 +383,12 @@ open_terminal(void)
 		scr = newterm(tui_fallback_terms[i], stdout, stdin);
 	if (scr == NULL)
 		return NULL;
-	if (tigetstr("cup") == NULL || tigetstr("cup") == (char *)-1) {
+	/*
+	 * A printing terminal cannot draw a screen. Only terminfo says so;
+	 * the Windows console driver has no terminfo entry, so an absent
+	 * cursor_address alone proves nothing.
+	 */
+	if (tigetflag("hc") > 0 || strcmp(termname(), "dumb") == 0) {
 		endwin();
 		delscreen(scr);
 		return NULL;

@@ -516,6 +516,20 @@ set_legacy_charset_fn(struct user *u, void *ctx)
 	return EXO_OK;
 }
 
+static int
+set_encode_utf8_fn(struct user *u, void *ctx)
+{
+	u->encode_utf8_headers = bool_index(ctx) % 2 == 0;
+	return EXO_OK;
+}
+
+static int
+set_relabel_jp_fn(struct user *u, void *ctx)
+{
+	u->relabel_iso2022jp = bool_index(ctx) % 2 == 0;
+	return EXO_OK;
+}
+
 /* The per-user settings of `user set`; names match service_user_keys. */
 static const struct user_key {
 	const char	*name;
@@ -525,6 +539,8 @@ static const struct user_key {
 	{ "mailbox", check_mailbox, set_mailbox_fn },
 	{ "sender", check_sender, set_sender_fn },
 	{ "accept_legacy_charset", check_bool, set_legacy_charset_fn },
+	{ "encode_utf8_headers", check_bool, set_encode_utf8_fn },
+	{ "relabel_iso2022jp", check_bool, set_relabel_jp_fn },
 };
 
 #define USER_KEY_COUNT (sizeof(user_keys) / sizeof(user_keys[0]))
@@ -533,7 +549,8 @@ const char *const *
 service_user_keys(void)
 {
 	static const char *const names[USER_KEY_COUNT + 1] = {
-		"mailbox", "sender", "accept_legacy_charset", NULL,
+		"mailbox", "sender", "accept_legacy_charset",
+		"encode_utf8_headers", "relabel_iso2022jp", NULL,
 	};
 
 	return names;
@@ -551,7 +568,8 @@ service_user_set(struct service *sv, const char *login, const char *key,
 			k = &user_keys[i];
 	if (k == NULL)
 		return err_set(e, EXO_ERR_INVALID, "unknown setting \"%s\"; "
-		    "known settings: mailbox, sender, accept_legacy_charset",
+		    "known settings: mailbox, sender, accept_legacy_charset, "
+		    "encode_utf8_headers, relabel_iso2022jp",
 		    text_is_clean(key) ? key : "?");
 
 	rc = k->check(value, e);

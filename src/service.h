@@ -261,9 +261,12 @@ int service_user_set_password(struct service *sv, const char *login,
 
 /*
  * Sets one per-user setting: "mailbox" (an address with one "@"),
- * "sender" ("pass" or "rewrite") or "accept_legacy_charset" (yes or no:
+ * "sender" ("pass" or "rewrite"), "accept_legacy_charset" (yes or no:
  * also accept the ISO-8859-1 and Windows-1252 forms of a non-ASCII
- * password). An unknown key is EXO_ERR_INVALID with
+ * password), "encode_utf8_headers" (yes or no: raw UTF-8 header values
+ * become RFC 2047 words) or "relabel_iso2022jp" (yes or no: the
+ * ISO-2022-JP-2 label becomes ISO-2022-JP where the text allows it).
+ * An unknown key is EXO_ERR_INVALID with
  * a message that lists the known keys.
  */
 int service_user_set(struct service *sv, const char *login,

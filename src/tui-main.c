@@ -376,8 +376,12 @@ main_loop(struct tui *t)
 static SCREEN *
 open_terminal(void)
 {
-	SCREEN	*scr;
+	const char	*term = getenv("TERM");
+	SCREEN		*scr;
 
+	/* The fallbacks below would draw escape codes on a dumb terminal. */
+	if (term != NULL && strcmp(term, "dumb") == 0)
+		return NULL;
 	scr = newterm(NULL, stdout, stdin);
 	for (int i = 0; scr == NULL && tui_fallback_terms[i] != NULL; i++)
 		scr = newterm(tui_fallback_terms[i], stdout, stdin);
@@ -466,6 +470,21 @@ tui_apply_language(struct tui *t)
 	free(s);
 }
 
+static int
+autostart(struct tui *t)
+{
+	struct settings	*s = malloc(sizeof(*s));
+	int		 on;
+
+	if (s == NULL)
+		return 0;
+	t->adm->ops->settings_get(t->adm, s);
+	on = s->ui.autostart;
+	plat_wipe(s, sizeof(*s));
+	free(s);
+	return on;
+}
+
 /* Opens Settings first when the settings cannot reach Microsoft yet. */
 static void
 first_run(struct tui *t)
@@ -473,11 +492,12 @@ first_run(struct tui *t)
 	struct exo_error	err;
 
 	err_clear(&err);
-	if (t->adm->ops->settings_ready(t->adm, &err) == EXO_OK) {
-		tui_servers_resume(t);
+	if (t->adm->ops->settings_ready(t->adm, &err) != EXO_OK) {
+		tui_settings(t, err.msg);
 		return;
 	}
-	tui_settings(t, err.msg);
+	if (autostart(t))
+		tui_servers_resume(t);
 }
 
 static void
@@ -503,9 +523,10 @@ tui_main(const char *config_path)
 		return CLI_FAIL;
 	scr = open_terminal();
 	if (scr == NULL) {
-		cli_err("exoconnect: this terminal cannot show the screen "
-		    "(TERM is not a known terminal type); run a command such "
-		    "as `exoconnect help` instead\n");
+		cli_err("exoconnect: this terminal (TERM=%s) cannot show the "
+		    "screen; set TERM to a type such as xterm or vt100, or run "
+		    "a command such as `exoconnect help`\n", getenv("TERM") !=
+		    NULL ? getenv("TERM") : "");
 		plat_mutex_free(t.mu);
 		return CLI_FAIL;
 	}

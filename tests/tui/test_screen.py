@@ -282,6 +282,13 @@ class ScreenTests(harness.ProductTest):
             finally:
                 screen.close()
 
+    def test_dumb_terminal_refused(self):
+        screen = self.open_screen(extra_env={"TERM": "dumb"})
+        screen.wait("EXIT=1")
+        with open(os.path.join(self.product.dir, "screen.err")) as f:
+            self.assertIn("this terminal (TERM=dumb) cannot show the "
+                          "screen", f.read())
+
     def test_small_terminal_message(self):
         screen = self.open_screen(cols=70, rows=20)
         screen.wait("needs a terminal of at least 80x24; this one is 70x20")

@@ -25,7 +25,7 @@ MUSL := $(TP)/musl
 
 # Platform files: plat-posix.c for Linux, plat-win32.c for Windows
 # (mk/windows.mk builds the Windows binaries).
-SRCS := $(filter-out src/plat-win32.c,$(wildcard src/*.c))
+SRCS := $(filter-out src/plat-win32%.c,$(wildcard src/*.c))
 # test-plat-win32.c tests plat-win32.c, so only mk/windows.mk builds it.
 UNIT_SRCS := $(filter-out tests/unit/test-plat-win32.c, \
 	$(wildcard tests/unit/test-*.c))

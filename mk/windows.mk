@@ -19,7 +19,7 @@ WIN_CC := x86_64-w64-mingw32-gcc-win32
 WIN_WINDRES := x86_64-w64-mingw32-windres
 WIN_OBJDUMP := x86_64-w64-mingw32-objdump
 
-WIN_SRCS := $(filter-out src/plat-posix.c,$(wildcard src/*.c))
+WIN_SRCS := $(filter-out src/plat-posix%.c,$(wildcard src/*.c))
 
 # -municode makes the C runtime call wmain, which plat-win32.c defines.
 WIN_CFLAGS := $(STD) $(WARN) $(CURSES) -O2 -municode -DNCURSES_STATIC \

@@ -240,6 +240,62 @@ void plat_on_signals(void (*on_stop)(void), void (*on_reload)(void));
 /* Raises the open-file limit as far as the system allows. */
 void plat_raise_fd_limit(void);
 
+/* ---- local control channel (plat-posix-ipc.c, plat-win32-ipc.c) ---- */
+
+/*
+ * A connection or listener of the channel between `serve` and a screen
+ * of the same data folder. POSIX: an AF_UNIX socket PLAT_IPC_NAME in the
+ * data folder with mode 0600, or, when that path does not fit sun_path,
+ * "exoconnect-HASH.sock" under $XDG_RUNTIME_DIR or /tmp. Windows: the
+ * named pipe \\.\pipe\exoconnect-HASH with access for the current user,
+ * SYSTEM and Administrators only. HASH is 16 hex digits of FNV-1a over
+ * the data folder's path. Both sides check that the other runs as the
+ * same user or as an administrator (root, SYSTEM) where the platform
+ * tells them.
+ */
+struct plat_ipc;
+
+#define PLAT_IPC_NAME "control.sock"
+
+/* Writes the endpoint of data_dir (a socket path or pipe name) to out. */
+void plat_ipc_endpoint(const char *data_dir, char out[PLAT_PATH_MAX]);
+
+/*
+ * Listens on the endpoint of data_dir. A stale endpoint that no process
+ * answers is replaced; one that answers is EXO_ERR_LOCKED.
+ */
+int plat_ipc_listen(const char *data_dir, struct plat_ipc **out,
+    struct exo_error *e);
+
+/*
+ * Waits up to timeout_ms (-1: no limit) for a client and accepts it.
+ * Returns EXO_ERR_TIMEOUT when none came, EXO_ERR_PERM (after closing it)
+ * for a client of another user, EXO_ERR_CLOSED after plat_ipc_shutdown.
+ */
+int plat_ipc_accept(struct plat_ipc *l, int timeout_ms,
+    struct plat_ipc **out);
+
+/*
+ * Connects to the endpoint of data_dir within timeout_ms. EXO_ERR_NOTFOUND
+ * when nothing listens there, EXO_ERR_PERM when the listener belongs to
+ * another user.
+ */
+int plat_ipc_connect(const char *data_dir, int timeout_ms,
+    struct plat_ipc **out, struct exo_error *e);
+
+/* As plat_send_all and plat_recv, on a channel connection. */
+int plat_ipc_send_all(struct plat_ipc *c, const void *buf, size_t len,
+    int timeout_ms);
+long plat_ipc_recv(struct plat_ipc *c, void *buf, size_t len,
+    int timeout_ms);
+
+/*
+ * Makes current and later waits on c return EXO_ERR_CLOSED, from any
+ * thread. plat_ipc_close frees c (a listener also removes its socket).
+ */
+void plat_ipc_shutdown(struct plat_ipc *c);
+void plat_ipc_close(struct plat_ipc *c);
+
 /* ---- system trust store and proxy ---- */
 
 /* Largest system CA bundle file plat_system_roots reads. */

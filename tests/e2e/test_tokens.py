@@ -96,6 +96,22 @@ class TokenTest(ProductTest):
         self.assertEqual(last["form"]["refresh_token"], kept)
         self.assertEqual(last["status"], 200)
 
+    def test_disk_full_withholds_new_token(self):
+        # A rotated refresh token that cannot be saved must not lead to a
+        # login with its access token, and the old store stays complete.
+        self.product.stop()
+        env = dict(self.product.env, EXO_TEST_WRITE_FAIL="secrets")
+        self.product.serve(env=env)
+        before = self.product.secrets_files()
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.refreshes()), 1)
+        self.assertEqual([s for s in self.doubles.state()["pop3_sessions"]
+                          if s.get("auth")], [])
+        self.assertEqual(self.product.secrets_files(), before)
+        log = self.product.log().lower()
+        self.assertTrue("disk" in log or "space" in log)
+
     def test_new_token_on_disk_before_upstream_login(self):
         self.warm_up()
         self.doubles.config(pop3_greeting_delay=30)

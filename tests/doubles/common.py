@@ -36,6 +36,7 @@ DEFAULT_CONFIG = {
     "device_interval": 5,
     "device_expires_in": 900,
     "code_lifetime": 600,
+    "refresh_token_idle": 90 * 86400,	# unused refresh tokens die (700082)
     "require_proxy": False,		# drop token requests not via the proxy
     # POP3
     "pop3_size_delta": 17,		# LIST/STAT sizes are estimates

@@ -204,7 +204,7 @@ class Identity:
                                "The request body must contain the "
                                "following parameter: 'grant_type'.")
         elif endpoint == "devicecode":
-            reply = self.devicecode(form)
+            reply = self.devicecode(form, m.group(1))
         else:
             omit = bool(script and script.get("omit_refresh_token"))
             reply = self.token(form, omit)
@@ -264,7 +264,7 @@ class Identity:
             return json_error(401, "invalid_client", 700025)
         return None
 
-    def devicecode(self, form):
+    def devicecode(self, form, tenant="common"):
         st = self.state
         bad = self.check_client(form)
         if bad:
@@ -280,7 +280,9 @@ class Identity:
                 "user_code": user_code, "state": "pending", "mailbox": None,
                 "expires_at": st.now() + expires_in,
                 "scope": form["scope"], "polls": []}
-        uri = "https://microsoft.com/devicelogin"
+        # Personal accounts are sent to another page.
+        uri = "https://www.microsoft.com/link" if tenant == "consumers" \
+            else "https://microsoft.com/devicelogin"
         return Reply(200, {
             "user_code": user_code, "device_code": device_code,
             "verification_uri": uri, "expires_in": expires_in,
@@ -380,6 +382,8 @@ class Identity:
                                   "The provided value for the "
                                   "'refresh_token' is not valid: it was "
                                   "already used.")
+            if st.now() - info["issued"] > st.config["refresh_token_idle"]:
+                return json_error(400, "invalid_grant", 700082)
             info["used"] = not omit_refresh_token
             mailbox = info["mailbox"]
         return self.issue(mailbox, form["scope"], info["client_id"],
@@ -464,7 +468,8 @@ class Identity:
                     random_text(max(rt_len - 12, 16))
                 st.refresh_tokens[rt] = {"mailbox": acct.mailbox,
                                          "used": False, "seq": seq,
-                                         "client_id": client_id}
+                                         "client_id": client_id,
+                                         "issued": st.now()}
                 body["refresh_token"] = rt
         if "openid" in scopes:
             claims = {"aud": client_id, "iss": "https://login."

@@ -305,6 +305,20 @@ class TokenTest(ProductTest):
                         "no background refresh after 8 idle days")
         self.assertEqual(self.refreshes()[-1]["status"], 200)
 
+    def test_refresh_token_dies_after_90_idle_days(self):
+        self.warm_up()
+        self.product.stop()
+        # Stopped, so no background refresh keeps the token alive.
+        self.product.advance(91 * 86400)
+        self.product.serve()
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertIn(MAILBOX, reply)
+        user = self.product.user(self.login()[0])
+        self.assertIn("700082", user["state_code"])
+        self.assertEqual(self.product.run("user", "list", "--check")
+                         .returncode, 1)
+
     def test_transient_failures_keep_tokens(self):
         self.warm_up()
         self.product.advance(EXPIRED)

@@ -46,13 +46,14 @@ static const struct cli_option {
 	{ "--no-open", NULL, CLI_OPT_NO_OPEN, 0 },
 	{ "--login", NULL, CLI_OPT_LOGIN, 1 },
 	{ "--mailbox", NULL, CLI_OPT_MAILBOX, 1 },
+	{ "--account", NULL, CLI_OPT_ACCOUNT, 1 },
+	{ "--yes", NULL, CLI_OPT_YES, 0 },
 	{ "--help", "-h", 0, 0 },
 	{ "--version", "-V", 0, 0 },
 };
 
 #define CLI_OPTION_COUNT (sizeof(cli_options) / sizeof(cli_options[0]))
 
-static int cli_serve(struct cli_args *a);
 static int cli_consent_url(struct cli_args *a);
 static int cli_help(struct cli_args *a);
 
@@ -122,6 +123,32 @@ static const struct cli_command cli_commands[] = {
 	{ "user test", cli_user_test, 0, 1, 1, "NAME",
 	  N_("refresh a user's token and log in to Exchange POP3 and SMTP"),
 	  N_("Prints each step; exits with status 1 when a step fails.\n") },
+	{ "service install", cli_service_install, CLI_OPT_ACCOUNT, 0, 0,
+	  "[--account NAME]",
+	  N_("install exoconnect as a Windows service (elevated console)"),
+	  N_("Copies this program to %ProgramFiles%\\exoconnect and the\n"
+	  "settings, users.conf and secrets.dat to %ProgramData%\\exoconnect,\n"
+	  "which only SYSTEM, Administrators and the service's account may\n"
+	  "open. Registers the service (automatic start, restart after a\n"
+	  "failure), its Event Log source and a firewall rule for the POP3\n"
+	  "and SMTP ports. It runs as LocalSystem unless --account names an\n"
+	  "account (DOMAIN\\user or .\\user; asks for its password).\n") },
+	{ "service uninstall", cli_service_uninstall, CLI_OPT_YES, 0, 0,
+	  "[--yes]", N_("stop and remove the Windows service"),
+	  N_("Removes the service, its firewall rule, its Event Log source and\n"
+	  "the installed program. Asks before deleting the data folder;\n"
+	  "--yes deletes it without asking.\n") },
+	{ "service start", cli_service_start, 0, 0, 0, "",
+	  N_("start the Windows service"), "" },
+	{ "service stop", cli_service_stop, 0, 0, 0, "",
+	  N_("stop the Windows service"), "" },
+	{ "service status", cli_service_status, 0, 0, 0, "",
+	  N_("show the Windows service's state"),
+	  N_("Exits with status 1 when the service is not installed.\n") },
+	{ "service run", cli_service_run, 0, 0, 0, "",
+	  N_("run serve under the Windows service manager"),
+	  N_("The installed service's command line. It fails when started\n"
+	  "from a console; use serve there.\n") },
 	{ "consent-url", cli_consent_url, 0, 0, 0, "",
 	  N_("print the URL where a tenant admin grants consent to the app"),
 	  N_("Open it as an administrator of the tenant when sign-ins fail\n"
@@ -305,13 +332,19 @@ serve_on_stop(void)
 	service_request_stop(serving);
 }
 
+void
+cli_serve_stop(void)
+{
+	serve_on_stop();
+}
+
 static void
 serve_on_reload(void)
 {
 	service_reload(serving);
 }
 
-static int
+int
 cli_serve(struct cli_args *a)
 {
 	struct service		*sv = NULL;
@@ -333,8 +366,10 @@ cli_serve(struct cli_args *a)
 
 	serving = sv;
 	plat_on_signals(serve_on_stop, serve_on_reload);
+	cli_alerts_start();
 	if (service_start(sv, &err) != EXO_OK)
 		goto out;		/* logged to stderr and the log file */
+	plat_svc_running();
 
 	service_wait(sv);
 	service_stop(sv);
@@ -343,6 +378,7 @@ cli_serve(struct cli_args *a)
 fail:
 	cli_fail(&err);
 out:
+	cli_alerts_stop();
 	log_stop();
 	service_close(sv);
 	return rc;
@@ -550,6 +586,8 @@ cli_parse(int argc, char **argv, struct cli_args *a, int *help,
 			a->login = value;
 		else if (o->bit == CLI_OPT_MAILBOX)
 			a->mailbox = value;
+		else if (o->bit == CLI_OPT_ACCOUNT)
+			a->account = value;
 		else if (strcmp(o->name, "--help") == 0)
 			*help = 1;
 		else if (strcmp(o->name, "--version") == 0)

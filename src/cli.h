@@ -9,7 +9,9 @@
 #define EXO_CLI_H
 
 #include "err.h"
+#include "event.h"
 #include "oauth.h"
+#include "plat.h"
 #include "service.h"
 #include "util.h"
 
@@ -28,6 +30,8 @@
 #define CLI_OPT_NO_OPEN		(1u << 4)
 #define CLI_OPT_LOGIN		(1u << 5)
 #define CLI_OPT_MAILBOX		(1u << 6)
+#define CLI_OPT_ACCOUNT		(1u << 7)
+#define CLI_OPT_YES		(1u << 8)
 
 /* A parsed command line. */
 struct cli_args {
@@ -35,6 +39,7 @@ struct cli_args {
 	unsigned	 seen;		/* CLI_OPT_* bits given */
 	const char	*login;		/* --login NAME */
 	const char	*mailbox;	/* --mailbox ADDRESS */
+	const char	*account;	/* --account NAME */
 	const char	*words[CLI_WORDS_MAX];	/* positional words */
 	int		 nwords;
 	const char	**args;		/* the words after the command's */
@@ -85,5 +90,62 @@ int cli_user_reset_password(struct cli_args *a);
 int cli_user_set_password(struct cli_args *a);
 int cli_user_set(struct cli_args *a);
 int cli_user_test(struct cli_args *a);
+
+/*
+ * Runs `serve` with the settings of a until Ctrl+C, SIGTERM or
+ * cli_serve_stop. Reports the service manager that it runs once the
+ * listeners are open (plat_svc_running), and starts the alert subscriber.
+ */
+int cli_serve(struct cli_args *a);
+/* Asks a running cli_serve to stop, from any thread. */
+void cli_serve_stop(void);
+
+/* The service commands (cli-service.c). */
+int cli_service_install(struct cli_args *a);
+int cli_service_uninstall(struct cli_args *a);
+int cli_service_start(struct cli_args *a);
+int cli_service_stop(struct cli_args *a);
+int cli_service_status(struct cli_args *a);
+int cli_service_run(struct cli_args *a);
+
+/* ---- alerts (cli-service.c) ---- */
+
+/* Event ids of the alerts in the Event Log. */
+#define CLI_ALERT_SIGNIN	1	/* a user needs a new sign-in */
+#define CLI_ALERT_LISTENER	2	/* a server could not start */
+#define CLI_ALERT_UNREACHABLE	3	/* token endpoint failing for an hour */
+#define CLI_ALERT_RECOVERED	4	/* token endpoint works again */
+/* How long token refreshes fail before CLI_ALERT_UNREACHABLE, in ms. */
+#define CLI_UNREACHABLE_ALERT_MS (3600 * 1000LL)
+
+/* State of the alert subscriber between events. */
+struct cli_alerts {
+	int64_t	unreachable_since_ms;	/* first transient failure; 0: none */
+	int	unreachable_alerted;
+};
+
+/* One alert for the Event Log or syslog. */
+struct cli_alert {
+	enum plat_alert_level	level;
+	unsigned		id;		/* CLI_ALERT_* */
+	char			text[EXO_ERROR_MSG_MAX];
+};
+
+/*
+ * Decides whether ev, arriving at now_ms (plat_now_ms), is an alert: a
+ * user left state ok (token.state), a server failed to start, token
+ * refreshes failed with a transient error for CLI_UNREACHABLE_ALERT_MS
+ * (alerted once until a refresh succeeds), or a refresh succeeded after
+ * that alert. Fills *out and returns 1, else returns 0.
+ */
+int cli_alert_check(struct cli_alerts *st, const struct ev *ev,
+    int64_t now_ms, struct cli_alert *out);
+
+/*
+ * Subscribes the alert subscriber, which passes each alert to
+ * plat_svc_alert (the Event Log or syslog), and unsubscribes it.
+ */
+void cli_alerts_start(void);
+void cli_alerts_stop(void);
 
 #endif

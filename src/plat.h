@@ -347,6 +347,122 @@ void plat_system_proxy(const char *host, char out[512]);
  */
 void plat_ui_language(char *buf, size_t cap);
 
+/* ---- running as a system service (plat-win32-svc.c, plat-posix-svc.c) ---- */
+
+/*
+ * The Windows service's name, also its Event Log source and the folder
+ * name under %ProgramFiles% and %ProgramData%.
+ */
+#define PLAT_SVC_NAME "exoconnect"
+/* Maximum number of TCP ports plat_svc_install opens in the firewall. */
+#define PLAT_SVC_PORTS_MAX 4
+
+/* Receives one line (no line end) of what an operation did. */
+typedef void (*plat_svc_say_fn)(void *ctx, const char *line);
+
+/* What plat_svc_install installs. */
+struct plat_svc_install {
+	const char	*config_path;	/* settings file to copy */
+	const char	*data_dir;	/* folder of users.conf, secrets.dat */
+	const char	*account;	/* NULL: LocalSystem */
+	const char	*password;	/* of account; NULL for none */
+	unsigned	 ports[PLAT_SVC_PORTS_MAX];	/* firewall rules */
+	int		 nports;
+};
+
+enum plat_svc_state {
+	PLAT_SVC_NOT_INSTALLED = 0,
+	PLAT_SVC_STOPPED,
+	PLAT_SVC_STARTING,
+	PLAT_SVC_RUNNING,
+	PLAT_SVC_STOPPING,
+	PLAT_SVC_OTHER,		/* paused or pausing */
+};
+
+/* The installed service as the service manager reports it. */
+struct plat_svc_status {
+	enum plat_svc_state state;
+	long		pid;			/* 0 when not running */
+	unsigned long	exit_code;		/* of the last run */
+	char		command[2 * PLAT_PATH_MAX];
+	char		account[256];
+	char		start_type[32];		/* "automatic", "manual", ... */
+};
+
+/* Levels of plat_svc_alert, the Event Log's types. */
+enum plat_alert_level {
+	PLAT_ALERT_INFO = 0,
+	PLAT_ALERT_WARNING,
+	PLAT_ALERT_ERROR,
+};
+
+/*
+ * Returns EXO_OK when the process may install and control services (an
+ * elevated administrator on Windows). Otherwise EXO_ERR_PERM with a
+ * message asking for an elevated console, or on POSIX EXO_ERR_INVALID
+ * with a message pointing to the systemd unit (docs/systemd.md). Every
+ * other plat_svc_ function fails the same way on POSIX, except
+ * plat_svc_alert.
+ */
+int plat_svc_check_admin(struct exo_error *e);
+
+/* The folder the installed service keeps its settings and data in. */
+int plat_svc_data_dir(char out[PLAT_PATH_MAX], struct exo_error *e);
+
+/*
+ * Installs the service: copies the running executable into
+ * %ProgramFiles%\exoconnect, copies the settings file and the data files
+ * of in->data_dir into plat_svc_data_dir with an ACL for SYSTEM,
+ * Administrators and in->account (secrets.dat is re-encrypted with DPAPI
+ * for the machine, so the service's account can read it), registers the
+ * service (automatic start, restart on failure after 5 s, 30 s, then
+ * 120 s), the Event Log source and one inbound firewall rule per port.
+ * say receives one line per step. EXO_ERR_EXISTS when the service is
+ * installed already. A failed firewall rule is reported through say and
+ * does not fail the install.
+ */
+int plat_svc_install(const struct plat_svc_install *in, plat_svc_say_fn say,
+    void *ctx, struct exo_error *e);
+
+/*
+ * Reverses plat_svc_install: stops the service (waiting up to 60 s),
+ * deletes it, its firewall rules, its Event Log source and the installed
+ * executable; delete_data != 0 also deletes plat_svc_data_dir. An
+ * executable still in use is deleted at the next reboot, and say tells
+ * so. EXO_ERR_NOTFOUND when the service is not installed.
+ */
+int plat_svc_uninstall(int delete_data, plat_svc_say_fn say, void *ctx,
+    struct exo_error *e);
+
+/* Starts the service and waits up to 30 s until it runs or stops. */
+int plat_svc_start(struct exo_error *e);
+/* Stops the service and waits up to 60 s until it has stopped. */
+int plat_svc_stop(struct exo_error *e);
+/* Fills *out; a missing service is state PLAT_SVC_NOT_INSTALLED. */
+int plat_svc_status(struct plat_svc_status *out, struct exo_error *e);
+
+/*
+ * Runs serve(arg) as the service's main function under the service
+ * manager (StartServiceCtrlDispatcherW) and returns its result once the
+ * service has stopped. A stop or shutdown request from the manager calls
+ * on_stop(arg) on another thread. serve calls plat_svc_running once its
+ * listeners are open; until then the manager sees "start pending".
+ * A nonzero result of serve is reported as a service-specific error,
+ * which triggers the restart actions. EXO_ERR_INVALID when the process
+ * was not started by the service manager.
+ */
+int plat_svc_run(int (*serve)(void *arg), void (*on_stop)(void *arg),
+    void *arg, struct exo_error *e);
+void plat_svc_running(void);
+
+/*
+ * Writes text to the Windows Event Log (source PLAT_SVC_NAME, event id
+ * id, from 1 to 1000) or to syslog (facility daemon). Never pass a
+ * secret. Thread-safe.
+ */
+void plat_svc_alert(enum plat_alert_level level, unsigned id,
+    const char *text);
+
 /* ---- test seams ---- */
 
 /*

@@ -195,10 +195,21 @@ out:
 	return r;
 }
 
+/* Milliseconds left until deadline, at most cap and at least 1. */
+static int
+http_left_ms(int64_t deadline, int cap)
+{
+	int64_t	left = deadline - plat_now_ms();
+
+	if (left > cap)
+		left = cap;
+	return left < 1 ? 1 : (int)left;
+}
+
 /* Connects to the target, through the proxy when one is set. */
 static int
 http_open(const struct http_client *c, const struct http_url *u,
-    struct stream **out, struct exo_error *e)
+    int64_t deadline, struct stream **out, struct exo_error *e)
 {
 	struct http_url	 proxy;
 	char		 target[300], proxy_name[300];
@@ -206,8 +217,8 @@ http_open(const struct http_client *c, const struct http_url *u,
 
 	*out = NULL;
 	if (c->proxy[0] == '\0')
-		return stream_connect(u->host, u->port, c->connect_timeout_ms,
-		    out, e);
+		return stream_connect(u->host, u->port,
+		    http_left_ms(deadline, c->connect_timeout_ms), out, e);
 
 	/* Only an http:// proxy: TLS to the proxy itself is not offered. */
 	if (http_parse_url(c->proxy, &proxy) != 0 || proxy.https) {
@@ -217,9 +228,11 @@ http_open(const struct http_client *c, const struct http_url *u,
 	}
 	http_authority(&proxy, proxy_name, sizeof(proxy_name));
 	http_authority(u, target, sizeof(target));
-	r = stream_connect(proxy.host, proxy.port, c->connect_timeout_ms, out,
-	    e);
+	r = stream_connect(proxy.host, proxy.port,
+	    http_left_ms(deadline, c->connect_timeout_ms), out, e);
 	if (r == 0) {
+		stream_set_timeout(*out, http_left_ms(deadline,
+		    c->read_timeout_ms));
 		r = http_connect_tunnel(*out, &proxy, proxy_name, target, e);
 		if (r != 0) {
 			stream_close(*out);
@@ -310,7 +323,7 @@ http_post_form(const struct http_client *c, const char *url,
 {
 	struct http_url	 u;
 	struct stream	*s = NULL;
-	int64_t		 deadline;
+	int64_t		 deadline, left;
 	int		 r;
 
 	memset(resp, 0, sizeof(*resp));
@@ -319,10 +332,17 @@ http_post_form(const struct http_client *c, const char *url,
 		return err_set(e, EXO_ERR_INVALID, "invalid token service URL "
 		    "\"%s\": it must be https://host[:port]/path", url);
 
-	if ((r = http_open(c, &u, &s, e)) != 0)
-		goto out;
+	/* One deadline for everything, so a slow connection cannot add to
+	 * the time the device waits. */
 	deadline = plat_now_ms() + c->read_timeout_ms;
-	stream_set_timeout(s, c->read_timeout_ms);
+	if ((r = http_open(c, &u, deadline, &s, e)) != 0)
+		goto out;
+	if ((left = deadline - plat_now_ms()) <= 0) {
+		r = err_set(e, EXO_ERR_TIMEOUT, "connecting to %s took longer "
+		    "than %d s", u.host, c->read_timeout_ms / 1000);
+		goto out;
+	}
+	stream_set_timeout(s, (int)left);
 	if ((r = stream_start_tls_client(s, u.host, c->trust, e)) != 0)
 		goto out;
 	if ((r = http_send_request(s, &u, body, e)) != 0)
@@ -330,5 +350,27 @@ http_post_form(const struct http_client *c, const char *url,
 	r = http_read_response(s, &u, deadline, resp, e);
 out:
 	stream_close(s);
+	return r;
+}
+
+int
+http_proxy_validate(const char *setting, struct exo_error *e)
+{
+	struct http_url	u;
+	int		r = 0;
+
+	if (setting[0] == '\0')
+		return 0;
+	if (http_parse_url(setting, &u) != 0)
+		r = err_set(e, EXO_ERR_CONFIG, "the proxy is not a valid "
+		    "http://[user:password@]host:port URL");
+	else if (u.https)
+		r = err_set(e, EXO_ERR_CONFIG, "the proxy must start with "
+		    "http://: the tunnel to the proxy is not encrypted, and "
+		    "https:// proxies are not supported");
+	else if (strcmp(u.path, "/") != 0)
+		r = err_set(e, EXO_ERR_CONFIG, "the proxy URL must end after "
+		    "host:port, without a path");
+	plat_wipe(&u, sizeof(u));
 	return r;
 }

@@ -22,7 +22,8 @@ struct http_client {
 	/* http://[user:password@]host:port, or empty for a direct connection. */
 	char	proxy[512];
 	int	connect_timeout_ms;
-	/* Limit for the TLS handshake, the request and the whole response. */
+	/* Limit for the whole request: the connection (with the proxy's
+	 * tunnel), the TLS handshake, the request and the response. */
 	int	read_timeout_ms;
 };
 
@@ -55,6 +56,13 @@ void http_response_free(struct http_response *resp);
  * (plat_system_proxy: Windows only). Writes "" for a direct connection.
  */
 void http_choose_proxy(const char *setting, const char *host, char out[512]);
+
+/*
+ * Checks the proxy setting when the settings are loaded: empty, or
+ * "http://[user:password@]host[:port][/]". EXO_ERR_CONFIG otherwise, with
+ * a message that names what is wrong and never the password.
+ */
+int http_proxy_validate(const char *setting, struct exo_error *e);
 
 /* ---- parts exposed for unit tests and fuzzing ---- */
 

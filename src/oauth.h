@@ -136,9 +136,15 @@ void oauth_tokens_wipe(struct oauth_tokens *t);
 
 /* ---- shared by oauth.c, oauth-device.c and oauth-browser.c ---- */
 
-/* Connect and response timeouts of token requests, in milliseconds. */
-#define OAUTH_CONNECT_TIMEOUT_MS 15000
-#define OAUTH_READ_TIMEOUT_MS 30000
+/*
+ * Timeouts of token requests, in milliseconds: the connection, and the
+ * whole request with the connection included. The whole request stays
+ * below TOKEN_WAIT_MAX_MS, so the device whose login sent it gets its
+ * reply before it gives up.
+ */
+#define OAUTH_CONNECT_TIMEOUT_MS 10000
+#define OAUTH_READ_TIMEOUT_MS 15000
+#define OAUTH_REQUEST_MAX_MS OAUTH_READ_TIMEOUT_MS
 
 /* Appends "&name=value" (no "&" first) with RFC 3986 percent-encoding. */
 int oauth_form_add(struct buf *b, const char *name, const char *value);

@@ -93,9 +93,9 @@ struct pop3_command {
 };
 
 static const struct pop3_token_ops pop3_real_tokens = {
-	token_get,
-	token_report_rejected,
-	token_report_success,
+	token_pop3_get,
+	token_pop3_rejected,
+	token_pop3_success,
 };
 static const struct pop3_token_ops *pop3_tokens = &pop3_real_tokens;
 

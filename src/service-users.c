@@ -675,7 +675,9 @@ service_user_test(struct service *sv, const char *login,
 	if (lease == NULL)
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
 
-	rc = token_get(service_tokens(sv), login, 1, lease, e);
+	/* An admin's test always asks the token service, even for a
+	 * flagged refresh token, and reports its answer. */
+	rc = token_test(service_tokens(sv), login, lease, e);
 	if (rc == EXO_ERR_NOTFOUND)
 		rc = user_not_found(login, e);
 	snprintf(line, sizeof(line), "token refresh: %s%s%s",
@@ -696,8 +698,10 @@ service_user_test(struct service *sv, const char *login,
 		rc = err_set(e, rc_pop, "%s", pop_err.msg);
 	else if (rc_smtp != EXO_OK)
 		rc = err_set(e, rc_smtp, "%s", smtp_err.msg);
-	if (rc == EXO_OK)
-		token_report_success(service_tokens(sv), login);
+	if (rc_pop == EXO_OK && s->pop3.enabled)
+		token_report_success(service_tokens(sv), login, TOKEN_POP3);
+	if (rc_smtp == EXO_OK && s->smtp.enabled)
+		token_report_success(service_tokens(sv), login, TOKEN_SMTP);
 out:
 	token_lease_wipe(lease);
 	free(lease);

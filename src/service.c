@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "http.h"
 #include "i18n.h"
 #include "plat.h"
 #include "service-int.h"
@@ -77,6 +78,19 @@ service_load_settings(struct service *sv, const char *config_path,
 	    path);
 }
 
+/* Refuses a proxy setting that no token request could use. */
+static int
+service_check_proxy(const struct settings *s, struct exo_error *e)
+{
+	struct exo_error	why;
+
+	err_clear(&why);
+	if (http_proxy_validate(s->network.proxy, &why) == EXO_OK)
+		return EXO_OK;
+	return err_set(e, EXO_ERR_CONFIG, "%s: [network] proxy: %s; set it "
+	    "to http://host:port, or leave it empty", s->path, why.msg);
+}
+
 int
 service_open(const char *config_path, struct service **out,
     char notice[512], struct exo_error *e)
@@ -92,6 +106,9 @@ service_open(const char *config_path, struct service **out,
 	atomic_init(&sv->stopping, 0);
 
 	rc = service_load_settings(sv, config_path, e);
+	if (rc != EXO_OK)
+		goto out;
+	rc = service_check_proxy(&sv->settings, e);
 	if (rc != EXO_OK)
 		goto out;
 	/* The parser accepted the value, so it is "auto" or a shipped code. */

@@ -31,8 +31,9 @@
 #define SERVICE_GRACE_SECONDS 10
 /* How often the background thread looks for deleted users, in seconds. */
 #define SERVICE_CHECK_SECONDS 3
-/* Interval of token_keepalive, in seconds. */
-#define SERVICE_KEEPALIVE_SECONDS 3600
+/* Interval of token_keepalive, in seconds: it retries unsaved refresh
+ * tokens each time and looks for idle users once an hour itself. */
+#define SERVICE_KEEPALIVE_SECONDS 60
 /* The instance lock in the data folder; it contains the process id. */
 #define SERVICE_LOCK_NAME "serve.lock"
 

@@ -73,7 +73,8 @@ tokens_get(struct session *s, int force, struct exo_error *e)
 	if (smtp_test_tokens != NULL)
 		return (smtp_test_tokens->get(s->login, force, &s->lease, e));
 #endif
-	return (token_get(s->ctx->tokens, s->login, force, &s->lease, e));
+	return (token_get_proto(s->ctx->tokens, TOKEN_SMTP, s->login, force,
+	    &s->lease, e));
 }
 
 static void
@@ -85,7 +86,8 @@ tokens_rejected(struct session *s, const char *code, const char *reason)
 		return;
 	}
 #endif
-	token_report_rejected(s->ctx->tokens, s->login, code, reason);
+	token_report_rejected(s->ctx->tokens, s->login, TOKEN_SMTP, code,
+	    reason);
 }
 
 static void
@@ -97,7 +99,7 @@ tokens_success(struct session *s)
 		return;
 	}
 #endif
-	token_report_success(s->ctx->tokens, s->login);
+	token_report_success(s->ctx->tokens, s->login, TOKEN_SMTP);
 }
 
 /* ---- replies to the device ---- */

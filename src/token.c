@@ -7,7 +7,9 @@
  * from the store, send the refresh, write the rotated refresh token with
  * userdb_update, release the lock, and only then hand out the access
  * token. A crash at any point leaves a refresh token on disk that the
- * token service still accepts.
+ * token service still accepts. When the write fails, the rotated refresh
+ * token waits in memory (entry->pending) and only the write is retried:
+ * the spent one is never sent again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,13 @@
 #define TOKEN_RETRY_AFTER_MAX 3600	/* seconds of Retry-After honoured */
 #define TOKEN_REJECT_MIN 60		/* seconds, after Exchange refused */
 #define TOKEN_REJECT_MAX 900
+#define TOKEN_CONFIG_MIN 300		/* seconds, after a settings failure */
+#define TOKEN_CONFIG_MAX 3600
+/* The refresh lock is waited for at most this long, so that the lock and
+ * the token request together stay below TOKEN_WAIT_MAX_MS. */
+#define TOKEN_LOCK_WAIT_MS (TOKEN_WAIT_MAX_MS - OAUTH_REQUEST_MAX_MS - 1000)
+/* How often token_keepalive looks for idle users. */
+#define TOKEN_KEEPALIVE_SCAN_MS (3600 * 1000)
 /* A forced refresh this soon after another one reuses its token. */
 #define TOKEN_FORCE_REUSE_MS 10000
 #define TOKEN_LOCK_POLL_MS 100
@@ -51,14 +60,25 @@ struct token_entry {
 	int		 backoff_s;
 	int64_t		 backoff_until_ms;
 
-	/* Sign-in, consent or settings failure of this refresh token. */
+	/* Sign-in or consent failure: the refresh token is flagged. */
 	int		 dead;
-	unsigned char	 dead_hash[br_sha256_SIZE];
+	unsigned char	 dead_hash[br_sha256_SIZE];	/* also of config */
 	struct exo_error dead_error;
 
+	/* Settings failure: the token stays usable, retried after this. */
+	int		 config_s;
+	int64_t		 config_until_ms;
+
+	/* Logins refused since the reason above was reported. */
+	unsigned long	 refused;
+
+	/* Rotated tokens whose write failed, and the hash of the spent one. */
+	struct oauth_tokens *pending;
+	unsigned char	 pending_hash[br_sha256_SIZE];
+
 	/* Exchange refused a fresh token (token_report_rejected). */
-	int		 reject_s;
-	int64_t		 reject_until_ms;
+	int		 reject_s[TOKEN_PROTOS];
+	int64_t		 reject_until_ms[TOKEN_PROTOS];
 
 	/* The failure last reported as an event, to report changes once. */
 	enum oauth_failure event_kind;
@@ -73,6 +93,7 @@ struct token_mgr {
 	struct plat_mutex	*mu;
 	struct plat_cond	*cond;
 	struct token_entry	*entries;
+	int64_t			 next_scan_ms;	/* of token_keepalive */
 };
 
 /* Outcome of one refresh, passed from the worker to the entry. */
@@ -84,7 +105,20 @@ struct token_outcome {
 	struct user		 user;		/* as read before the refresh */
 	unsigned char		 spent_hash[br_sha256_SIZE];
 	int			 copied;
+	int			 admin;		/* token_test: no flag check */
+	int			 saving;	/* only write tokens (pending) */
+	int			 save_failed;	/* tokens came, write failed */
 };
+
+static void
+token_pending_free(struct token_entry *t)
+{
+	if (t->pending == NULL)
+		return;
+	oauth_tokens_wipe(t->pending);
+	free(t->pending);
+	t->pending = NULL;
+}
 
 struct token_mgr *
 token_mgr_new(const struct settings *s, struct userdb *db,
@@ -115,6 +149,7 @@ token_mgr_free(struct token_mgr *m)
 		return;
 	for (t = m->entries; t != NULL; t = next) {
 		next = t->next;
+		token_pending_free(t);
 		plat_wipe(t, sizeof(*t));
 		free(t);
 	}
@@ -275,8 +310,22 @@ token_store_failure(struct user *u, void *ctx)
 	if (memcmp(now_hash, o->spent_hash, sizeof(now_hash)) != 0)
 		return EXO_ERR_CANCELLED;	/* replaced meanwhile */
 	token_set_state(u, &o->oauth);
-	u->refresh_token_rejected = 1;
+	/* A settings failure says nothing about the token itself. */
+	if (o->oauth.kind != OAUTH_FAIL_CONFIG)
+		u->refresh_token_rejected = 1;
 	return 0;
+}
+
+/*
+ * Returns 1 for a flag that an earlier version set after a settings
+ * failure: such a refresh token was never rejected and is used again.
+ * Conditional access (53003) also leads to CONFIG_ERROR, and stays.
+ */
+static int
+token_flag_stale(const struct user *u)
+{
+	return u->refresh_token_rejected && u->state == USER_CONFIG_ERROR &&
+	    strcmp(u->state_code, "AADSTS53003") != 0;
 }
 
 /* ---- the refresh itself, without m->mu ---- */
@@ -286,7 +335,7 @@ static int
 token_lock(struct token_mgr *m, struct plat_lock **lock,
     struct exo_error *e)
 {
-	int64_t	deadline = plat_now_ms() + TOKEN_WAIT_MAX_MS;
+	int64_t	deadline = plat_now_ms() + TOKEN_LOCK_WAIT_MS;
 	int	r;
 
 	for (;;) {
@@ -297,7 +346,7 @@ token_lock(struct token_mgr *m, struct plat_lock **lock,
 			return err_set(e, EXO_ERR_TRANSIENT, "another "
 			    "exoconnect process held the token refresh lock "
 			    "%s for %d s", m->lock_path,
-			    TOKEN_WAIT_MAX_MS / 1000);
+			    TOKEN_LOCK_WAIT_MS / 1000);
 		plat_sleep_ms(TOKEN_LOCK_POLL_MS);
 	}
 }
@@ -334,10 +383,11 @@ token_refresh_failed(struct token_mgr *m, const char *login,
 		return;
 	}
 
-	/* Sign-in, consent and settings failures go to the store, and the
-	 * refresh token stays there, flagged. */
+	/* Sign-in, consent and settings failures go to the store. The
+	 * refresh token stays there, flagged unless the settings failed. */
 	err_clear(&e);
-	if (userdb_update(m->db, login, token_store_failure, o, &e) == 0)
+	if (userdb_update(m->db, login, token_store_failure, o, &e) == 0 &&
+	    o->user.state != token_state_of(o->oauth.kind))
 		ev_emit(EV_INFO, 0, "token.state", "User {login} is now in "
 		    "state {state}", "login", login, "state",
 		    user_state_name(token_state_of(o->oauth.kind)), NULL);
@@ -384,9 +434,14 @@ token_refresh(struct token_mgr *m, const char *login,
 		goto out;
 	}
 
-	/* Another process, or an earlier run, found this token dead. */
-	if (o->user.refresh_token[0] == '\0' ||
-	    o->user.refresh_token_rejected) {
+	/* A write of rotated tokens only: no request. */
+	if (o->saving)
+		goto store;
+
+	/* Another process, or an earlier run, found this token dead. The
+	 * admin's test sends it anyway. */
+	if (o->user.refresh_token[0] == '\0' || (!o->admin &&
+	    o->user.refresh_token_rejected && !token_flag_stale(&o->user))) {
 		if (o->user.refresh_token[0] == '\0' &&
 		    o->user.state_code[0] == '\0')
 			str_copy(o->user.state_reason, "the user has no "
@@ -407,9 +462,10 @@ token_refresh(struct token_mgr *m, const char *login,
 
 	/* The rotated refresh token must be on disk before the access token
 	 * is used, or a crash could lose it. */
+store:
 	if ((r = userdb_update(m->db, login, token_store_success, o,
 	    &o->error)) != 0) {
-		oauth_tokens_wipe(&o->tokens);
+		o->save_failed = 1;
 		token_local_failure(login, o);
 		goto out;
 	}
@@ -436,6 +492,16 @@ token_apply_transient(struct token_entry *t, const struct token_outcome *o)
 	t->backoff_until_ms = plat_now_ms() + (int64_t)wait * 1000;
 }
 
+/* Settings failures back off 5 min, doubling to 1 h. */
+static void
+token_apply_config(struct token_entry *t)
+{
+	t->config_s = t->config_s == 0 ? TOKEN_CONFIG_MIN : t->config_s * 2;
+	if (t->config_s > TOKEN_CONFIG_MAX)
+		t->config_s = TOKEN_CONFIG_MAX;
+	t->config_until_ms = plat_now_ms() + (int64_t)t->config_s * 1000;
+}
+
 /* Emits the failure once per change of kind and code. */
 static void
 token_event_failure(struct token_entry *t, const struct token_outcome *o)
@@ -452,7 +518,8 @@ token_event_failure(struct token_entry *t, const struct token_outcome *o)
 	else
 		str_copy(code, o->oauth.error, sizeof(code));
 	snprintf(status, sizeof(status), "%d", o->oauth.http_status);
-	snprintf(retry, sizeof(retry), "%d", t->backoff_s);
+	snprintf(retry, sizeof(retry), "%d",
+	    o->oauth.kind == OAUTH_FAIL_CONFIG ? t->config_s : t->backoff_s);
 	ev_emit(changed ? EV_WARN : EV_DEBUG, 0, "token.refresh_failed",
 	    "Token refresh for {login} failed: {reason}", "login", t->login,
 	    "reason", o->oauth.description, "kind",
@@ -461,15 +528,74 @@ token_event_failure(struct token_entry *t, const struct token_outcome *o)
 	    o->oauth.kind == OAUTH_FAIL_CONFIG ? "config" :
 	    o->oauth.kind == OAUTH_FAIL_BLOCKED ? "blocked" : "signin",
 	    "code", code, "http_status", status, "advice", o->oauth.advice,
-	    "backoff_s", o->oauth.kind == OAUTH_FAIL_TRANSIENT ? retry : NULL,
-	    NULL);
+	    "backoff_s", o->oauth.kind == OAUTH_FAIL_TRANSIENT ||
+	    o->oauth.kind == OAUTH_FAIL_CONFIG ? retry : NULL, NULL);
+}
+
+/*
+ * Keeps rotated tokens whose write failed. The first failure is logged
+ * as a warning, the retries only at debug level.
+ */
+static void
+token_keep_pending(struct token_mgr *m, struct token_entry *t,
+    struct token_outcome *o)
+{
+	int	first = t->pending == NULL;
+
+	if (first && (t->pending = malloc(sizeof(*t->pending))) == NULL) {
+		ev_emit(EV_ERROR, 0, "token.lost", "Out of memory: the new "
+		    "refresh token of {login} is lost, and the user must sign "
+		    "in again", "login", t->login, NULL);
+		return;
+	}
+	if (first) {
+		*t->pending = o->tokens;
+		memcpy(t->pending_hash, o->spent_hash,
+		    sizeof(t->pending_hash));
+	}
+	ev_emit(first ? EV_WARN : EV_DEBUG, 0, "token.save_failed",
+	    "The new refresh token for {login} could not be saved: {error}; "
+	    "it is kept in memory until it can be saved, and a restart "
+	    "before then loses it, so the user must sign in again; free disk "
+	    "space on {dir}", "login", t->login, "error",
+	    o->oauth.description, "dir", m->settings->data_dir, NULL);
 }
 
 static void
-token_apply(struct token_entry *t, struct token_outcome *o)
+token_apply_success(struct token_entry *t, struct token_outcome *o)
 {
 	char	expires[32];
 
+	str_copy(t->access_token, o->tokens.access_token,
+	    sizeof(t->access_token));
+	t->expires_at = o->tokens.expires_at;
+	t->refreshed_ms = plat_now_ms();
+	t->backoff_s = 0;
+	t->backoff_until_ms = 0;
+	t->config_s = 0;
+	t->config_until_ms = 0;
+	t->dead = 0;
+	if (t->pending != NULL) {
+		token_pending_free(t);
+		ev_emit(EV_INFO, 0, "token.saved", "The new refresh token for "
+		    "{login} is saved now", "login", t->login, NULL);
+	}
+	if (t->event_kind != OAUTH_FAIL_NONE)
+		ev_emit(EV_INFO, 0, "token.recovered", "Token refresh for "
+		    "{login} works again", "login", t->login, NULL);
+	t->event_kind = OAUTH_FAIL_NONE;
+	t->event_code = 0;
+	snprintf(expires, sizeof(expires), "%lld",
+	    (long long)(o->tokens.expires_at - plat_wall_time()));
+	ev_emit(EV_DEBUG, 0, "token.refreshed", "Refreshed the access token "
+	    "of {login}", "login", t->login, "mailbox", t->mailbox,
+	    "expires_in", expires, NULL);
+}
+
+static void
+token_apply(struct token_mgr *m, struct token_entry *t,
+    struct token_outcome *o)
+{
 	t->result = o->result;
 	t->last_error = o->error;
 	if (o->copied) {
@@ -477,33 +603,22 @@ token_apply(struct token_entry *t, struct token_outcome *o)
 		t->personal = o->user.personal;
 	}
 	if (o->result == 0) {
-		str_copy(t->access_token, o->tokens.access_token,
-		    sizeof(t->access_token));
-		t->expires_at = o->tokens.expires_at;
-		t->refreshed_ms = plat_now_ms();
-		t->backoff_s = 0;
-		t->backoff_until_ms = 0;
-		t->dead = 0;
-		if (t->event_kind != OAUTH_FAIL_NONE)
-			ev_emit(EV_INFO, 0, "token.recovered", "Token refresh "
-			    "for {login} works again", "login", t->login,
-			    NULL);
-		t->event_kind = OAUTH_FAIL_NONE;
-		t->event_code = 0;
-		snprintf(expires, sizeof(expires), "%lld",
-		    (long long)(o->tokens.expires_at - plat_wall_time()));
-		ev_emit(EV_DEBUG, 0, "token.refreshed", "Refreshed the access "
-		    "token of {login}", "login", t->login, "mailbox",
-		    t->mailbox, "expires_in", expires, NULL);
+		token_apply_success(t, o);
 		return;
 	}
+	if (o->save_failed && o->tokens.refresh_token[0] != '\0')
+		token_keep_pending(m, t, o);
 	if (o->result == EXO_ERR_SIGNIN || o->result == EXO_ERR_CONFIG) {
-		t->dead = 1;
 		memcpy(t->dead_hash, o->spent_hash, sizeof(t->dead_hash));
 		t->dead_error = o->error;
+		t->refused = 0;
+		if (o->oauth.kind == OAUTH_FAIL_CONFIG)
+			token_apply_config(t);
+		else
+			t->dead = 1;
 	} else if (o->result == EXO_ERR_TRANSIENT)
 		token_apply_transient(t, o);
-	if (o->oauth.kind != OAUTH_FAIL_NONE)
+	if (o->oauth.kind != OAUTH_FAIL_NONE && !o->saving)
 		token_event_failure(t, o);
 }
 
@@ -548,22 +663,33 @@ token_wait(struct token_mgr *m, struct token_entry *t, int force,
 	return token_lease_fill(t, 1, out);
 }
 
+/* Returns EXO_ERR_UPSTREAM while proto backs off after a refusal. */
+static int
+token_check_rejected(struct token_entry *t, enum token_proto proto,
+    struct exo_error *e)
+{
+	int64_t	now = plat_now_ms();
+
+	if (t->reject_until_ms[proto] <= now)
+		return 0;
+	return err_set(e, EXO_ERR_UPSTREAM, "Exchange refused the %s OAuth "
+	    "login for %s recently; the next attempt is in %lld s",
+	    proto == TOKEN_POP3 ? "POP3" : "SMTP",
+	    t->mailbox[0] != '\0' ? t->mailbox : t->login,
+	    (long long)((t->reject_until_ms[proto] - now + 999) / 1000));
+}
+
 /*
  * Decides from the entry alone: returns 1 when a refresh is needed, or
  * the result (0 with a lease, or an error). Called with m->mu held.
  */
 static int
-token_decide(struct token_mgr *m, struct token_entry *t, int force,
-    struct token_lease *out, struct exo_error *e)
+token_decide(struct token_entry *t, int force, struct token_lease *out,
+    struct exo_error *e)
 {
 	int64_t	now = plat_now_ms(), wall = plat_wall_time();
 	int	valid = t->access_token[0] != '\0' && t->expires_at > wall;
 
-	if (t->reject_until_ms > now)
-		return err_set(e, EXO_ERR_UPSTREAM, "Exchange refused the "
-		    "OAuth login for %s recently; the next attempt is in "
-		    "%lld s", t->mailbox[0] != '\0' ? t->mailbox : t->login,
-		    (long long)((t->reject_until_ms - now + 999) / 1000));
 	if (force && valid && t->refreshed_ms != 0 &&
 	    now - t->refreshed_ms < TOKEN_FORCE_REUSE_MS)
 		return token_lease_fill(t, 1, out);
@@ -577,13 +703,16 @@ token_decide(struct token_mgr *m, struct token_entry *t, int force,
 		    t->login, (long long)((t->backoff_until_ms - now + 999) /
 		    1000), t->last_error.msg);
 	}
-	(void)m;
 	return 1;
 }
 
-/* Returns 1 when the store still contains the refresh token found dead. */
+/*
+ * Returns 1 when the store still holds the refresh token found dead or
+ * failing, and, for a settings failure, the user is still in
+ * CONFIG_ERROR (a `user test` elsewhere may have cleared it).
+ */
 static int
-token_still_dead(struct token_mgr *m, struct token_entry *t)
+token_still_dead(struct token_mgr *m, struct token_entry *t, int config)
 {
 	struct user		*u;
 	unsigned char		 hash[br_sha256_SIZE];
@@ -594,15 +723,64 @@ token_still_dead(struct token_mgr *m, struct token_entry *t)
 	if (userdb_get(m->db, t->login, u, NULL) == 0) {
 		token_hash(u->refresh_token, hash);
 		dead = memcmp(hash, t->dead_hash, sizeof(hash)) == 0;
+		if (config && u->state != USER_CONFIG_ERROR)
+			dead = 0;
 	}
 	user_wipe(u);
 	free(u);
 	return dead;
 }
 
-int
-token_get(struct token_mgr *m, const char *login, int force,
-    struct token_lease *out, struct exo_error *e)
+/*
+ * Refuses a login while the reason is known and was logged: the message
+ * counts the refused logins instead of repeating the reason.
+ */
+static int
+token_refused(struct token_entry *t, struct exo_error *e)
+{
+	t->refused++;
+	return err_set(e, t->dead_error.code, "no token for mailbox %s until "
+	    "an administrator acts; %lu logins refused since the reason was "
+	    "logged (`exoconnect user list` shows it)",
+	    t->mailbox[0] != '\0' ? t->mailbox : t->login, t->refused);
+}
+
+/*
+ * Returns 1 when a refresh is needed, or the result. Called with m->mu
+ * held and no refresh in flight.
+ */
+static int
+token_prepare(struct token_mgr *m, struct token_entry *t, int force,
+    struct token_outcome *o, struct token_lease *out, struct exo_error *e)
+{
+	int	r;
+
+	/* Rotated tokens wait for their write: only that is retried. */
+	if (t->pending != NULL) {
+		o->saving = 1;
+		o->tokens = *t->pending;
+		memcpy(o->spent_hash, t->pending_hash, sizeof(o->spent_hash));
+		return 1;
+	}
+	if (o->admin)
+		return 1;
+	if ((r = token_decide(t, force, out, e)) != 1)
+		return r;
+
+	/* No refresh until an admin replaced the rejected refresh token. */
+	if (t->dead && token_still_dead(m, t, 0))
+		return token_refused(t, e);
+	if (t->config_until_ms > plat_now_ms()) {
+		if (token_still_dead(m, t, 1))
+			return token_refused(t, e);
+		t->config_until_ms = 0;
+	}
+	return 1;
+}
+
+static int
+token_get_entry(struct token_mgr *m, const char *login, int proto,
+    int force, int admin, struct token_lease *out, struct exo_error *e)
 {
 	struct token_entry	*t;
 	struct token_outcome	*o;
@@ -611,6 +789,7 @@ token_get(struct token_mgr *m, const char *login, int force,
 	memset(out, 0, sizeof(*out));
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+	o->admin = admin;
 
 	/* Entries are made for stored users only, so unknown logins cannot
 	 * grow the table. */
@@ -627,26 +806,20 @@ token_get(struct token_mgr *m, const char *login, int force,
 		r = err_set(e, EXO_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if (proto >= 0 && (r = token_check_rejected(t, proto, e)) != 0)
+		goto out;
 	if (t->refreshing) {
 		r = token_wait(m, t, force, out, e);
 		goto out;
 	}
-	if ((r = token_decide(m, t, force, out, e)) != 1)
+	if ((r = token_prepare(m, t, force, o, out, e)) != 1)
 		goto out;
-
-	/* No refresh until an admin replaced the rejected refresh token. */
-	if (t->dead && token_still_dead(m, t)) {
-		if (e != NULL)
-			*e = t->dead_error;
-		r = t->dead_error.code;
-		goto out;
-	}
 
 	t->refreshing = 1;
 	plat_mutex_unlock(m->mu);
 	token_refresh(m, login, o);
 	plat_mutex_lock(m->mu);
-	token_apply(t, o);
+	token_apply(m, t, o);
 	t->refreshing = 0;
 	t->generation++;
 	plat_cond_broadcast(m->cond);
@@ -662,6 +835,28 @@ done:
 	plat_wipe(o, sizeof(*o));
 	free(o);
 	return r;
+}
+
+int
+token_get(struct token_mgr *m, const char *login, int force,
+    struct token_lease *out, struct exo_error *e)
+{
+	return token_get_entry(m, login, -1, force, 0, out, e);
+}
+
+int
+token_get_proto(struct token_mgr *m, enum token_proto proto,
+    const char *login, int force, struct token_lease *out,
+    struct exo_error *e)
+{
+	return token_get_entry(m, login, (int)proto, force, 0, out, e);
+}
+
+int
+token_test(struct token_mgr *m, const char *login, struct token_lease *out,
+    struct exo_error *e)
+{
+	return token_get_entry(m, login, -1, 1, 1, out, e);
 }
 
 struct token_reject_ctx {
@@ -684,7 +879,7 @@ token_store_rejected(struct user *u, void *ctx)
 
 void
 token_report_rejected(struct token_mgr *m, const char *login,
-    const char *code, const char *reason)
+    enum token_proto proto, const char *code, const char *reason)
 {
 	struct token_reject_ctx	 ctx = { code, reason };
 	struct token_entry	*t;
@@ -692,29 +887,33 @@ token_report_rejected(struct token_mgr *m, const char *login,
 
 	plat_mutex_lock(m->mu);
 	if ((t = token_entry_get(m, login)) != NULL) {
-		t->reject_s = t->reject_s == 0 ? TOKEN_REJECT_MIN :
-		    t->reject_s * 2;
-		if (t->reject_s > TOKEN_REJECT_MAX)
-			t->reject_s = TOKEN_REJECT_MAX;
-		t->reject_until_ms = plat_now_ms() +
-		    (int64_t)t->reject_s * 1000;
-		snprintf(wait, sizeof(wait), "%d", t->reject_s);
+		t->reject_s[proto] = t->reject_s[proto] == 0 ?
+		    TOKEN_REJECT_MIN : t->reject_s[proto] * 2;
+		if (t->reject_s[proto] > TOKEN_REJECT_MAX)
+			t->reject_s[proto] = TOKEN_REJECT_MAX;
+		t->reject_until_ms[proto] = plat_now_ms() +
+		    (int64_t)t->reject_s[proto] * 1000;
+		snprintf(wait, sizeof(wait), "%d", t->reject_s[proto]);
 	}
 	plat_mutex_unlock(m->mu);
 	if (t == NULL)
 		return;
 	userdb_update(m->db, login, token_store_rejected, &ctx, NULL);
 	ev_emit(EV_WARN, 0, "token.upstream_rejected", "Exchange refused the "
-	    "OAuth login of {login}; next attempt in {backoff_s} s", "login",
-	    login, "code", code, "reason", reason, "backoff_s", wait, NULL);
+	    "{protocol} OAuth login of {login}; next {protocol} attempt in "
+	    "{backoff_s} s", "protocol", proto == TOKEN_POP3 ? "POP3" : "SMTP",
+	    "login", login, "code", code, "reason", reason, "backoff_s", wait,
+	    NULL);
 }
 
 static int
 token_store_ok(struct user *u, void *ctx)
 {
-	(void)ctx;
+	int	clear_state = *(int *)ctx;
+
 	plat_wipe(u->refresh_token_reserve, sizeof(u->refresh_token_reserve));
-	if (u->state == USER_UPSTREAM_REJECTED || u->state == USER_OK) {
+	if (u->state == USER_OK || (clear_state &&
+	    u->state == USER_UPSTREAM_REJECTED)) {
 		u->state = USER_OK;
 		u->state_code[0] = '\0';
 		u->state_reason[0] = '\0';
@@ -723,16 +922,21 @@ token_store_ok(struct user *u, void *ctx)
 }
 
 void
-token_report_success(struct token_mgr *m, const char *login)
+token_report_success(struct token_mgr *m, const char *login,
+    enum token_proto proto)
 {
 	struct token_entry	*t;
 	struct user		*u;
-	int			 write = 0;
+	int			 write = 0, clear_state = 1, p;
 
 	plat_mutex_lock(m->mu);
 	if ((t = token_entry_find(m, login)) != NULL) {
-		t->reject_s = 0;
-		t->reject_until_ms = 0;
+		t->reject_s[proto] = 0;
+		t->reject_until_ms[proto] = 0;
+		/* The state stays while the other protocol is refused. */
+		for (p = 0; p < TOKEN_PROTOS; p++)
+			if (t->reject_until_ms[p] > plat_now_ms())
+				clear_state = 0;
 	}
 	plat_mutex_unlock(m->mu);
 
@@ -740,18 +944,39 @@ token_report_success(struct token_mgr *m, const char *login)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return;
 	if (userdb_get(m->db, login, u, NULL) == 0)
-		write = u->refresh_token_reserve[0] != '\0' ||
-		    u->state == USER_UPSTREAM_REJECTED;
+		write = u->refresh_token_reserve[0] != '\0' || (clear_state &&
+		    u->state == USER_UPSTREAM_REJECTED);
 	user_wipe(u);
 	free(u);
 	if (write)
-		userdb_update(m->db, login, token_store_ok, NULL, NULL);
+		userdb_update(m->db, login, token_store_ok, &clear_state, NULL);
+}
+
+int
+token_pop3_get(struct token_mgr *m, const char *login, int force,
+    struct token_lease *out, struct exo_error *e)
+{
+	return token_get_proto(m, TOKEN_POP3, login, force, out, e);
+}
+
+void
+token_pop3_rejected(struct token_mgr *m, const char *login,
+    const char *code, const char *reason)
+{
+	token_report_rejected(m, login, TOKEN_POP3, code, reason);
+}
+
+void
+token_pop3_success(struct token_mgr *m, const char *login)
+{
+	token_report_success(m, login, TOKEN_POP3);
 }
 
 void
 token_forget(struct token_mgr *m, const char *login)
 {
 	struct token_entry	*t;
+	int			 p;
 
 	plat_mutex_lock(m->mu);
 	if ((t = token_entry_find(m, login)) != NULL) {
@@ -761,12 +986,48 @@ token_forget(struct token_mgr *m, const char *login)
 		t->backoff_s = 0;
 		t->backoff_until_ms = 0;
 		t->dead = 0;
-		t->reject_s = 0;
-		t->reject_until_ms = 0;
+		t->config_s = 0;
+		t->config_until_ms = 0;
+		for (p = 0; p < TOKEN_PROTOS; p++) {
+			t->reject_s[p] = 0;
+			t->reject_until_ms[p] = 0;
+		}
 		t->event_kind = OAUTH_FAIL_NONE;
 		t->event_code = 0;
+		/* A sign-in or a deletion replaced the stored token, so
+		 * unsaved rotated tokens of the old one are worthless. */
+		token_pending_free(t);
 	}
 	plat_mutex_unlock(m->mu);
+}
+
+/* Retries the writes of rotated tokens kept in memory. */
+static void
+token_save_pending(struct token_mgr *m, struct token_lease *lease)
+{
+	struct token_entry	*t;
+	char			*logins = NULL;
+	size_t			 n = 0, i;
+
+	/* token_get takes m->mu itself: copy the logins first. */
+	plat_mutex_lock(m->mu);
+	for (t = m->entries; t != NULL; t = t->next)
+		n += t->pending != NULL;
+	if (n > 0 && (logins = calloc(n, USER_LOGIN_MAX)) != NULL) {
+		i = 0;
+		for (t = m->entries; t != NULL && i < n; t = t->next)
+			if (t->pending != NULL)
+				str_copy(logins + USER_LOGIN_MAX * i++,
+				    t->login, USER_LOGIN_MAX);
+	}
+	plat_mutex_unlock(m->mu);
+	if (logins == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		token_get(m, logins + USER_LOGIN_MAX * i, 0, lease, NULL);
+		token_lease_wipe(lease);
+	}
+	free(logins);
 }
 
 void
@@ -777,12 +1038,13 @@ token_keepalive(struct token_mgr *m)
 	size_t			 n = 0, i;
 	int64_t			 now = plat_wall_time();
 
-	if (userdb_list(m->db, &users, &n, NULL) != 0)
+	if ((lease = malloc(sizeof(*lease))) == NULL)
 		return;
-	if ((lease = malloc(sizeof(*lease))) == NULL) {
-		userdb_free_list(users, n);
-		return;
-	}
+	token_save_pending(m, lease);
+	if (plat_now_ms() < m->next_scan_ms ||
+	    userdb_list(m->db, &users, &n, NULL) != 0)
+		goto out;
+	m->next_scan_ms = plat_now_ms() + TOKEN_KEEPALIVE_SCAN_MS;
 	for (i = 0; i < n; i++) {
 		if (users[i].refresh_token[0] == '\0' ||
 		    users[i].refresh_token_rejected ||
@@ -792,8 +1054,9 @@ token_keepalive(struct token_mgr *m)
 		token_get(m, users[i].login, 1, lease, NULL);
 		token_lease_wipe(lease);
 	}
-	free(lease);
 	userdb_free_list(users, n);
+out:
+	free(lease);
 }
 
 void

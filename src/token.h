@@ -4,10 +4,21 @@
  * token is on disk before the new access token is handed out.
  *
  * Per user at most one refresh is in flight: other callers wait for its
- * outcome (at most TOKEN_WAIT_MAX_MS) and share it. Failures are
+ * outcome (at most TOKEN_WAIT_MAX_MS) and share it, and the caller that
+ * sends it gets its answer within that time too. Failures are
  * classified: transient ones keep the tokens and back off (5 s doubling to
- * 10 min, Retry-After honoured); ones that need a sign-in, consent or a
- * settings fix mark the user, and no refresh is sent until an admin acts.
+ * 10 min, Retry-After honoured). Settings failures (invalid_client,
+ * AADSTS7000218, 900144, 700016) set the user's state to CONFIG_ERROR,
+ * keep the refresh token usable and back off 5 min doubling to 1 h; a
+ * restart or token_test retries at once. Failures that need a sign-in or
+ * consent flag the refresh token, and no refresh is sent until a new
+ * sign-in replaces it or token_test finds it working.
+ *
+ * When the rotated refresh token cannot be written (disk full), it is
+ * kept in memory and the write is retried on every later token_get and
+ * token_keepalive; the old one is never sent again, and the new access
+ * token is handed out only after the write succeeded. A restart before
+ * then loses the new refresh token.
  * The refresh and the store update run under an inter-process lock
  * (refresh.lock in the data folder), so two processes never spend the
  * same refresh token. Transient failures leave the store untouched.
@@ -24,6 +35,13 @@
 #define TOKEN_KEEPALIVE (24 * 3600) /* background refresh at least daily */
 
 struct token_mgr;
+
+/* The protocols whose upstream logins back off separately. */
+enum token_proto {
+	TOKEN_POP3,
+	TOKEN_SMTP,
+	TOKEN_PROTOS
+};
 
 /* A token handed to a session. */
 struct token_lease {
@@ -43,33 +61,64 @@ void token_mgr_free(struct token_mgr *m);
  * each with a message meant for the device's temporary reply and the log:
  * EXO_ERR_NOTFOUND, EXO_ERR_TRANSIENT (token service unavailable or
  * backing off), EXO_ERR_SIGNIN (an admin must sign in again),
- * EXO_ERR_CONFIG, EXO_ERR_TIMEOUT (waited for another refresh too long),
- * EXO_ERR_UPSTREAM (Exchange rejected this user's token recently and the
- * backoff of token_report_rejected is running). While refreshes fail
- * transiently, a cached token that has not expired is still returned
- * (without force). A forced refresh within 10 s of the last refresh
- * returns that refresh's token instead of sending another request.
+ * EXO_ERR_CONFIG, EXO_ERR_TIMEOUT (waited for another refresh too long).
+ * While refreshes fail transiently, a cached token that has not expired
+ * is still returned (without force). A forced refresh within 10 s of the
+ * last refresh returns that refresh's token instead of sending another
+ * request. The first failure of a kind carries the full reason; later
+ * logins refused for the same reason get a short message with a count,
+ * so the log is not repeated per login. Ignores the upstream backoff.
  */
 int token_get(struct token_mgr *m, const char *login, int force,
     struct token_lease *out, struct exo_error *e);
 
 /*
- * Records that Exchange refused a freshly refreshed token for login: the
- * user backs off for 60 s, doubling to 15 min, until a success or an
- * admin action. code and reason go to the user's state.
+ * token_get for a device login over proto: also returns EXO_ERR_UPSTREAM
+ * while the backoff of token_report_rejected for that protocol runs.
+ */
+int token_get_proto(struct token_mgr *m, enum token_proto proto,
+    const char *login, int force, struct token_lease *out,
+    struct exo_error *e);
+
+/*
+ * The admin's test: always sends a refresh (or the pending write of a
+ * rotated refresh token), even for a flagged refresh token or during a
+ * backoff, and returns the token endpoint's answer as for token_get. A
+ * success clears the flag and the user's state.
+ */
+int token_test(struct token_mgr *m, const char *login,
+    struct token_lease *out, struct exo_error *e);
+
+/*
+ * Records that Exchange refused a freshly refreshed token for login over
+ * proto: logins over that protocol back off for 60 s, doubling to 15 min,
+ * until a success or an admin action. code and reason go to the user's
+ * state.
  */
 void token_report_rejected(struct token_mgr *m, const char *login,
+    enum token_proto proto, const char *code, const char *reason);
+/*
+ * Records a successful upstream login over proto: clears that protocol's
+ * backoff and the reserve token.
+ */
+void token_report_success(struct token_mgr *m, const char *login,
+    enum token_proto proto);
+
+/* The calls above for POP3, with the signatures of struct pop3_token_ops. */
+int token_pop3_get(struct token_mgr *m, const char *login, int force,
+    struct token_lease *out, struct exo_error *e);
+void token_pop3_rejected(struct token_mgr *m, const char *login,
     const char *code, const char *reason);
-/* Records a successful upstream login: clears backoff and reserve token. */
-void token_report_success(struct token_mgr *m, const char *login);
+void token_pop3_success(struct token_mgr *m, const char *login);
 
 /* Forgets cached state for login (after delete, sign-in or password set). */
 void token_forget(struct token_mgr *m, const char *login);
 
 /*
- * Refreshes every user whose last refresh is older than TOKEN_KEEPALIVE,
- * so idle mailboxes do not reach the 90-day expiry. Called by the
- * service's background thread.
+ * Retries the writes of rotated refresh tokens kept in memory, and once
+ * an hour refreshes every user whose last refresh is older than
+ * TOKEN_KEEPALIVE, so idle mailboxes do not reach the 90-day expiry.
+ * Called by the service's background thread at least once a minute.
  */
 void token_keepalive(struct token_mgr *m);
 

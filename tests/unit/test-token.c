@@ -386,7 +386,7 @@ TEST(token_rotation_across_restarts)
 	CHECK_STR(u->refresh_token_reserve, "RT-3");
 
 	/* A success at Exchange drops the reserve. */
-	token_report_success(f.m, LOGIN);
+	token_report_success(f.m, LOGIN, TOKEN_POP3);
 	CHECK_INT(stored_user(&f, u), 0);
 	CHECK_STR(u->refresh_token_reserve, "");
 	CHECK_STR(u->refresh_token, "RT-4");
@@ -421,14 +421,14 @@ TEST(token_unsaved_rotation_not_used)
 	if (before != NULL && after != NULL)
 		CHECK_STR(after, before);
 
-	/* After the backoff, the old token is spent again and saved. */
+	/* The spent token is never sent again: the next call writes the
+	 * rotated one kept in memory, and only then hands out AT-1. */
 	advance(&f, 6);
-	td_push(f.td, 200, "{\"expires_in\":3599,\"access_token\":\"AT-9\","
-	    "\"refresh_token\":\"RT-9\"}", 0);
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
-	CHECK_STR(lease->access_token, "AT-9");
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(td_requests(f.td), 1);
 	CHECK_INT(stored_user(&f, u), 0);
-	CHECK_STR(u->refresh_token, "RT-9");
+	CHECK_STR(u->refresh_token, "RT-2");
 
 	/* A response without refresh_token keeps the stored one. */
 	advance(&f, 3600);
@@ -437,7 +437,7 @@ TEST(token_unsaved_rotation_not_used)
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
 	CHECK_STR(lease->access_token, "AT-10");
 	CHECK_INT(stored_user(&f, u), 0);
-	CHECK_STR(u->refresh_token, "RT-9");
+	CHECK_STR(u->refresh_token, "RT-2");
 out:
 	fixture_stop(&f);
 	free(before);
@@ -584,6 +584,14 @@ TEST(token_signin_stops_refreshes)
 	CHECK_STR(u->refresh_token, "RT-1");
 	CHECK_INT(u->refresh_token_rejected, 1);
 
+	/* Later logins are counted, and the reason is not repeated. */
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_SIGNIN);
+	CHECK(strstr(e.msg, MAILBOX) != NULL);
+	CHECK(strstr(e.msg, "AADSTS70043") == NULL);
+	CHECK(strstr(e.msg, "1 logins refused") != NULL);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_SIGNIN);
+	CHECK(strstr(e.msg, "2 logins refused") != NULL);
+
 	/* No further refresh, also after a restart and a day later. */
 	advance(&f, 86400);
 	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_SIGNIN);
@@ -653,32 +661,41 @@ TEST(token_rejected_backoff)
 	td_push(f.td, 200, ok_reply, 0);
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
 
-	token_report_rejected(f.m, LOGIN, "-ERR", "Exchange refused it");
+	token_report_rejected(f.m, LOGIN, TOKEN_POP3, "-ERR", "Exchange refused it");
 	CHECK_INT(stored_user(&f, u), 0);
 	CHECK_INT(u->state, USER_UPSTREAM_REJECTED);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL),
+	    EXO_ERR_UPSTREAM);
+	/* A POP3 refusal says nothing about SMTP, and the state stays
+	 * while POP3 is refused. */
+	CHECK_INT(token_get_proto(f.m, TOKEN_SMTP, LOGIN, 0, lease, NULL), 0);
+	token_report_success(f.m, LOGIN, TOKEN_SMTP);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_UPSTREAM_REJECTED);
 	advance(&f, 59);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL),
+	    EXO_ERR_UPSTREAM);
 	advance(&f, 2);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL), 0);
 
 	/* The second rejection doubles the wait to 120 s. */
-	token_report_rejected(f.m, LOGIN, "-ERR", "again");
+	token_report_rejected(f.m, LOGIN, TOKEN_POP3, "-ERR", "again");
 	advance(&f, 119);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), EXO_ERR_UPSTREAM);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL),
+	    EXO_ERR_UPSTREAM);
 	advance(&f, 2);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL), 0);
 	CHECK_INT(td_requests(f.td), 1);
 
-	token_report_success(f.m, LOGIN);
+	token_report_success(f.m, LOGIN, TOKEN_POP3);
 	CHECK_INT(stored_user(&f, u), 0);
 	CHECK_INT(u->state, USER_OK);
 	CHECK_STR(u->refresh_token_reserve, "");
 
 	/* After a success, a rejection starts at 60 s again. */
-	token_report_rejected(f.m, LOGIN, "-ERR", "third");
+	token_report_rejected(f.m, LOGIN, TOKEN_POP3, "-ERR", "third");
 	advance(&f, 61);
-	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	CHECK_INT(token_get_proto(f.m, TOKEN_POP3, LOGIN, 0, lease, NULL), 0);
 out:
 	fixture_stop(&f);
 	free(u);
@@ -726,6 +743,163 @@ out:
 	free(lease);
 }
 
+/* ---- settings failures, the admin's test, unsaved rotation ---- */
+
+static const char config_reply[] = "{\"error\":\"invalid_client\","
+    "\"error_description\":\"AADSTS7000218: The request body must contain "
+    "client_assertion or client_secret.\",\"error_codes\":[7000218]}";
+
+TEST(token_config_keeps_token_usable)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct exo_error	 e;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 401, config_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "AADSTS7000218") != NULL);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_CONFIG_ERROR);
+	CHECK_INT(u->refresh_token_rejected, 0);
+	CHECK_STR(u->refresh_token, "RT-1");
+
+	/* 5 min of backoff, with the logins counted. */
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "1 logins refused") != NULL);
+	advance(&f, 299);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_CONFIG);
+	CHECK_INT(td_requests(f.td), 1);
+
+	/* Then a retry; a second failure doubles the wait to 10 min. */
+	advance(&f, 2);
+	td_push(f.td, 401, config_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_CONFIG);
+	CHECK_INT(td_requests(f.td), 2);
+	advance(&f, 301);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_CONFIG);
+	CHECK_INT(td_requests(f.td), 2);
+
+	/* A restart, after the settings were fixed, retries at once. */
+	CHECK(fixture_restart(&f) == 0);
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), 0);
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(td_requests(f.td), 3);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->state, USER_OK);
+	CHECK_STR(u->refresh_token, "RT-2");
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+/* The flag an earlier version set after a settings failure. */
+static int
+old_config_flag(struct user *u, void *ctx)
+{
+	(void)ctx;
+	u->refresh_token_rejected = 1;
+	u->state = USER_CONFIG_ERROR;
+	str_copy(u->state_code, "AADSTS7000218", sizeof(u->state_code));
+	return 0;
+}
+
+TEST(token_test_always_asks)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct exo_error	 e;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	/* During the settings backoff, the admin's test still asks and
+	 * reports the answer. */
+	td_push(f.td, 401, config_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_CONFIG);
+	td_push(f.td, 401, config_reply, 0);
+	CHECK_INT(token_test(f.m, LOGIN, lease, &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "AADSTS7000218") != NULL);
+	CHECK_INT(td_requests(f.td), 2);
+
+	/* A flagged refresh token is sent too, and a success clears it. */
+	td_push(f.td, 400, "{\"error\":\"invalid_grant\",\"error_codes\":"
+	    "[50076]}", 0);
+	CHECK_INT(token_test(f.m, LOGIN, lease, &e), EXO_ERR_SIGNIN);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->refresh_token_rejected, 1);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_SIGNIN);
+	CHECK_INT(td_requests(f.td), 3);
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_test(f.m, LOGIN, lease, &e), 0);
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_INT(u->refresh_token_rejected, 0);
+	CHECK_INT(u->state, USER_OK);
+	CHECK_STR(u->refresh_token, "RT-2");
+
+	/* A flag from a settings failure of an earlier version is not
+	 * honoured: the token was never rejected. */
+	CHECK_INT(userdb_update(f.db, LOGIN, old_config_flag, NULL, NULL), 0);
+	CHECK(fixture_restart(&f) == 0);
+	advance(&f, 4000);
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), 0);
+	CHECK_INT(td_requests(f.td), 5);
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
+TEST(token_unsaved_rotation_kept)
+{
+	struct fixture		 f;
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct user		*u = calloc(1, sizeof(*u));
+	struct exo_error	 e;
+
+	if (fixture_start(&f, "RT-1") != 0 || lease == NULL || u == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	td_push(f.td, 200, ok_reply, 0);
+	plat_test_set_write_fail("secrets");
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_STR(lease->access_token, "");
+
+	/* Still failing: retried on each call and from the keepalive,
+	 * never by sending RT-1 again, and AT-1 is not handed out. */
+	advance(&f, 700);
+	CHECK_INT(token_get(f.m, LOGIN, 1, lease, &e), EXO_ERR_TRANSIENT);
+	CHECK_STR(lease->access_token, "");
+	token_keepalive(f.m);
+	CHECK_INT(td_requests(f.td), 1);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-1");
+
+	/* The disk has room again: the keepalive writes RT-2. */
+	plat_test_set_write_fail(NULL);
+	token_keepalive(f.m);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-2");
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), 0);
+	CHECK_STR(lease->access_token, "AT-1");
+	CHECK_INT(td_requests(f.td), 1);
+out:
+	fixture_stop(&f);
+	free(u);
+	free(lease);
+}
+
 int
 main(void)
 {
@@ -742,5 +916,8 @@ main(void)
 	RUN(token_rejected_backoff);
 	RUN(token_keepalive_refreshes_idle);
 	RUN(token_unknown_user);
+	RUN(token_config_keeps_token_usable);
+	RUN(token_test_always_asks);
+	RUN(token_unsaved_rotation_kept);
 	return TEST_EXIT();
 }

@@ -25,6 +25,7 @@ struct admin_local {
 	/* Short: guards pending and the settings against the screen. */
 	struct plat_mutex	*snap;
 	struct settings		*pending;	/* saved, not applied yet */
+	int			 borrowed;	/* sv belongs to the caller */
 };
 
 static struct admin_local *
@@ -350,13 +351,15 @@ local_quit(struct admin *a)
 {
 	struct admin_local	*l = local(a);
 
-	plat_mutex_lock(l->mu);
-	save_running(l);
-	service_stop(l->sv);
-	plat_mutex_unlock(l->mu);
+	if (!l->borrowed) {
+		plat_mutex_lock(l->mu);
+		save_running(l);
+		service_stop(l->sv);
+		plat_mutex_unlock(l->mu);
 
-	log_stop();
-	service_close(l->sv);
+		log_stop();
+		service_close(l->sv);
+	}
 	if (l->pending != NULL) {
 		plat_wipe(l->pending, sizeof(*l->pending));
 		free(l->pending);
@@ -389,6 +392,50 @@ static const struct admin_ops local_ops = {
 	.quit = local_quit,
 };
 
+static struct admin_local *
+local_new(struct exo_error *e)
+{
+	struct admin_local	*l;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		err_set(e, EXO_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	l->mu = plat_mutex_new();
+	l->snap = plat_mutex_new();
+	if (l->mu == NULL || l->snap == NULL) {
+		if (l->mu != NULL)
+			plat_mutex_free(l->mu);
+		if (l->snap != NULL)
+			plat_mutex_free(l->snap);
+		free(l);
+		err_set(e, EXO_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	l->base.ops = &local_ops;
+	return l;
+}
+
+int
+admin_local_attach(struct service *sv, struct admin **out,
+    struct exo_error *e)
+{
+	struct admin_local	*l;
+
+	*out = NULL;
+	if ((l = local_new(e)) == NULL)
+		return EXO_ERR_NOMEM;
+	l->sv = sv;
+	l->borrowed = 1;
+	str_copy(l->base.data_dir, service_settings(sv)->data_dir,
+	    sizeof(l->base.data_dir));
+	str_copy(l->base.config_path, service_settings(sv)->path,
+	    sizeof(l->base.config_path));
+	*out = &l->base;
+	return EXO_OK;
+}
+
 int
 admin_local_open(const char *config_path, struct admin **out,
     char notice[512], struct exo_error *e)
@@ -398,19 +445,8 @@ admin_local_open(const char *config_path, struct admin **out,
 	int			 rc;
 
 	*out = NULL;
-	l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		return err_set(e, EXO_ERR_NOMEM, "out of memory");
-	l->mu = plat_mutex_new();
-	l->snap = plat_mutex_new();
-	if (l->mu == NULL || l->snap == NULL) {
-		if (l->mu != NULL)
-			plat_mutex_free(l->mu);
-		if (l->snap != NULL)
-			plat_mutex_free(l->snap);
-		free(l);
-		return err_set(e, EXO_ERR_NOMEM, "out of memory");
-	}
+	if ((l = local_new(e)) == NULL)
+		return EXO_ERR_NOMEM;
 
 	/* A first run writes the default file, which then opens. */
 	rc = service_open(config_path, &l->sv, notice, e);
@@ -428,7 +464,6 @@ admin_local_open(const char *config_path, struct admin **out,
 		ev_emit(EV_WARN, 0, "screen.log_failed", "The log file could "
 		    "not be opened: {error}", "error", warn.msg, (char *)NULL);
 
-	l->base.ops = &local_ops;
 	str_copy(l->base.data_dir, service_settings(l->sv)->data_dir,
 	    sizeof(l->base.data_dir));
 	str_copy(l->base.config_path, service_settings(l->sv)->path,

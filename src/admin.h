@@ -129,4 +129,22 @@ struct admin {
 int admin_local_open(const char *config_path, struct admin **out,
     char notice[512], struct exo_error *e);
 
+/*
+ * Wraps sv, which the caller opened and may have started, in the same
+ * operations, for the control channel of `serve` (control.c). Its quit
+ * frees the wrapper only: the servers keep running and sv stays open.
+ */
+int admin_local_attach(struct service *sv, struct admin **out,
+    struct exo_error *e);
+
+/*
+ * Attaches to the `serve` of the data folder that config_path (NULL: the
+ * default place) names, over the control channel (admin-remote.c): the
+ * operations act on that process, whose servers keep running after quit,
+ * and resume does nothing. EXO_ERR_NOTFOUND when no serve answers; the
+ * screen then calls admin_local_open.
+ */
+int admin_remote_open(const char *config_path, struct admin **out,
+    struct exo_error *e);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "control.h"
 #include "event.h"
 #include "i18n.h"
 #include "plat.h"
@@ -344,10 +345,29 @@ serve_on_reload(void)
 	service_reload(serving);
 }
 
+/*
+ * Opens the control channel, so a screen can attach to this serve; the
+ * serve runs on without it. NULL when it failed.
+ */
+static struct control *
+serve_control(struct service *sv)
+{
+	struct control		*ctl;
+	struct exo_error	 err;
+
+	err_clear(&err);
+	if (control_start(sv, &ctl, &err) != EXO_OK)
+		ev_emit(EV_WARN, 0, "serve.control_failed", "The screen "
+		    "cannot attach to this serve: {error}", "error", err.msg,
+		    (char *)NULL);
+	return ctl;
+}
+
 int
 cli_serve(struct cli_args *a)
 {
 	struct service		*sv = NULL;
+	struct control		*ctl;
 	struct exo_error	 err;
 	char			 notice[512];
 	int			 rc = CLI_FAIL;
@@ -371,7 +391,9 @@ cli_serve(struct cli_args *a)
 		goto out;		/* logged to stderr and the log file */
 	plat_svc_running();
 
+	ctl = serve_control(sv);
 	service_wait(sv);
+	control_stop(ctl);
 	service_stop(sv);
 	rc = CLI_OK;
 	goto out;

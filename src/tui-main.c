@@ -441,11 +441,19 @@ open_admin(struct tui *t, const char *config_path)
 {
 	struct exo_error	err;
 	char			notice[512];
+	int			rc;
 
 	for (;;) {
+		/* A running serve of this data folder: attach to it. */
 		err_clear(&err);
-		if (admin_local_open(config_path, &t->adm, notice, &err) ==
-		    EXO_OK)
+		notice[0] = '\0';
+		rc = admin_remote_open(config_path, &t->adm, &err);
+		if (rc == EXO_ERR_NOTFOUND) {
+			err_clear(&err);
+			rc = admin_local_open(config_path, &t->adm, notice,
+			    &err);
+		}
+		if (rc == EXO_OK)
 			break;
 		if (!open_failed(t, &err))
 			return EXO_ERR_CANCELLED;

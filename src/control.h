@@ -1,0 +1,97 @@
+/*
+ * control.h: the control channel between `serve` and a screen of the
+ * same data folder (issue 4: the screen attaches to a running serve).
+ *
+ * The wire format is one JSON object per line, at most CONTROL_MSG_MAX
+ * bytes with its "\n". Every member is a string or an integer; there is
+ * no nesting, so json.h reads each message. A client sends requests
+ * {"op":NAME,...}; the server answers each with zero or more progress
+ * messages {"t":KIND,...} and a final {"t":"done","rc":N,"msg":TEXT,...}.
+ * After {"op":"subscribe"} and its "done", the server sends {"t":"event"}
+ * messages until the client closes. During "user_add" and "user_signin",
+ * any line from the client, or its close, cancels the sign-in.
+ *
+ * A line that is too long, not JSON, or holds a NUL byte ends that
+ * client's connection only. Tokens never travel on the channel; the new
+ * local password in the answers of user_add and user_reset_password does,
+ * because the admin asked for it.
+ */
+#ifndef EXO_CONTROL_H
+#define EXO_CONTROL_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "plat.h"
+
+struct service;
+
+/* Longest message, including the line end. */
+#define CONTROL_MSG_MAX (64 * 1024)
+/* Clients served at once; later ones are closed at accept. */
+#define CONTROL_CLIENTS_MAX 16
+/* Clients that may subscribe to events at once. */
+#define CONTROL_SUBSCRIBERS_MAX 8
+/* Events queued for one slow subscriber; later ones are dropped. */
+#define CONTROL_QUEUE_MAX 512
+/* Users in one user_list answer. */
+#define CONTROL_USERS_MAX 100000
+/* Wait for a client to take a message, in milliseconds. */
+#define CONTROL_SEND_TIMEOUT_MS 10000
+/* Wait for the rest of a started message, in milliseconds. */
+#define CONTROL_RECV_TIMEOUT_MS 30000
+/* Version in the "hello" answer; a client refuses another one. */
+#define CONTROL_PROTOCOL "1"
+
+struct control;
+
+/*
+ * Listens on the channel of sv's data folder (plat_ipc_listen) and
+ * serves each client on a thread of its own, acting on sv as the
+ * screen's admin-local.c would. Call after service_start.
+ */
+int control_start(struct service *sv, struct control **out,
+    struct exo_error *e);
+
+/*
+ * Closes the listener and every client, cancels running sign-ins and
+ * waits for the client threads, then frees c. Call before service_stop.
+ */
+void control_stop(struct control *c);
+
+/* ---- the wire format, shared with admin-remote.c ---- */
+
+/* A message being written: a JSON object of string and integer members. */
+struct control_msg {
+	char	buf[CONTROL_MSG_MAX];
+	size_t	len;
+	int	overflow;	/* a member did not fit */
+};
+
+/* Starts a message with its first member {"key":"value". */
+void control_msg_begin(struct control_msg *m, const char *key,
+    const char *value);
+void control_msg_str(struct control_msg *m, const char *key,
+    const char *value);
+void control_msg_int(struct control_msg *m, const char *key, long long v);
+/* Closes the object and adds "\n"; EXO_ERR_TOOLONG when it overflowed. */
+int control_msg_end(struct control_msg *m);
+
+/* Reads lines from a channel connection. */
+struct control_reader {
+	char	buf[CONTROL_MSG_MAX];
+	size_t	len;		/* bytes held */
+	size_t	skip;		/* bytes of the line returned last */
+};
+
+/*
+ * Returns the next line (without "\n") in *line and *len. The first byte
+ * may take up to timeout_ms (-1: no limit), the rest of the line up to
+ * CONTROL_RECV_TIMEOUT_MS. EXO_ERR_TOOLONG for a line over
+ * CONTROL_MSG_MAX, EXO_ERR_PROTO for a NUL byte, EXO_ERR_CLOSED at the
+ * end of the stream, EXO_ERR_TIMEOUT when no line started in time.
+ */
+int control_read_line(struct plat_ipc *c, struct control_reader *r,
+    int timeout_ms, const char **line, size_t *len);
+
+#endif

@@ -19,6 +19,7 @@
 #include <shlobj.h>
 #include <wincrypt.h>
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,11 @@
 #define SVC_EVENT_KEY		L"SYSTEM\\CurrentControlSet\\Services\\" \
 	L"EventLog\\Application\\exoconnect"
 /*
- * Messages of event ids 1 to 1000 are "%1" in EventCreate.exe, which is
- * the message file eventcreate.exe registers for the sources it creates.
- * So the Event Viewer shows exoconnect's text without a message table.
+ * The message file that eventcreate.exe registers for the sources it
+ * creates. Its messages for event ids 1 to 1000 are "%1", so the Event
+ * Viewer shows exoconnect's text without a message table of its own.
+ * NOTE: wine keeps no Event Log, so this was never seen working here;
+ * docs/windows-checklist.md says how to check it on Windows.
  */
 #define SVC_EVENT_FILE		L"%SystemRoot%\\System32\\EventCreate.exe"
 #define SVC_EVENT_ID_MAX	1000
@@ -52,7 +55,7 @@
 #define SVC_START_WAIT_MS	30000
 #define SVC_STOP_WAIT_MS	60000
 #define SVC_POLL_MS		250
-/* What the manager waits before it considers a start or stop hung. */
+/* Wait hints: the time the manager allows a start or stop to take. */
 #define SVC_START_HINT_MS	30000
 #define SVC_STOP_HINT_MS	45000
 #define SVC_NETSH_WAIT_MS	30000
@@ -222,7 +225,7 @@ plat_svc_check_admin(struct exo_error *e)
 
 /*
  * Builds a security descriptor granting full access to SYSTEM,
- * Administrators and account (NULL: nobody else), inheriting nothing
+ * Administrators and account (NULL for none), inheriting nothing
  * from the parent folder. Freed with LocalFree.
  */
 static int
@@ -420,9 +423,9 @@ svc_write_new(const wchar_t *path, const BYTE *data, DWORD len,
  * Copies secrets.dat, re-encrypted. DPAPI ties the file to the user who
  * wrote it, and the service runs as another account. So it is decrypted
  * as the installing user and encrypted for the machine, which any
- * account of this machine can decrypt; the access list of SYSTEM,
- * Administrators and the service's account protects it. The service
- * encrypts it for its own account at its next write.
+ * account of this machine can decrypt. The access list of SYSTEM,
+ * Administrators and the service's account protects the copy, and the
+ * service encrypts it for its own account at its next write.
  */
 static int
 svc_copy_secrets(const wchar_t *from, const wchar_t *to,
@@ -762,9 +765,11 @@ svc_create(const struct plat_svc_install *in, const wchar_t *exe,
     const wchar_t *conf, plat_svc_say_fn say, void *ctx,
     struct exo_error *e)
 {
-	SC_HANDLE	 scm, svc = NULL;
-	wchar_t		 cmd[SVC_CMD_MAX], account[256], password[256];
-	int		 rc = EXO_OK;
+	struct exo_error	 warn;
+	SC_HANDLE		 scm, svc = NULL;
+	wchar_t			 cmd[SVC_CMD_MAX], account[256];
+	wchar_t			 password[256];
+	int			 rc = EXO_OK;
 
 	if (_snwprintf(cmd, SVC_CMD_MAX, L"\"%ls\" -c \"%ls\" service run",
 	    exe, conf) < 0)
@@ -802,10 +807,18 @@ svc_create(const struct plat_svc_install *in, const wchar_t *exe,
 	svc_say(say, ctx, "Registered the service %s (automatic start, "
 	    "account %s).", PLAT_SVC_NAME, in->account != NULL ?
 	    in->account : "LocalSystem");
-	if ((rc = svc_configure(svc, e)) == EXO_OK)
+	/* wine 8.0 does not implement the restart actions; the service
+	 * works without them, so a failure is a warning. */
+	err_clear(&warn);
+	if (svc_configure(svc, &warn) == EXO_OK)
 		svc_say(say, ctx, "Set it to restart after a failure: after "
 		    "%d s, %d s, then %d s.", SVC_RESTART_1_MS / 1000,
 		    SVC_RESTART_2_MS / 1000, SVC_RESTART_3_MS / 1000);
+	else
+		svc_say(say, ctx, "Warning: %s. `sc failure %s reset= %d "
+		    "actions= restart/%d/restart/%d/restart/%d` sets them.",
+		    warn.msg, PLAT_SVC_NAME, SVC_FAILURE_RESET_S,
+		    SVC_RESTART_1_MS, SVC_RESTART_2_MS, SVC_RESTART_3_MS);
 out:
 	if (svc != NULL)
 		CloseServiceHandle(svc);
@@ -867,6 +880,24 @@ svc_wait(SC_HANDLE svc, DWORD pending, int wait_ms,
 	}
 }
 
+/*
+ * Starts svc, retrying for a while when the manager is busy starting
+ * another service: wine 8.0 starts the automatic services when a prefix
+ * boots and answers "database locked" meanwhile.
+ */
+static BOOL
+svc_start_handle(SC_HANDLE svc)
+{
+	for (int waited = 0; ; waited += SVC_POLL_MS) {
+		if (StartServiceW(svc, 0, NULL))
+			return (TRUE);
+		if (GetLastError() != ERROR_SERVICE_DATABASE_LOCKED ||
+		    waited >= SVC_START_WAIT_MS)
+			return (FALSE);
+		Sleep(SVC_POLL_MS);
+	}
+}
+
 int
 plat_svc_start(struct exo_error *e)
 {
@@ -882,7 +913,7 @@ plat_svc_start(struct exo_error *e)
 		CloseServiceHandle(scm);
 		return (e->code);
 	}
-	if (!StartServiceW(svc, 0, NULL)) {
+	if (!svc_start_handle(svc)) {
 		if (GetLastError() == ERROR_SERVICE_ALREADY_RUNNING)
 			rc = err_set(e, EXO_ERR_EXISTS, "the service %s runs "
 			    "already", PLAT_SVC_NAME);
@@ -1027,6 +1058,8 @@ plat_svc_status(struct plat_svc_status *out, struct exo_error *e)
 	out->pid = (long)st.dwProcessId;
 	out->exit_code = st.dwWin32ExitCode == ERROR_SERVICE_SPECIFIC_ERROR ?
 	    st.dwServiceSpecificExitCode : st.dwWin32ExitCode;
+	if (st.dwWin32ExitCode == ERROR_SERVICE_NEVER_STARTED)
+		out->exit_code = 0;
 	svc_status_config(svc, out);
 	CloseServiceHandle(svc);
 	return (EXO_OK);

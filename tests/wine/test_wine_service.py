@@ -1,0 +1,208 @@
+"""exoconnect.exe as a Windows service under wine's service manager.
+
+wine 8.0 runs services: CreateServiceW, StartServiceW, the control
+dispatcher and ControlService work, so the test installs the service,
+starts it, sends a mail through it, stops it and uninstalls it. wine
+shows no firewall rules, ACLs or Event Log entries, and it does not
+implement the restart actions; docs/windows-checklist.md lists how to
+check those on Windows.
+
+Only this module installs the service, because the prefix is shared by
+every test of the run.
+"""
+
+import os
+import poplib
+import smtplib
+import subprocess
+import time
+
+from harness import MAILBOX, ProductTest
+
+MESSAGE = (b"From: <mfp@example.com>\r\nTo: <mfp@example.com>\r\n"
+           b"Subject: service\r\n\r\nsent through the exoconnect service\r\n")
+
+# DPAPI blobs as wine 8.0 writes them (see test_wine.py).
+WINE_DPAPI_MAGIC = b"\x01\x00\x00\x00Wine Crypt32 ok\x00"
+STOP_TIMEOUT = 60       # seconds for the service to stop and free a port
+BOOT_TIMEOUT = 180      # seconds for wineserver and wineboot
+
+
+def quiet(args):
+    return subprocess.run(["timeout", "-k", "5", str(BOOT_TIMEOUT)] + args,
+                          stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL,
+                          start_new_session=True).returncode
+
+
+def services_processes(prefix):
+    """Return the number of services.exe processes of PREFIX."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmdline = f.read()
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (b"services.exe" in cmdline and
+                b"WINEPREFIX=" + prefix.encode() in environ):
+            count += 1
+    return count
+
+
+class WineServiceTest(ProductTest):
+    """One user signed in by device code; the service not installed."""
+
+    SERVE = False
+
+    @classmethod
+    def setUpClass(cls):
+        # After `wineboot --init`, wine 8.0 runs two services.exe in the
+        # new prefix. Each serves some of the service manager's calls from
+        # its own list, so a service created through one is missing from
+        # the other. A restart of wine leaves one.
+        prefix = os.environ.get("WINEPREFIX", "")
+        if prefix and services_processes(prefix) != 1:
+            quiet(["wineserver", "-k"])
+            quiet(["wineserver", "-p"])
+            quiet(["wine", "wineboot"])
+
+    def setUp(self):
+        super().setUp()
+        prefix = os.environ.get("WINEPREFIX", "")
+        self.assertTrue(prefix, "WINEPREFIX is not set")
+        self.assertEqual(services_processes(prefix), 1,
+                         "wine runs more than one service manager")
+        drive = os.path.join(prefix, "drive_c")
+        self.data_dir = os.path.join(drive, "ProgramData", "exoconnect")
+        self.program = os.path.join(drive, "Program Files", "exoconnect",
+                                    "exoconnect.exe")
+        # A failed test must not leave the service for the next one.
+        self.addCleanup(self.service, "uninstall", "--yes")
+
+    def service(self, *args):
+        """Run `service ARGS` with stdin on /dev/null, which answers no
+        to every question; return (status, stdout, stderr)."""
+        proc = subprocess.run([self.product.bin, "-c", self.product.conf,
+                               "service"] + list(args),
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=120, env=self.product.env)
+        out = proc.stdout.decode("utf-8", "replace")
+        err = proc.stderr.decode("utf-8", "replace")
+        self.product.stderr_texts += [out, err]
+        return proc.returncode, out, err
+
+    def state(self):
+        status, out, err = self.service("status")
+        for line in out.splitlines():
+            if line.startswith("state:"):
+                return line.split(":", 1)[1].strip()
+        self.fail("service status printed no state: " + out + err)
+
+    def send_and_fetch(self):
+        login, password = self.login()
+        smtp = smtplib.SMTP("127.0.0.1", self.product.smtp_port,
+                            timeout=30)
+        smtp.login(login, password)
+        self.assertEqual(smtp.sendmail(MAILBOX, [MAILBOX], MESSAGE), {})
+        smtp.quit()
+        pop = poplib.POP3("127.0.0.1", self.product.pop3_port, timeout=30)
+        pop.user(login)
+        pop.pass_(password)
+        count, _ = pop.stat()
+        _, lines, _ = pop.retr(count)
+        pop.quit()
+        self.assertEqual(b"\r\n".join(lines) + b"\r\n", MESSAGE)
+
+    def port_closed(self, port):
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                smtplib.SMTP("127.0.0.1", port, timeout=5).close()
+            except OSError:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def test_install_start_mail_stop_uninstall(self):
+        self.assertEqual(self.state(), "not installed")
+
+        status, out, err = self.service("install")
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("Copied the program", out)
+        self.assertIn("Registered the service exoconnect", out)
+        self.assertTrue(os.path.isfile(self.program))
+        for name in ("exoconnect.conf", "users.conf", "secrets.dat"):
+            self.assertTrue(os.path.isfile(os.path.join(self.data_dir,
+                                                        name)), name)
+        with open(os.path.join(self.data_dir, "secrets.dat"), "rb") as f:
+            sealed = f.read()
+        self.assertTrue(sealed.startswith(WINE_DPAPI_MAGIC) or
+                        sealed[:4] == b"\x01\x00\x00\x00", sealed[:32])
+        self.assertNotIn(self.login()[1].encode(), sealed)
+        for token in self.doubles.secrets():
+            self.assertNotIn(token.encode(), sealed)
+        self.assertEqual(self.state(), "stopped")
+
+        status, out, err = self.service("install")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("installed already", err)
+
+        status, out, err = self.service("start")
+        self.assertEqual(status, 0, out + err)
+        self.assertEqual(self.state(), "running")
+        self.send_and_fetch()
+        self.assertEqual(len(self.doubles.state()["smtp_messages"]), 1)
+
+        status, out, err = self.service("stop")
+        self.assertEqual(status, 0, out + err)
+        self.assertEqual(self.state(), "stopped")
+        self.assertTrue(self.port_closed(self.product.smtp_port),
+                        "the SMTP port still accepts after the stop")
+        with open(self.product.log_file, encoding="utf-8") as f:
+            log = f.read()
+        self.assertIn("event=service.started", log)
+        self.assertIn("event=service.stopped", log)
+
+        status, out, err = self.service("uninstall", "--yes")
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("Stopped and deleted the service", out)
+        self.assertEqual(self.state(), "not installed")
+        self.assertFalse(os.path.exists(self.program))
+        self.assertFalse(os.path.exists(self.data_dir))
+
+    def test_uninstall_keeps_data_on_no(self):
+        status, out, err = self.service("install")
+        self.assertEqual(status, 0, out + err)
+        status, out, err = self.service("uninstall")
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("[y/N]", out)
+        self.assertIn("Kept the settings and data", out)
+        self.assertTrue(os.path.isfile(os.path.join(self.data_dir,
+                                                    "secrets.dat")))
+        self.assertEqual(self.state(), "not installed")
+
+        # A new install keeps the data it finds.
+        status, out, err = self.service("install")
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("Kept the existing", out)
+        status, out, err = self.service("uninstall", "--yes")
+        self.assertEqual(status, 0, out + err)
+        self.assertFalse(os.path.exists(self.data_dir))
+
+    def test_run_from_console_fails(self):
+        status, out, err = self.service("run")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("for the Windows service manager", err)
+
+    def test_commands_on_missing_service(self):
+        for verb in ("start", "stop", "uninstall"):
+            status, out, err = self.service(verb)
+            self.assertEqual(status, 1, verb + ": " + out + err)
+            self.assertIn("not installed", err, verb)
+        status, out, err = self.service("status")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("not installed", out)

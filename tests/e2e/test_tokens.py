@@ -300,7 +300,10 @@ class TokenTest(ProductTest):
         self.warm_up()
         count = len(self.refreshes())
         self.product.advance(8 * 24 * 3600)
-        self.assertTrue(wait_for(lambda: len(self.refreshes()) > count,
+        # A request is listed when it arrives and gets its status when
+        # answered, so wait for the answer.
+        self.assertTrue(wait_for(lambda: len(self.refreshes()) > count and
+                                 "status" in self.refreshes()[-1],
                                  timeout=15),
                         "no background refresh after 8 idle days")
         self.assertEqual(self.refreshes()[-1]["status"], 200)

@@ -10,10 +10,11 @@ set -eu
 # build), make, libc6-dev and dpkg-dev (dpkg-source unpacks the source
 # packages). ncurses-bin provides tic and infocmp, which the ncurses build
 # runs to compile its fallback terminal entries. file checks that the
-# release binary is static.
+# release binary is static. systemd brings systemd-analyze, which checks
+# the unit file in docs/systemd.
 packages="build-essential make dpkg-dev xz-utils musl-tools \
 libbearssl-dev libjsmn-dev libncurses-dev ncurses-bin \
-python3 curl openssl ca-certificates tmux file"
+python3 curl openssl ca-certificates tmux file systemd"
 
 # The Windows build: mingw-w64 cross-compiles exoconnect.exe (and brings
 # windres and objdump), and wine runs it in the tests.

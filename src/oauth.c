@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "json.h"
 #include "oauth.h"
 #include "plat.h"
@@ -505,4 +506,28 @@ void
 oauth_tokens_wipe(struct oauth_tokens *t)
 {
 	plat_wipe(t, sizeof(*t));
+}
+
+void
+oauth_note_mail_proxy(const struct settings *s, unsigned long conn)
+{
+	struct http_url	 u;
+	char		 proxy[512], name[300];
+
+	if (http_parse_url(s->microsoft.authority, &u) != 0)
+		u.host[0] = '\0';
+	http_choose_proxy(s->network.proxy, u.host, proxy);
+	if (proxy[0] == '\0')
+		return;
+	/* Host and port only: the proxy URL may carry a password. */
+	if (http_parse_url(proxy, &u) != 0)
+		str_copy(name, "(invalid URL)", sizeof(name));
+	else
+		snprintf(name, sizeof(name), "%s:%u", u.host, u.port);
+	ev_emit(EV_INFO, conn, "oauth.mail_not_proxied", "The HTTP proxy "
+	    "{proxy} serves sign-in and token requests only; mail connects to "
+	    "Exchange directly, so this failure is not the proxy's", "proxy",
+	    name, NULL);
+	plat_wipe(&u, sizeof(u));
+	plat_wipe(proxy, sizeof(proxy));
 }

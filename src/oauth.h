@@ -134,6 +134,15 @@ void oauth_consent_url(const struct settings *s, char *buf, size_t cap);
 
 void oauth_tokens_wipe(struct oauth_tokens *t);
 
+/*
+ * After a mail connection to Exchange failed: when token requests go
+ * through an HTTP proxy (the setting or HTTPS_PROXY), logs that the proxy
+ * serves token requests only and mail connects directly, so the admin
+ * does not look for the fault at the proxy. conn is the event's
+ * connection id. Logs nothing without a proxy.
+ */
+void oauth_note_mail_proxy(const struct settings *s, unsigned long conn);
+
 /* ---- shared by oauth.c, oauth-device.c and oauth-browser.c ---- */
 
 /*
@@ -143,7 +152,7 @@ void oauth_tokens_wipe(struct oauth_tokens *t);
  * reply before it gives up.
  */
 #define OAUTH_CONNECT_TIMEOUT_MS 10000
-#define OAUTH_READ_TIMEOUT_MS 15000
+#define OAUTH_READ_TIMEOUT_MS 18000
 #define OAUTH_REQUEST_MAX_MS OAUTH_READ_TIMEOUT_MS
 
 /* Appends "&name=value" (no "&" first) with RFC 3986 percent-encoding. */

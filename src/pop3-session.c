@@ -233,6 +233,7 @@ pop3_upstream_failed(struct pop3_session *ps, const char *login, int rc,
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_failed",
 	    "POP3 login to Exchange for {user} failed: {error}", "user",
 	    login, "mailbox", ps->mailbox, "error", e->msg, (char *)NULL);
+	oauth_note_mail_proxy(ps->ctx->settings, ps->ctx->conn);
 	if (rc == EXO_ERR_CLOSED)
 		return pop3_reply_temp(ps, "Upstream connection closed");
 	if (rc == EXO_ERR_TRANSIENT || rc == EXO_ERR_UPSTREAM) {

@@ -533,6 +533,7 @@ upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
 	    "user", s->login, "error", e->msg[0] ? e->msg : exo_strerror(rc),
 	    "reply", s->reply.code ? s->reply.first : NULL,
 	    "upstream", where, (char *)NULL);
+	oauth_note_mail_proxy(s->ctx->settings, s->ctx->conn);
 	reply(s, "454 4.7.0 Upstream connection failed, see proxy log");
 }
 

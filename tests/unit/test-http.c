@@ -726,6 +726,57 @@ out:
 	td_stop(td);
 }
 
+/*
+ * One deadline covers the whole request: a proxy that accepts the
+ * connection and never answers CONNECT ends it after read_timeout_ms,
+ * not after a further connect timeout.
+ */
+TEST(client_deadline_includes_tunnel)
+{
+	struct http_client	 c;
+	struct http_response	 resp;
+	struct exo_error	 e;
+	plat_socket		 silent;
+	int64_t			 start;
+
+	if (plat_listen("127.0.0.1", 0, &silent, NULL) != 0) {
+		CHECK(0);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.connect_timeout_ms = 3000;
+	c.read_timeout_ms = 600;
+	snprintf(c.proxy, sizeof(c.proxy), "http://127.0.0.1:%d",
+	    plat_socket_port(silent));
+	start = plat_now_ms();
+	CHECK_INT(http_post_form(&c, "https://127.0.0.1:1/token", "a=1", &resp,
+	    &e), EXO_ERR_TIMEOUT);
+	CHECK(plat_now_ms() - start < 1500);
+	CHECK(strstr(e.msg, "CONNECT") != NULL);
+	plat_socket_close(silent);
+}
+
+TEST(proxy_setting_checked)
+{
+	struct exo_error	e;
+
+	CHECK_INT(http_proxy_validate("", &e), 0);
+	CHECK_INT(http_proxy_validate("http://127.0.0.1:3128", &e), 0);
+	CHECK_INT(http_proxy_validate("http://u:p%40ss@proxy.example:8080/",
+	    &e), 0);
+	CHECK_INT(http_proxy_validate("socks5://127.0.0.1:1", &e),
+	    EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "http://") != NULL);
+	CHECK_INT(http_proxy_validate("https://127.0.0.1:1", &e),
+	    EXO_ERR_CONFIG);
+	CHECK_INT(http_proxy_validate("127.0.0.1:3128", &e), EXO_ERR_CONFIG);
+	CHECK_INT(http_proxy_validate("http://proxy:8080/path", &e),
+	    EXO_ERR_CONFIG);
+	CHECK_INT(http_proxy_validate("http://u:hunter2@proxy:x", &e),
+	    EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "hunter2") == NULL);
+}
+
 int
 main(void)
 {
@@ -749,5 +800,7 @@ main(void)
 	RUN(proxy_tunnel_carries_tls);
 	RUN(proxy_refusals);
 	RUN(client_read_timeout);
+	RUN(client_deadline_includes_tunnel);
+	RUN(proxy_setting_checked);
 	return TEST_EXIT();
 }

@@ -899,6 +899,7 @@ admin_remote_open(const char *config_path, struct admin **out,
 {
 	struct admin_remote	*r;
 	struct remote_conn	*c;
+	struct exo_error	 failure;
 	int			 rc;
 
 	*out = NULL;
@@ -910,12 +911,11 @@ admin_remote_open(const char *config_path, struct admin **out,
 		return err_set(e, EXO_ERR_NOTFOUND, "no settings to find a "
 		    "running serve by");
 	}
-	c = conn_open(r->base.data_dir, e);
+	/* Another user's serve is an error, not a reason to run our own. */
+	c = conn_open(r->base.data_dir, &failure);
 	if (c == NULL) {
 		free(r);
-		return err_set(e, EXO_ERR_NOTFOUND, "no exoconnect serve runs "
-		    "for %s", config_path != NULL ? config_path : "the "
-		    "default settings");
+		return err_set(e, failure.code, "%s", failure.msg);
 	}
 	r->base.ops = &remote_ops;
 	r->mu = plat_mutex_new();

@@ -1,0 +1,428 @@
+/*
+ * plat-win32-ipc.c: the local control channel on Windows, a named pipe
+ * that only the current user, SYSTEM and Administrators may open. All
+ * I/O is overlapped, so waits have timeouts and plat_ipc_shutdown can
+ * end them from another thread.
+ */
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plat.h"
+
+/* Longest single wait, so that a shutdown is seen within this time. */
+#define IPC_SLICE_MS 250
+/* Buffer sizes of each pipe instance, in bytes. */
+#define IPC_PIPE_BUFFER (64 * 1024)
+
+struct plat_ipc {
+	HANDLE		h;
+	volatile LONG	closed;
+	int		listener;
+	int		first_done;	/* the first instance exists */
+	wchar_t		name[64];
+	PSECURITY_DESCRIPTOR sd;	/* of the listener's instances */
+};
+
+static uint64_t
+ipc_hash(const char *s)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+void
+plat_ipc_endpoint(const char *data_dir, char out[PLAT_PATH_MAX])
+{
+	snprintf(out, PLAT_PATH_MAX, "\\\\.\\pipe\\exoconnect-%016llx",
+	    (unsigned long long)ipc_hash(data_dir));
+}
+
+static void
+ipc_wide_name(const char *data_dir, wchar_t out[64])
+{
+	char	name[PLAT_PATH_MAX];
+	size_t	i;
+
+	plat_ipc_endpoint(data_dir, name);
+	for (i = 0; name[i] != '\0' && i < 63; i++)
+		out[i] = (wchar_t)(unsigned char)name[i];
+	out[i] = L'\0';
+}
+
+/* The process's user SID; free with free(). */
+static PSID
+ipc_user_sid(void)
+{
+	HANDLE		 token;
+	DWORD		 n = 0;
+	TOKEN_USER	*tu = NULL;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+		return NULL;
+	GetTokenInformation(token, TokenUser, NULL, 0, &n);
+	if (n > 0 && (tu = malloc(n)) != NULL &&
+	    !GetTokenInformation(token, TokenUser, tu, n, &n)) {
+		free(tu);
+		tu = NULL;
+	}
+	CloseHandle(token);
+	if (tu == NULL)
+		return NULL;
+	/* The SID lives inside tu, right after the structure's header. */
+	memmove(tu, tu->User.Sid, GetLengthSid(tu->User.Sid));
+	return (PSID)tu;
+}
+
+/*
+ * Builds a descriptor that gives full access to SYSTEM, Administrators
+ * and the current user only, and names the user as owner for
+ * ipc_owner_trusted.
+ */
+static PSECURITY_DESCRIPTOR
+ipc_descriptor(void)
+{
+	PSECURITY_DESCRIPTOR	 sd = NULL;
+	PSID			 sid;
+	wchar_t			*text = NULL, sddl[256];
+
+	if ((sid = ipc_user_sid()) == NULL)
+		return NULL;
+	if (ConvertSidToStringSidW(sid, &text)) {
+		_snwprintf(sddl, 256, L"O:%lsD:P(A;;GA;;;SY)(A;;GA;;;BA)"
+		    L"(A;;GA;;;%ls)", text, text);
+		sddl[255] = L'\0';
+		LocalFree(text);
+		if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+		    SDDL_REVISION_1, &sd, NULL))
+			sd = NULL;
+	}
+	free(sid);
+	return sd;
+}
+
+/*
+ * 1 when the pipe's owner is this user, SYSTEM or Administrators, so a
+ * pipe another user created first under our name is not trusted.
+ */
+static int
+ipc_owner_trusted(HANDLE h)
+{
+	PSECURITY_DESCRIPTOR	 sd = NULL;
+	PSID			 owner = NULL, self;
+	int			 ok = 0;
+
+	if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
+	    &owner, NULL, NULL, NULL, &sd) != ERROR_SUCCESS)
+		return 0;
+	/* NOTE: wine reports no owner for pipes; Windows always has one. */
+	if (owner == NULL)
+		ok = 1;
+	else if (IsWellKnownSid(owner, WinLocalSystemSid) ||
+	    IsWellKnownSid(owner, WinBuiltinAdministratorsSid))
+		ok = 1;
+	else if ((self = ipc_user_sid()) != NULL) {
+		ok = EqualSid(owner, self) != 0;
+		free(self);
+	}
+	LocalFree(sd);
+	return ok;
+}
+
+static HANDLE
+ipc_instance(struct plat_ipc *l, DWORD *err)
+{
+	SECURITY_ATTRIBUTES	sa;
+	DWORD			open = PIPE_ACCESS_DUPLEX |
+				    FILE_FLAG_OVERLAPPED;
+	HANDLE			h;
+
+	sa.nLength = sizeof(sa);
+	sa.lpSecurityDescriptor = l->sd;
+	sa.bInheritHandle = FALSE;
+	if (!l->first_done)
+		open |= FILE_FLAG_FIRST_PIPE_INSTANCE;
+	h = CreateNamedPipeW(l->name, open, PIPE_TYPE_BYTE |
+	    PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+	    PIPE_UNLIMITED_INSTANCES, IPC_PIPE_BUFFER, IPC_PIPE_BUFFER, 0,
+	    &sa);
+	*err = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+	if (h != INVALID_HANDLE_VALUE)
+		l->first_done = 1;
+	return h;
+}
+
+int
+plat_ipc_listen(const char *data_dir, struct plat_ipc **out,
+    struct exo_error *e)
+{
+	struct plat_ipc	*l;
+	HANDLE		 probe;
+	DWORD		 err;
+
+	*out = NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+	l->listener = 1;
+	ipc_wide_name(data_dir, l->name);
+	if ((l->sd = ipc_descriptor()) == NULL) {
+		free(l);
+		return err_set(e, EXO_ERR_IO, "cannot build the access list "
+		    "of the control pipe (error %lu)", GetLastError());
+	}
+	/*
+	 * FILE_FLAG_FIRST_PIPE_INSTANCE refuses a name another process
+	 * serves; wine ignores it, so a pipe that opens is checked first.
+	 */
+	probe = CreateFileW(l->name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+	    OPEN_EXISTING, 0, NULL);
+	err = probe == INVALID_HANDLE_VALUE ? GetLastError() : ERROR_SUCCESS;
+	if (probe != INVALID_HANDLE_VALUE)
+		CloseHandle(probe);
+	if (err == ERROR_SUCCESS || err == ERROR_PIPE_BUSY)
+		l->h = INVALID_HANDLE_VALUE;
+	else
+		l->h = ipc_instance(l, &err);
+	if (l->h == INVALID_HANDLE_VALUE) {
+		LocalFree(l->sd);
+		free(l);
+		if (err == ERROR_SUCCESS || err == ERROR_ACCESS_DENIED ||
+		    err == ERROR_PIPE_BUSY)
+			return err_set(e, EXO_ERR_LOCKED, "another process "
+			    "listens on the control pipe of %s", data_dir);
+		return err_set(e, EXO_ERR_IO, "cannot create the control pipe "
+		    "(error %lu)", err);
+	}
+	*out = l;
+	return EXO_OK;
+}
+
+/*
+ * Waits for the overlapped operation of ov in slices, so a shutdown of c
+ * ends the wait. Returns 0, EXO_ERR_TIMEOUT or EXO_ERR_CLOSED; on the
+ * last two the operation is cancelled.
+ */
+static int
+ipc_wait(struct plat_ipc *c, OVERLAPPED *ov, int timeout_ms)
+{
+	int64_t	deadline = plat_monotonic_ms() + timeout_ms;
+	int64_t	left;
+	DWORD	slice, n;
+	int	rc;
+
+	for (;;) {
+		if (WaitForSingleObject(ov->hEvent, 0) == WAIT_OBJECT_0)
+			return EXO_OK;
+		rc = InterlockedCompareExchange(&c->closed, 0, 0) ?
+		    EXO_ERR_CLOSED : EXO_OK;
+		left = deadline - plat_monotonic_ms();
+		if (rc == EXO_OK && timeout_ms >= 0 && left <= 0)
+			rc = EXO_ERR_TIMEOUT;
+		if (rc != EXO_OK)
+			break;
+		slice = IPC_SLICE_MS;
+		if (timeout_ms >= 0 && left < (int64_t)slice)
+			slice = (DWORD)left;
+		if (WaitForSingleObject(ov->hEvent, slice) == WAIT_OBJECT_0)
+			return EXO_OK;
+	}
+
+	/* An operation that completed before the cancel keeps its result. */
+	CancelIoEx(c->h, ov);
+	if (GetOverlappedResult(c->h, ov, &n, TRUE))
+		return EXO_OK;
+	return rc;
+}
+
+int
+plat_ipc_accept(struct plat_ipc *l, int timeout_ms, struct plat_ipc **out)
+{
+	struct plat_ipc	*c;
+	OVERLAPPED	 ov;
+	DWORD		 n, err;
+	HANDLE		 next;
+	int		 rc = EXO_OK;
+
+	*out = NULL;
+	if (InterlockedCompareExchange(&l->closed, 0, 0))
+		return EXO_ERR_CLOSED;
+	memset(&ov, 0, sizeof(ov));
+	if ((ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+		return EXO_ERR_TRANSIENT;
+	if (!ConnectNamedPipe(l->h, &ov)) {
+		err = GetLastError();
+		if (err == ERROR_IO_PENDING) {
+			rc = ipc_wait(l, &ov, timeout_ms);
+			if (rc == EXO_OK && !GetOverlappedResult(l->h, &ov, &n,
+			    FALSE))
+				rc = EXO_ERR_TIMEOUT;
+		} else if (err != ERROR_PIPE_CONNECTED)
+			rc = EXO_ERR_TRANSIENT;
+	}
+	CloseHandle(ov.hEvent);
+	if (rc != EXO_OK) {
+		/* A client that came and went leaves the instance unusable. */
+		if (rc == EXO_ERR_TIMEOUT || rc == EXO_ERR_TRANSIENT)
+			DisconnectNamedPipe(l->h);
+		return rc;
+	}
+
+	/* The connected instance goes to the client; listen on a new one. */
+	next = ipc_instance(l, &err);
+	if (next == INVALID_HANDLE_VALUE) {
+		DisconnectNamedPipe(l->h);
+		return EXO_ERR_TRANSIENT;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		DisconnectNamedPipe(l->h);
+		CloseHandle(next);
+		return EXO_ERR_TRANSIENT;
+	}
+	c->h = l->h;
+	l->h = next;
+	*out = c;
+	return EXO_OK;
+}
+
+int
+plat_ipc_connect(const char *data_dir, int timeout_ms,
+    struct plat_ipc **out, struct exo_error *e)
+{
+	struct plat_ipc	*c;
+	wchar_t		 name[64];
+	HANDLE		 h;
+	DWORD		 err;
+	int64_t		 deadline = plat_monotonic_ms() + timeout_ms;
+
+	*out = NULL;
+	ipc_wide_name(data_dir, name);
+	for (;;) {
+		h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+		    OPEN_EXISTING, FILE_FLAG_OVERLAPPED |
+		    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+		if (h != INVALID_HANDLE_VALUE)
+			break;
+		err = GetLastError();
+		if (err == ERROR_ACCESS_DENIED)
+			return err_set(e, EXO_ERR_PERM, "the control pipe of %s "
+			    "belongs to another user", data_dir);
+		if (err != ERROR_PIPE_BUSY || plat_monotonic_ms() >= deadline)
+			return err_set(e, EXO_ERR_NOTFOUND, "no exoconnect "
+			    "serve answers for %s", data_dir);
+		WaitNamedPipeW(name, IPC_SLICE_MS);
+	}
+	if (!ipc_owner_trusted(h)) {
+		CloseHandle(h);
+		return err_set(e, EXO_ERR_PERM, "the control pipe of %s "
+		    "belongs to another user", data_dir);
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		CloseHandle(h);
+		return err_set(e, EXO_ERR_NOMEM, "out of memory");
+	}
+	c->h = h;
+	*out = c;
+	return EXO_OK;
+}
+
+/* One overlapped read or write; returns the byte count or an error. */
+static long
+ipc_io(struct plat_ipc *c, int write, void *buf, DWORD len, int timeout_ms)
+{
+	OVERLAPPED	ov;
+	DWORD		n = 0, err;
+	BOOL		ok;
+	int		rc;
+
+	memset(&ov, 0, sizeof(ov));
+	if ((ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+		return EXO_ERR_IO;
+	ok = write ? WriteFile(c->h, buf, len, NULL, &ov) :
+	    ReadFile(c->h, buf, len, NULL, &ov);
+	err = ok ? ERROR_SUCCESS : GetLastError();
+	if (err == ERROR_SUCCESS || err == ERROR_IO_PENDING) {
+		rc = ipc_wait(c, &ov, timeout_ms);
+		if (rc == EXO_OK && GetOverlappedResult(c->h, &ov, &n, FALSE))
+			err = ERROR_SUCCESS;
+		else if (rc == EXO_OK)
+			err = GetLastError();
+		else
+			err = ERROR_OPERATION_ABORTED;
+	} else
+		rc = EXO_OK;
+	CloseHandle(ov.hEvent);
+	if (err == ERROR_SUCCESS)
+		return (long)n;
+	if (rc != EXO_OK)
+		return rc;
+	/* plat_ipc_shutdown cancels the I/O that is under way. */
+	if (err == ERROR_OPERATION_ABORTED ||
+	    InterlockedCompareExchange(&c->closed, 0, 0))
+		return EXO_ERR_CLOSED;
+	/* A closed pipe is the end of the stream for a reader. */
+	if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED ||
+	    err == ERROR_NO_DATA)
+		return write ? EXO_ERR_CLOSED : 0;
+	return EXO_ERR_IO;
+}
+
+int
+plat_ipc_send_all(struct plat_ipc *c, const void *buf, size_t len,
+    int timeout_ms)
+{
+	const char	*p = buf;
+	long		 n;
+	DWORD		 chunk;
+
+	while (len > 0) {
+		chunk = len > IPC_PIPE_BUFFER ? IPC_PIPE_BUFFER : (DWORD)len;
+		n = ipc_io(c, 1, (void *)p, chunk, timeout_ms);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return EXO_ERR_CLOSED;
+		p += n;
+		len -= (size_t)n;
+	}
+	return EXO_OK;
+}
+
+long
+plat_ipc_recv(struct plat_ipc *c, void *buf, size_t len, int timeout_ms)
+{
+	DWORD	chunk = len > IPC_PIPE_BUFFER ? IPC_PIPE_BUFFER : (DWORD)len;
+
+	return ipc_io(c, 0, buf, chunk, timeout_ms);
+}
+
+void
+plat_ipc_shutdown(struct plat_ipc *c)
+{
+	InterlockedExchange(&c->closed, 1);
+	CancelIoEx(c->h, NULL);
+}
+
+/*
+ * Closes without DisconnectNamedPipe, which would discard what the other
+ * side has not read yet: the pipe instance ends when both sides closed.
+ */
+void
+plat_ipc_close(struct plat_ipc *c)
+{
+	if (c == NULL)
+		return;
+	CloseHandle(c->h);
+	if (c->sd != NULL)
+		LocalFree(c->sd);
+	free(c);
+}

@@ -918,6 +918,7 @@ admin_remote_open(const char *config_path, struct admin **out,
 		return err_set(e, failure.code, "%s", failure.msg);
 	}
 	r->base.ops = &remote_ops;
+	r->base.attached = 1;
 	r->mu = plat_mutex_new();
 	r->emu = plat_mutex_new();
 	r->ecv = plat_cond_new();

@@ -117,6 +117,8 @@ struct admin {
 	/* Data folder and settings file, for the title line. */
 	char			 data_dir[PLAT_PATH_MAX];
 	char			 config_path[PLAT_PATH_MAX];
+	/* 1: the servers run in a serve process, which quit leaves running. */
+	int			 attached;
 };
 
 /*

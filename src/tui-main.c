@@ -296,7 +296,8 @@ tui_quit(struct tui *t)
 	char	text[256];
 	long	n = t->adm->ops->active_sessions(t->adm);
 
-	if (n > 0) {
+	/* An attached screen's quit leaves the sessions to the serve. */
+	if (n > 0 && !t->adm->attached) {
 		snprintf(text, sizeof(text), _("%ld device sessions are open. "
 		    "Quitting stops the servers and closes them. Quit?"), n);
 		if (!tui_confirm(t, _("Quit"), text))

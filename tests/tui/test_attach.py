@@ -1,0 +1,80 @@
+"""The screen attached to a running `serve`, driven in tmux.
+
+The serve runs in its own process; the screen opened on the same settings
+attaches to it over the control channel, shows its servers, counters and
+users, acts on it, and quitting the screen leaves the serve running.
+"""
+
+import poplib
+import shutil
+import unittest
+
+import harness
+from test_screen import Screen, WAIT, server_row
+
+
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class AttachTests(harness.ProductTest):
+    SERVE = True
+
+    def open_screen(self):
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        return screen
+
+    def sessions(self, screen, name):
+        row = server_row(screen.text(), name)
+        return int(row[5]) if len(row) >= 7 and row[5].isdigit() else -1
+
+    def test_screen_shows_serve_and_quit_leaves_it(self):
+        screen = self.open_screen()
+        screen.wait(r"^mfp +mfp@example\.com +valid")
+        screen.wait(r"^POP3 +running +127\.0\.0\.1:%d" %
+                    self.product.pop3_port)
+        screen.wait(r"^SMTP +running +127\.0\.0\.1:%d" %
+                    self.product.smtp_port)
+        self.assertTrue(harness.wait_for(
+            lambda: self.sessions(screen, "POP3") >= 0, WAIT))
+        before = self.sessions(screen, "POP3")
+
+        # A device session of the serve moves the screen's counters.
+        login, password = self.login()
+        pop = poplib.POP3("127.0.0.1", self.product.pop3_port, timeout=20)
+        pop.user(login)
+        pop.pass_(password)
+        self.assertTrue(harness.wait_for(
+            lambda: self.sessions(screen, "POP3") == before + 1, WAIT),
+            screen.text())
+
+        # The serve's log reaches the log pane.
+        screen.wait(r"mfp logged in from 127\.0\.0\.1")
+
+        # Quitting does not ask about the open session and keeps it.
+        screen.keys("q")
+        screen.wait("EXIT=0")
+        self.assertIsNone(self.product.serve_proc.poll())
+        self.assertEqual(pop.stat()[0], 0)
+        pop.quit()
+        self.assertTrue(harness.wait_port(self.product.pop3_port))
+
+    def test_stop_on_screen_stops_serve_server(self):
+        screen = self.open_screen()
+        screen.wait(r"^SMTP +running")
+        screen.keys("o")
+        screen.wait("Which server")
+        screen.keys("3")
+        screen.wait(r"^SMTP +stopped")
+        self.assertFalse(harness.wait_port(self.product.smtp_port,
+                                           timeout=1))
+        screen.keys("t")
+        screen.wait("Which server")
+        screen.keys("3")
+        screen.wait(r"^SMTP +running")
+        self.assertTrue(harness.wait_port(self.product.smtp_port))
+        screen.keys("q")
+        screen.wait("EXIT=0")
+        self.assertIsNone(self.product.serve_proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()

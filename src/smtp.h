@@ -66,7 +66,7 @@ int smtp_data_done(const struct smtp_data *d);
 
 /* ---- smtp-rewrite.c: sender and charset fix-ups in DATA ---- */
 
-/* Longest header field held for rewriting; longer ones pass unchanged. */
+/* Maximum header field buffered for rewriting; longer ones pass as is. */
 #define SMTP_HEADER_FIELD_MAX 8192
 /* Longest MIME part held while its ISO-2022-JP-2 text is checked. */
 #define SMTP_HOLD_MAX (64 * 1024)
@@ -77,7 +77,7 @@ struct smtp_rewrite_opts {
 	int		 relabel_jp;	/* ISO-2022-JP-2 -> ISO-2022-JP */
 };
 
-/* What one message's rewrite changed, for the log. */
+/* The changes of one message's rewrite, for the log. */
 struct smtp_rewrite_report {
 	int	from_seen;		/* the header had a From field */
 	int	from_rewritten;
@@ -96,10 +96,10 @@ struct smtp_rewrite;
  * mailbox set, the first From field's address becomes the mailbox when
  * it differs (ignoring case): in "phrase <addr>" only addr changes, and
  * a phrase containing "@" is dropped. encode_utf8 turns raw UTF-8 values
- * of the message header into RFC 2047 "B" words of at most 75 bytes,
- * folded; relabel_jp changes ISO-2022-JP-2 to ISO-2022-JP in
- * Content-Type fields and encoded words whose text uses only the escape
- * sequences of ISO-2022-JP (RFC 1468). Every other byte is unchanged.
+ * of the message header into folded RFC 2047 "B" words of at most 75
+ * bytes. relabel_jp changes ISO-2022-JP-2 to ISO-2022-JP in Content-Type
+ * fields and encoded words whose text uses only the escape sequences of
+ * ISO-2022-JP (RFC 1468). Every other byte is unchanged.
  */
 struct smtp_rewrite *smtp_rewrite_new(const struct smtp_rewrite_opts *opts);
 

@@ -1,9 +1,10 @@
 """End-to-end tests of the ways devices log in and send.
 
-APOP and CRAM-MD5 with real clients (poplib, smtplib, curl), devices that
-send without AUTH (trusted addresses, POP-before-SMTP), the throttling of
-failed logins per address, many devices on one mailbox, and the sender
-and charset fix-ups checked on the bytes the SMTP double received.
+APOP and CRAM-MD5 run with real clients (poplib, smtplib, curl). Devices
+send without AUTH from trusted addresses and after POP3 logins. Failed
+logins are throttled per address, and many devices share one mailbox.
+The sender and charset fix-ups are checked on the bytes the SMTP double
+received.
 
 Source addresses 127.0.0.1 and 127.0.0.2 stand for two devices; both
 reach the product's listeners on 127.0.0.1.
@@ -41,7 +42,7 @@ class RawFrom(Raw):
 
 
 def cram_reply(login, password, challenge_b64):
-    """Return the base64 CRAM-MD5 answer (RFC 2195) to a challenge."""
+    """Return the base64 CRAM-MD5 response (RFC 2195) to a challenge."""
     if isinstance(password, str):
         password = password.encode()
     challenge = base64.b64decode(challenge_b64)

@@ -209,7 +209,9 @@ TEST(challenge_format)
 	CHECK(a[strlen(a) - 1] == '>');
 	dot = strchr(a, '.');
 	at = strchr(a, '@');
-	CHECK(dot != NULL && at != NULL && dot < at);
+	CHECK(dot != NULL);
+	CHECK(at != NULL);
+	CHECK(dot < at);
 	CHECK(strcmp(at, "@proxy.example.lan>") == 0);
 	CHECK(strcmp(a, b) != 0);
 	CHECK_INT(auth_make_challenge("", a), EXO_OK);

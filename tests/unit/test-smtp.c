@@ -1532,6 +1532,15 @@ TEST(cram_md5_login_and_cancel)
 	dev_send(d, "AUTH CRAM-MD5");
 	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
 	CHECK(dev_expect(d, "*", "501 5.7.0 Authentication cancelled\r\n"));
+	dev_send(d, "AUTH CRAM-MD5");
+	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
+	/* "nodigest" has no space, "!!" is no base64. */
+	CHECK(dev_expect(d, "bm9kaWdlc3Q=", "501 5.5.2 Invalid base64 data "
+	    "or CRAM-MD5 response\r\n"));
+	dev_send(d, "AUTH CRAM-MD5");
+	CHECK_INT(dev_reply(d, line, sizeof(line)), 334);
+	CHECK(dev_expect(d, "!!", "501 5.5.2 Invalid base64 data or CRAM-MD5 "
+	    "response\r\n"));
 
 	/* The first challenge came with the cancelled attempt. */
 	decode_prompt(line, challenge, sizeof(challenge));

@@ -2,7 +2,7 @@
  * admin-remote.c: struct admin_ops over the control channel, for a screen
  * attached to a `serve` of the same data folder. Each operation sends one
  * request on an idle connection (a few stay open for the next one) and
- * waits for its answer; events arrive on a connection of their own, read
+ * waits for the response. Events arrive on a connection of their own, read
  * by one thread that hands them to the screen's subscribers.
  */
 #include <stdio.h>
@@ -24,7 +24,7 @@
 #define REMOTE_CONNECT_MS 3000
 /* How often a sign-in's cancel flag is checked, in milliseconds. */
 #define REMOTE_POLL_MS 250
-/* Longest event template the screen keeps. */
+/* Maximum size of an event template the screen accepts, in bytes. */
 #define REMOTE_TEXT_MAX 1024
 
 struct remote_conn {
@@ -163,7 +163,7 @@ read_msg(struct remote_conn *c, volatile int *cancel, int *cancel_sent,
 }
 
 /*
- * Sends req (freed here) and waits for its answer: progress messages go
+ * Sends req (freed here) and waits for the response: progress messages go
  * to fn, the final one is returned in *done (freed by the caller). The
  * return is the operation's code, with its message in e.
  */
@@ -214,7 +214,7 @@ remote_call(struct admin_remote *r, struct control_msg *req,
 		return err_set(e, EXO_ERR_IO, "%s", remote_lost);
 	}
 
-	/* A sign-in's connection ends with its answer. */
+	/* The serve closes a sign-in's connection after its response. */
 	if (cancel != NULL)
 		conn_close(c);
 	else
@@ -230,7 +230,7 @@ remote_call(struct admin_remote *r, struct control_msg *req,
 	    exo_strerror((int)code));
 }
 
-/* remote_call for operations whose answer holds only the code. */
+/* Calls remote_call for operations whose response is only a code. */
 static int
 remote_simple(struct admin_remote *r, struct control_msg *req,
     struct exo_error *e)
@@ -422,7 +422,7 @@ on_signin(const struct json_doc *d, const char *kind, void *ctx)
 	}
 }
 
-/* Sends a sign-in request and copies its answer. */
+/* Sends a sign-in request and copies the response. */
 static int
 remote_signin(struct admin_remote *r, struct control_msg *m,
     const struct signin_request *rq, struct signin_result *out,

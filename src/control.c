@@ -1,7 +1,7 @@
 /*
  * control.c: the server side of the control channel inside `serve`. One
  * thread accepts, one thread serves each client: it reads a request,
- * finds its handler in a table and answers through the operations of
+ * finds its handler in a table and responds through the operations of
  * admin-local.c on the serve's service, so a screen attached from
  * another process acts as it would in its own.
  */
@@ -52,7 +52,7 @@ struct ctl_client {
 
 	struct json_doc		*req;	/* the request being handled */
 	struct control_reader	 rd;
-	struct control_msg	 out;	/* answers of the client thread */
+	struct control_msg	 out;	/* responses of the client thread */
 	struct control_msg	 job_out; /* messages of a sign-in */
 };
 
@@ -74,7 +74,7 @@ ctl_send(struct ctl_client *c, struct control_msg *m)
 	if (rc != EXO_OK) {
 		control_msg_begin(m, "t", "done");
 		control_msg_int(m, "rc", EXO_ERR_TOOLONG);
-		control_msg_str(m, "msg", "the answer is too long for the "
+		control_msg_str(m, "msg", "the response is too long for the "
 		    "control channel");
 		control_msg_end(m);
 	}
@@ -86,7 +86,7 @@ ctl_send(struct ctl_client *c, struct control_msg *m)
 	return rc;
 }
 
-/* Starts the final answer of a request with its code and message. */
+/* Starts the final response to a request with its code and message. */
 static struct control_msg *
 ctl_done(struct control_msg *m, int rc, const struct exo_error *e)
 {
@@ -444,7 +444,7 @@ ctl_signin_main(void *arg)
 /*
  * Runs the sign-in on a thread and watches the client meanwhile: any
  * byte from it, its close or a stop cancels. The connection ends after
- * the answer, because a cancel may have left part of a line unread.
+ * the response, because a cancel may have left part of a line unread.
  */
 static int
 ctl_signin(struct ctl_client *c, int add)

@@ -1,20 +1,20 @@
 /*
  * control.h: the control channel between `serve` and a screen of the
- * same data folder (issue 4: the screen attaches to a running serve).
+ * same data folder, through which the screen attaches to a running serve.
  *
  * The wire format is one JSON object per line, at most CONTROL_MSG_MAX
- * bytes with its "\n". Every member is a string or an integer; there is
- * no nesting, so json.h reads each message. A client sends requests
- * {"op":NAME,...}; the server answers each with zero or more progress
+ * bytes with its "\n". Every member is a string or an integer without
+ * nesting, so json.h reads each message. A client sends requests
+ * {"op":NAME,...}. The server responds to each with zero or more progress
  * messages {"t":KIND,...} and a final {"t":"done","rc":N,"msg":TEXT,...}.
  * After {"op":"subscribe"} and its "done", the server sends {"t":"event"}
  * messages until the client closes. During "user_add" and "user_signin",
  * any line from the client, or its close, cancels the sign-in.
  *
- * A line that is too long, not JSON, or holds a NUL byte ends that
- * client's connection only. Tokens never travel on the channel; the new
- * local password in the answers of user_add and user_reset_password does,
- * because the admin asked for it.
+ * A line that is too long, not JSON, or contains a NUL byte ends that
+ * client's connection only. Tokens never travel on the channel. The new
+ * local password in the responses to user_add and user_reset_password
+ * does, because the admin requested it.
  */
 #ifndef EXO_CONTROL_H
 #define EXO_CONTROL_H
@@ -26,7 +26,7 @@
 
 struct service;
 
-/* Longest message, including the line end. */
+/* Maximum message size in bytes, including the line end. */
 #define CONTROL_MSG_MAX (64 * 1024)
 /* Clients served at once; later ones are closed at accept. */
 #define CONTROL_CLIENTS_MAX 16
@@ -34,13 +34,13 @@ struct service;
 #define CONTROL_SUBSCRIBERS_MAX 8
 /* Events queued for one slow subscriber; later ones are dropped. */
 #define CONTROL_QUEUE_MAX 512
-/* Users in one user_list answer. */
+/* Maximum number of users in one user_list response. */
 #define CONTROL_USERS_MAX 100000
 /* Wait for a client to take a message, in milliseconds. */
 #define CONTROL_SEND_TIMEOUT_MS 10000
 /* Wait for the rest of a started message, in milliseconds. */
 #define CONTROL_RECV_TIMEOUT_MS 30000
-/* Version in the "hello" answer; a client refuses another one. */
+/* Protocol version in the "hello" response. A client rejects others. */
 #define CONTROL_PROTOCOL "1"
 
 struct control;

@@ -22,9 +22,9 @@
 
 #include "plat.h"
 
-/* Longest single wait, so a shutdown is seen even where poll misses it. */
+/* Maximum single wait, so a shutdown is seen even where poll misses it. */
 #define IPC_SLICE_MS 250
-/* Time a stale socket gets to answer before it is replaced. */
+/* Time a stale socket gets to accept before it is replaced. */
 #define IPC_PROBE_MS 500
 
 struct plat_ipc {

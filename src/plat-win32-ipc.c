@@ -15,7 +15,7 @@
 
 #include "plat.h"
 
-/* Longest single wait, so that a shutdown is seen within this time. */
+/* Maximum single wait, so that a shutdown is seen within this time. */
 #define IPC_SLICE_MS 250
 /* Buffer sizes of each pipe instance, in bytes. */
 #define IPC_PIPE_BUFFER (64 * 1024)
@@ -112,8 +112,9 @@ ipc_descriptor(void)
 }
 
 /*
- * 1 when the pipe's owner is this user, SYSTEM or Administrators, so a
- * pipe another user created first under our name is not trusted.
+ * Returns 1 when the pipe's owner is this user, SYSTEM or Administrators,
+ * so a pipe another user created first under our name is not trusted.
+ * NOTE: a serve under a dedicated service account is rejected as well.
  */
 static int
 ipc_owner_trusted(HANDLE h)
@@ -181,7 +182,7 @@ plat_ipc_listen(const char *data_dir, struct plat_ipc **out,
 		    "of the control pipe (error %lu)", GetLastError());
 	}
 	/*
-	 * FILE_FLAG_FIRST_PIPE_INSTANCE refuses a name another process
+	 * FILE_FLAG_FIRST_PIPE_INSTANCE rejects a name another process
 	 * serves; wine ignores it, so a pipe that opens is checked first.
 	 */
 	probe = CreateFileW(l->name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
@@ -314,8 +315,10 @@ plat_ipc_connect(const char *data_dir, int timeout_ms,
 			break;
 		err = GetLastError();
 		if (err == ERROR_ACCESS_DENIED)
-			return err_set(e, EXO_ERR_PERM, "the control pipe of %s "
-			    "belongs to another user", data_dir);
+			return err_set(e, EXO_ERR_PERM, "access to the control "
+			    "pipe of %s was denied: open the screen as the "
+			    "user that runs serve, or in a console started "
+			    "with Run as administrator", data_dir);
 		if (err != ERROR_PIPE_BUSY || plat_monotonic_ms() >= deadline)
 			return err_set(e, EXO_ERR_NOTFOUND, "no exoconnect "
 			    "serve answers for %s", data_dir);

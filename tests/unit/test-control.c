@@ -3,7 +3,7 @@
  * runs on 127.0.0.1 ports with control_start, and admin-remote.c drives
  * it through every operation of struct admin_ops. Junk and oversized
  * messages end only their own connection; the socket has mode 0600 and
- * refuses other users. The identity platform and the Exchange upstreams
+ * rejects other users. The identity platform and the Exchange upstreams
  * point at a closed port, so nothing reaches the network.
  */
 #include <stdio.h>
@@ -49,8 +49,8 @@ make_dir(void)
 	if (base == NULL || base[0] == '\0')
 		base = "/tmp";
 	CHECK_INT(plat_random(r, sizeof(r)), 0);
-	snprintf(name, sizeof(name), "exo-test-control-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5]);
+	snprintf(name, sizeof(name), "exo-test-control-%02x%02x%02x%02x%02x"
+	    "%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
 	CHECK_INT(plat_path_join(dir, base, name), 0);
 	CHECK_INT(plat_mkdir_p(dir, 1, NULL), 0);
 }
@@ -76,7 +76,8 @@ write_conf(void)
 	    "[log]\nfile =\n",
 	    CLOSED_PORT, pop3_port, CLOSED_PORT, smtp_port, CLOSED_PORT,
 	    CLOSED_PORT);
-	CHECK(n > 0 && (size_t)n < sizeof(text));
+	CHECK(n > 0);
+	CHECK((size_t)n < sizeof(text));
 	CHECK_INT(plat_write_file_atomic(conf, text, strlen(text), 0, NULL),
 	    0);
 }
@@ -343,7 +344,7 @@ TEST(settings_round_trip)
 	CHECK_INT(f.adm->ops->settings_restart(f.adm, &err), EXO_OK);
 	CHECK_INT(service_settings(f.sv)->smtp.idle_timeout, 123);
 
-	/* A value the serve refuses keeps the old one. */
+	/* A value the serve rejects keeps the old one. */
 	CHECK_INT(config_set(s, "log", "level", "info", NULL), EXO_OK);
 	str_copy(s->pop3.listen, "not an address", sizeof(s->pop3.listen));
 	CHECK(f.adm->ops->settings_save(f.adm, s, &pending, &err) !=
@@ -449,7 +450,7 @@ out:
 	teardown(&f);
 }
 
-TEST(unknown_request_answers_error)
+TEST(unknown_request_gets_error)
 {
 	struct fixture		 f;
 	struct plat_ipc		*c = NULL;
@@ -539,7 +540,7 @@ main(void)
 	RUN(settings_round_trip);
 	RUN(events_reach_subscriber);
 	RUN(junk_drops_only_that_client);
-	RUN(unknown_request_answers_error);
+	RUN(unknown_request_gets_error);
 	RUN(channel_waits_and_shutdown);
 	return TEST_EXIT();
 }

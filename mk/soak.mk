@@ -3,7 +3,10 @@
 #
 #   make soak         the full run (EXO_SOAK=long): 1,000 device sessions
 #                     over 10 minutes with faults, floods, kill -9 rounds
-#   make soak-check   the same tests at a small scale, about a minute
+#   make soak-check   the same tests at a small scale, about a minute,
+#                     against the sanitizer build (build/debug/exoconnect),
+#                     so an AddressSanitizer, LeakSanitizer or UBSan
+#                     report of serve fails the test that caused it
 #
 # Both end with "N passed, N failed"; the figures they print are for
 # docs/benchmarks.md, never pass/fail thresholds.
@@ -16,5 +19,5 @@ check: soak-check
 soak: $(B)/test/exoconnect
 	EXO_BIN=$(B)/test/exoconnect EXO_SOAK=long python3 tests/soak/soak.py
 
-soak-check: $(B)/test/exoconnect
-	EXO_BIN=$(B)/test/exoconnect python3 tests/soak/soak.py
+soak-check: $(B)/debug/exoconnect
+	EXO_BIN=$(B)/debug/exoconnect python3 tests/soak/soak.py

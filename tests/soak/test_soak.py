@@ -36,6 +36,8 @@ SETTLE = 20				# seconds for threads to end after load
 EXPIRED = 4000				# seconds: past an access token's life
 RCPT = "archive@example.com"
 BIG = 2 * 1024 * 1024			# the large message in the mailbox
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
 
 
 def figure(name, value):
@@ -84,6 +86,17 @@ class SoakBase(ProductTest):
         # Devices that vanish leave sockets for the collector to close.
         warnings.simplefilter("ignore", ResourceWarning)
         super().setUp()
+        self.addCleanup(self.check_sanitizers)
+
+    def check_sanitizers(self):
+        """Fail on a sanitizer report of serve, when EXO_BIN is the
+        sanitizer build; leaks are reported when serve exits."""
+        self.product.stop()
+        text = self.product.serve_stderr()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                start = text.index(mark)
+                self.fail("serve: " + text[start:start + 3000])
 
     def restart(self, **limits):
         self.product.stop()

@@ -502,6 +502,32 @@ class KillTest(SoakBase):
         figure("kill -9 rounds", rounds)
         self.assertEqual(sum(rounds.values()), KILLS)
 
+    def test_kill9_during_signin(self):
+        # A new sign-in leaves the old grant unused, so whatever moment
+        # the kill lands on, one of the two grants must still work.
+        rng = random.Random(13)
+        login = self.login()[0]
+        rounds = KILLS // 2
+        for _ in range(rounds):
+            proc = self.product.popen("user", "signin", login,
+                                      "--device-code", "--json")
+            first = json.loads(proc.stdout.readline().decode())
+            self.doubles.post("/device/approve",
+                              {"user_code": first["user_code"],
+                               "mailbox": MAILBOX})
+            time.sleep(rng.uniform(0, 1.5))
+            proc.kill()
+            self.product.finish(proc)
+
+            listed = self.product.run("user", "list", "--json")
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            self.product.advance(EXPIRED)
+            raw, reply = self.device_pop3()
+            self.assertTrue(reply.startswith("+OK"), reply)
+            raw.cmd("QUIT")
+            raw.close()
+        figure("kill -9 during sign-in", "%d rounds" % rounds)
+
     def quiet_login(self):
         try:
             raw, _ = self.device_pop3(timeout=10)

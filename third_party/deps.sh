@@ -11,10 +11,12 @@ set -eu
 # packages). ncurses-bin provides tic and infocmp, which the ncurses build
 # runs to compile its fallback terminal entries. file checks that the
 # release binary is static. systemd brings systemd-analyze, which checks
-# the unit file in docs/systemd.
+# the unit file in docs/systemd. clang-14 and libclang-rt-14-dev (the
+# libFuzzer runtime) build the fuzz targets, and valgrind runs memcheck.
 packages="build-essential make dpkg-dev xz-utils musl-tools \
 libbearssl-dev libjsmn-dev libncurses-dev ncurses-bin \
-python3 curl openssl ca-certificates tmux file systemd"
+python3 curl openssl ca-certificates tmux file systemd \
+clang-14 libclang-rt-14-dev valgrind"
 
 # The Windows build: mingw-w64 cross-compiles exoconnect.exe (and brings
 # windres and objdump), and wine runs it in the tests.

@@ -984,8 +984,24 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 	return (EXO_OK);
 }
 
+/* Fills e for a data folder where no file can be created. */
+static int
+plat_dir_write_error(struct exo_error *e, int err, const char *dir)
+{
+	if (err == EACCES || err == EPERM || err == EROFS)
+		return (err_set(e, EXO_ERR_PERM, "the data folder %s is not "
+		    "writable (%s); give the account that runs exoconnect "
+		    "write access to it, or keep the settings file in a "
+		    "writable folder (-c)", dir, strerror(err)));
+	if (err == ENOSPC || err == EDQUOT)
+		return (err_set(e, EXO_ERR_NOSPACE, "the data folder %s is "
+		    "full (%s); free some disk space", dir, strerror(err)));
+	return (err_set(e, EXO_ERR_IO, "creating a file in the data folder "
+	    "%s failed: %s", dir, strerror(err)));
+}
+
 int
-plat_dir_can_protect(const char *dir)
+plat_dir_can_protect(const char *dir, struct exo_error *e)
 {
 	char		path[PLAT_PATH_MAX];
 	struct stat	st;
@@ -993,10 +1009,13 @@ plat_dir_can_protect(const char *dir)
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/.exoconnect-mode-XXXXXX",
 	    dir) >= sizeof(path))
-		return (0);
+		return (err_set(e, EXO_ERR_TOOLONG, "data folder path %.80s "
+		    "is too long", dir));
+	if (plat_seam_write_fails(path))
+		return (plat_dir_write_error(e, ENOSPC, dir));
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd == -1)
-		return (0);
+		return (plat_dir_write_error(e, errno, dir));
 
 	/*
 	 * FAT and exFAT accept chmod (or fail it) but report the mount's

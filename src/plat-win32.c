@@ -1067,7 +1067,7 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 }
 
 int
-plat_dir_can_protect(const char *dir)
+plat_dir_can_protect(const char *dir, struct exo_error *e)
 {
 	wchar_t	*w;
 	HANDLE	 h;
@@ -1075,7 +1075,8 @@ plat_dir_can_protect(const char *dir)
 	int	 ok = 0;
 
 	if ((w = plat_wide(dir)) == NULL)
-		return (0);
+		return (err_set(e, EXO_ERR_INVALID, "data folder %s is not "
+		    "valid UTF-8", dir));
 	/*
 	 * Asking through a handle of the folder itself follows mount points
 	 * and needs no access to the volume's root.
@@ -1085,7 +1086,10 @@ plat_dir_can_protect(const char *dir)
 	    FILE_FLAG_BACKUP_SEMANTICS, NULL);
 	free(w);
 	if (h == INVALID_HANDLE_VALUE)
-		return (0);
+		return (err_set(e, EXO_ERR_PERM, "the data folder %s cannot "
+		    "be opened (error %lu); give the account that runs "
+		    "exoconnect access to it", dir,
+		    (unsigned long)GetLastError()));
 	if (GetVolumeInformationByHandleW(h, NULL, 0, NULL, NULL, &flags,
 	    NULL, 0))
 		ok = (flags & FILE_PERSISTENT_ACLS) != 0;

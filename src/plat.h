@@ -157,8 +157,11 @@ int plat_mkdir_p(const char *dir, int secret, struct exo_error *e);
 /*
  * Returns 1 when files in dir can be restricted to their owner, 0 when the
  * file system has no permissions (FAT, exFAT), so secrets must go elsewhere.
+ * A folder that cannot be written (no access, read-only, full) is none of
+ * these: the function then returns a negative EXO_ERR_* code and fills e
+ * with the folder, the reason and the fix.
  */
-int plat_dir_can_protect(const char *dir);
+int plat_dir_can_protect(const char *dir, struct exo_error *e);
 
 /* Folder of the running executable. */
 int plat_exe_dir(char out[PLAT_PATH_MAX]);
@@ -447,9 +450,9 @@ int plat_svc_status(struct plat_svc_status *out, struct exo_error *e);
  * service has stopped. A stop or shutdown request from the manager calls
  * on_stop(arg) on another thread. serve calls plat_svc_running once its
  * listeners are open; until then the manager sees "start pending".
- * A nonzero result of serve is reported as a service-specific error,
- * which triggers the restart actions. EXO_ERR_INVALID when the process
- * was not started by the service manager.
+ * A result above 0 (an exit code) is reported as a service-specific
+ * error, which triggers the restart actions. EXO_ERR_INVALID when the
+ * process was not started by the service manager.
  */
 int plat_svc_run(int (*serve)(void *arg), void (*on_stop)(void *arg),
     void *arg, struct exo_error *e);

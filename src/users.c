@@ -143,7 +143,10 @@ userdb_open(const struct settings *s, struct userdb **out, char notice[512],
 		goto fail;
 
 	str_copy(sdir, dir, sizeof(sdir));
-	if (!plat_dir_can_protect(dir)) {
+	/* A folder that cannot be written is an error, never a FAT mount. */
+	if ((rc = plat_dir_can_protect(dir, e)) < 0)
+		goto fail;
+	if (rc == 0) {
 		/* FAT and exFAT: keep secrets in the per-user folder. */
 		if ((rc = plat_user_data_dir(sdir)) != 0 ||
 		    (rc = plat_mkdir_p(sdir, 1, e)) != 0) {

@@ -5,6 +5,7 @@
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -412,7 +413,59 @@ TEST(mkdir_p_and_protect)
 	CHECK_INT(st.st_mode & 0777, 0700);
 	CHECK_INT(plat_mkdir_p(dir, 1, &e), 0);
 	CHECK(plat_dir_writable(dir));
-	CHECK_INT(plat_dir_can_protect(dir), 1);
+	CHECK_INT(plat_dir_can_protect(dir, &e), 1);
+}
+
+/*
+ * Runs plat_dir_can_protect on a folder of mode 0555 as a user who does
+ * not own it (nobody when the tests run as root). Exits 0 when the answer
+ * is the "not writable" error, never "cannot protect".
+ */
+static int
+protect_unwritable_child(const char *dir)
+{
+	struct exo_error	e;
+	int			rc;
+
+	if (geteuid() == 0 && setuid(65534) != 0)
+		return (3);
+	rc = plat_dir_can_protect(dir, &e);
+	if (rc != EXO_ERR_PERM)
+		return (1);
+	return (strstr(e.msg, "is not writable") != NULL &&
+	    strstr(e.msg, dir) != NULL ? 0 : 2);
+}
+
+TEST(protect_unwritable_is_error)
+{
+	char	dir[PLAT_PATH_MAX];
+	pid_t	pid;
+	int	status = -1;
+
+	CHECK_INT(plat_path_join(dir, tmpdir, "readonly"), 0);
+	CHECK_INT(mkdir(dir, 0555), 0);
+	CHECK_INT(chmod(tmpdir, 0755), 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(protect_unwritable_child(dir));
+	CHECK(pid > 0);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_INT(WEXITSTATUS(status), 0);
+}
+
+TEST(protect_full_disk_is_error)
+{
+	struct exo_error	e;
+	char			dir[PLAT_PATH_MAX];
+
+	CHECK_INT(plat_path_join(dir, tmpdir, "full"), 0);
+	CHECK_INT(plat_mkdir_p(dir, 0, &e), 0);
+	plat_test_set_write_fail(".exoconnect-mode");
+	CHECK_INT(plat_dir_can_protect(dir, &e), EXO_ERR_NOSPACE);
+	CHECK(strstr(e.msg, "is full") != NULL);
+	plat_test_set_write_fail(NULL);
+	CHECK_INT(plat_dir_can_protect(dir, &e), 1);
 }
 
 TEST(path_join_and_dir)
@@ -583,6 +636,8 @@ main(void)
 	RUN(file_read_limits);
 	RUN(seam_write_fail);
 	RUN(mkdir_p_and_protect);
+	RUN(protect_unwritable_is_error);
+	RUN(protect_full_disk_is_error);
 	RUN(path_join_and_dir);
 	RUN(user_dirs_follow_xdg);
 	RUN(lock_excludes_second_holder);

@@ -10,6 +10,7 @@ import shutil
 import unittest
 
 import harness
+import test_screen
 from test_screen import Screen, WAIT, server_row
 
 
@@ -71,6 +72,41 @@ class AttachTests(harness.ProductTest):
         screen.keys("3")
         screen.wait(r"^SMTP +running")
         self.assertTrue(harness.wait_port(self.product.smtp_port))
+        screen.keys("q")
+        screen.wait("EXIT=0")
+        self.assertIsNone(self.product.serve_proc.poll())
+
+
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class AttachedDialogTests(harness.ProductTest):
+    """The user dialogs of the screen, acting on a running serve."""
+
+    SERVE = True
+
+    dialogs = test_screen.UserDialogTests
+    open_screen = dialogs.open_screen
+    test_test_shows_each_step = dialogs.test_test_shows_each_step
+    test_resign_in_keeps_password = dialogs.test_resign_in_keeps_password
+    test_cancel_add_stores_nothing = dialogs.test_cancel_add_stores_nothing
+
+
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class AttachedAddTests(harness.ProductTest):
+    """A user added on the attached screen logs in through the serve."""
+
+    USERS = []
+    SERVE = True
+
+    def test_add_user_then_login(self):
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"Users \(0\)")
+        add_user = test_screen.ScreenTests.add_user_on_screen
+        password = add_user(self, screen)
+        pop = poplib.POP3("127.0.0.1", self.product.pop3_port, timeout=20)
+        pop.user("mfp")
+        pop.pass_(password)
+        pop.quit()
         screen.keys("q")
         screen.wait("EXIT=0")
         self.assertIsNone(self.product.serve_proc.poll())

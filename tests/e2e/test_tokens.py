@@ -564,3 +564,86 @@ class HttpProxyTest(ProductTest):
         count = len(self.doubles.state()["proxy_requests"])
         self.add_user("second@example.com")
         self.assertEqual(len(self.doubles.state()["proxy_requests"]), count)
+
+
+class TokenRecoveryTest(ProductTest):
+    """Settings faults, the admin's test and per-protocol refusals."""
+
+    def refreshes(self):
+        return self.doubles.refresh_requests()
+
+    def expire_and_fail(self, status, error, code):
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        raw.cmd("QUIT")
+        self.product.advance(EXPIRED)
+        self.doubles.post("/expire", {})
+        self.doubles.script("token", grant="refresh_token", status=status,
+                            error=error, code=code)
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        return reply
+
+    def test_settings_error_keeps_refresh_token(self):
+        # C28: invalid_client is a settings fault, not a rejected token:
+        # after a restart the same refresh token works again.
+        self.expire_and_fail(401, "invalid_client", 7000218)
+        login = self.login()[0]
+        user = self.product.user(login)
+        self.assertIn("7000218", user["state_code"] + user["state_reason"])
+        count = len(self.refreshes())
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        self.assertEqual(len(self.refreshes()), count)
+        self.assertEqual(self.product.stop(), 0)
+        self.product.serve()
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        self.assertEqual(len(self.refreshes()), count + 1)
+        self.assertEqual(self.refreshes()[-1]["status"], 200)
+
+    def test_user_test_sends_flagged_token(self):
+        # The "Fix:" of user list: `user test` asks the token service
+        # even for a flagged refresh token, and a success clears it.
+        self.expire_and_fail(400, "invalid_grant", 50076)
+        login = self.login()[0]
+        count = len(self.refreshes())
+        self.doubles.script("token", grant="refresh_token", status=400,
+                            error="invalid_grant", code=50076)
+        proc = self.product.run("user", "test", login)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("50076", proc.stdout.decode() + proc.stderr.decode())
+        self.assertEqual(len(self.refreshes()), count + 1)
+        proc = self.product.run("user", "test", login)
+        self.assertEqual(proc.returncode, 0,
+                         proc.stdout.decode() + proc.stderr.decode())
+        self.assertEqual(len(self.refreshes()), count + 2)
+        # serve looks at the store at most once a second.
+        time.sleep(1.5)
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        # serve refreshes once more, with the token the test stored.
+        self.assertEqual(len(self.refreshes()), count + 3)
+        self.assertEqual(self.refreshes()[-1]["status"], 200)
+
+    def test_pop3_refusal_leaves_smtp_alone(self):
+        # M3: a mailbox with POP3 disabled still sends mail over SMTP.
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK", reply)
+        raw.cmd("QUIT")
+        self.doubles.post("/account", {"mailbox": MAILBOX,
+                                       "pop_enabled": False})
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        raw = self.smtp_connect()
+        reply = self.smtp_auth_plain(raw)
+        self.assertTrue(reply.startswith("235 "), reply)
+
+    def test_invalid_proxy_refused_at_start(self):
+        self.assertEqual(self.product.stop(), 0)
+        self.product.write_conf(proxy="socks5://127.0.0.1:1")
+        proc = self.product.run("user", "list")
+        text = proc.stdout.decode() + proc.stderr.decode()
+        self.assertNotEqual(proc.returncode, 0, text)
+        self.assertIn("[network] proxy", text)
+        self.assertIn(self.product.conf, text)

@@ -1248,9 +1248,7 @@ svc_main(DWORD argc, wchar_t **argv)
 	}
 	svc_report(SERVICE_START_PENDING, 0, SVC_START_HINT_MS);
 	svc_result = svc_serve_fn(svc_arg);
-	/* Exit codes are negative; the manager shows them as numbers. */
-	svc_report(SERVICE_STOPPED, svc_result != 0 ?
-	    (DWORD)-svc_result : 0, 0);
+	svc_report(SERVICE_STOPPED, (DWORD)svc_result, 0);
 }
 
 void

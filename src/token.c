@@ -285,7 +285,9 @@ token_state_of(enum oauth_failure kind)
 static void
 token_set_state(struct user *u, const struct oauth_error *err)
 {
-	struct buf	reason;
+	struct buf	 reason;
+	const char	*desc;
+	size_t		 len;
 
 	u->state = token_state_of(err->kind);
 	if (err->code != 0)
@@ -293,9 +295,17 @@ token_set_state(struct user *u, const struct oauth_error *err)
 		    err->code);
 	else
 		str_copy(u->state_code, err->error, sizeof(u->state_code));
+	/* The code is in state_code, so the description goes without its
+	 * "AADSTS70043: " prefix, and without a second full stop. */
+	desc = err->description;
+	len = strlen(u->state_code);
+	if (len > 0 && strncmp(desc, u->state_code, len) == 0 &&
+	    strncmp(desc + len, ": ", 2) == 0)
+		desc += len + 2;
+	len = strlen(desc);
 	buf_init(&reason);
-	if (buf_printf(&reason, "%s%s%s", err->description,
-	    err->description[0] != '\0' ? ". " : "", err->advice) == 0)
+	if (buf_printf(&reason, "%s%s%s", desc, len == 0 ? "" :
+	    desc[len - 1] == '.' ? " " : ". ", err->advice) == 0)
 		str_copy(u->state_reason, reason.data, sizeof(u->state_reason));
 	buf_free(&reason);
 }

@@ -5,7 +5,7 @@
  *
  * Per user at most one refresh is in flight: other callers wait for its
  * outcome (at most TOKEN_WAIT_MAX_MS) and share it, and the caller that
- * sends it gets its answer within that time too. Failures are
+ * sends it gets its reply within that time too. Failures are
  * classified: transient ones keep the tokens and back off (5 s doubling to
  * 10 min, Retry-After honoured). Settings failures (invalid_client,
  * AADSTS7000218, 900144, 700016) set the user's state to CONFIG_ERROR,
@@ -65,9 +65,10 @@ void token_mgr_free(struct token_mgr *m);
  * While refreshes fail transiently, a cached token that has not expired
  * is still returned (without force). A forced refresh within 10 s of the
  * last refresh returns that refresh's token instead of sending another
- * request. The first failure of a kind carries the full reason; later
+ * request. The first failure of a kind carries the full reason. Later
  * logins refused for the same reason get a short message with a count,
- * so the log is not repeated per login. Ignores the upstream backoff.
+ * so the log does not repeat the reason per login. Ignores the upstream
+ * backoff.
  */
 int token_get(struct token_mgr *m, const char *login, int force,
     struct token_lease *out, struct exo_error *e);
@@ -81,10 +82,10 @@ int token_get_proto(struct token_mgr *m, enum token_proto proto,
     struct exo_error *e);
 
 /*
- * The admin's test: always sends a refresh (or the pending write of a
+ * Sends a refresh for the admin's `user test` (or the pending write of a
  * rotated refresh token), even for a flagged refresh token or during a
- * backoff, and returns the token endpoint's answer as for token_get. A
- * success clears the flag and the user's state.
+ * backoff, and returns the token endpoint's response as for token_get.
+ * A success clears the flag and the user's state.
  */
 int token_test(struct token_mgr *m, const char *login,
     struct token_lease *out, struct exo_error *e);

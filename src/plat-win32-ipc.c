@@ -79,7 +79,7 @@ ipc_user_sid(void)
 	CloseHandle(token);
 	if (tu == NULL)
 		return NULL;
-	/* The SID lives inside tu, right after the structure's header. */
+	/* Moves the SID, which follows the header, to the start of tu. */
 	memmove(tu, tu->User.Sid, GetLengthSid(tu->User.Sid));
 	return (PSID)tu;
 }
@@ -126,7 +126,7 @@ ipc_owner_trusted(HANDLE h)
 	if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
 	    &owner, NULL, NULL, NULL, &sd) != ERROR_SUCCESS)
 		return 0;
-	/* NOTE: wine reports no owner for pipes; Windows always has one. */
+	/* NOTE: wine may report no owner, which Windows always sets. */
 	if (owner == NULL)
 		ok = 1;
 	else if (IsWellKnownSid(owner, WinLocalSystemSid) ||

@@ -1,9 +1,10 @@
 """End-to-end tests of the control channel of a running `serve`.
 
-A second process (this test, speaking the channel's JSON lines over the
-Unix socket) attaches to `serve` as the screen does: it reads the serve's
-counters and users, adds a user by device code, receives events, and is
-dropped alone when it sends junk. No token may travel on the channel.
+This test is a second process that speaks the channel's JSON lines over
+the Unix socket, as the screen does. It reads the serve's counters and
+users, adds a user by device code and receives events. When it sends
+junk, the serve drops that connection only. No token may travel on the
+channel.
 """
 
 import json

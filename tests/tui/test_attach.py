@@ -1,8 +1,9 @@
 """The screen attached to a running `serve`, driven in tmux.
 
-The serve runs in its own process; the screen opened on the same settings
-attaches to it over the control channel, shows its servers, counters and
-users, acts on it, and quitting the screen leaves the serve running.
+The serve runs in its own process. The screen opened on the same settings
+attaches to it over the control channel: it shows the serve's servers,
+counters and users and acts on them. Quitting the screen leaves the serve
+running.
 """
 
 import poplib

@@ -14,6 +14,7 @@ every test of the run.
 import os
 import poplib
 import smtplib
+import socket
 import subprocess
 import time
 
@@ -192,6 +193,24 @@ class WineServiceTest(ProductTest):
         status, out, err = self.service("uninstall", "--yes")
         self.assertEqual(status, 0, out + err)
         self.assertFalse(os.path.exists(self.data_dir))
+
+    def test_start_failure_reported(self):
+        status, out, err = self.service("install")
+        self.assertEqual(status, 0, out + err)
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", self.product.smtp_port))
+        holder.listen(1)
+        self.addCleanup(holder.close)
+
+        status, out, err = self.service("start")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("stopped while starting (exit code 1)", err)
+        status, out, err = self.service("status")
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("state:      stopped", out)
+        self.assertIn("last exit:  1", out)
+        with open(self.product.log_file, encoding="utf-8") as f:
+            self.assertIn("event=service.start_failed", f.read())
 
     def test_run_from_console_fails(self):
         status, out, err = self.service("run")

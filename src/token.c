@@ -107,6 +107,7 @@ struct token_outcome {
 	int			 copied;
 	int			 admin;		/* token_test: no flag check */
 	int			 saving;	/* only write tokens (pending) */
+	int			 stale;		/* pending, but store replaced */
 	int			 save_failed;	/* tokens came, write failed */
 };
 
@@ -430,23 +431,32 @@ token_refresh(struct token_mgr *m, const char *login,
     struct token_outcome *o)
 {
 	struct plat_lock	*lock = NULL;
+	unsigned char		 hash[br_sha256_SIZE];
 	int			 r;
 
 	memset(&o->oauth, 0, sizeof(o->oauth));
 	o->oauth.retry_after = -1;
 	if ((r = token_lock(m, &lock, &o->error)) != 0 ||
 	    (r = token_read_user(m, login, o, &o->error)) != 0) {
-		if (r == EXO_ERR_NOTFOUND)
+		if (r == EXO_ERR_NOTFOUND) {
 			o->result = err_set(&o->error, r, "no user named %s",
 			    login);
-		else
+			o->stale = o->saving;	/* the user was deleted */
+		} else
 			token_local_failure(login, o);
 		goto out;
 	}
 
-	/* A write of rotated tokens only: no request. */
-	if (o->saving)
-		goto store;
+	/* A write of rotated tokens only, with no request, unless a new
+	 * sign-in replaced the stored token meanwhile. */
+	if (o->saving) {
+		token_hash(o->user.refresh_token, hash);
+		if (memcmp(hash, o->spent_hash, sizeof(hash)) == 0)
+			goto store;
+		o->saving = 0;
+		o->stale = 1;
+		oauth_tokens_wipe(&o->tokens);
+	}
 
 	/* Another process, or an earlier run, found this token dead. The
 	 * admin's test sends it anyway. */
@@ -612,6 +622,8 @@ token_apply(struct token_mgr *m, struct token_entry *t,
 		str_copy(t->mailbox, o->user.mailbox, sizeof(t->mailbox));
 		t->personal = o->user.personal;
 	}
+	if (o->stale)
+		token_pending_free(t);
 	if (o->result == 0) {
 		token_apply_success(t, o);
 		return;
@@ -1004,9 +1016,9 @@ token_forget(struct token_mgr *m, const char *login)
 		}
 		t->event_kind = OAUTH_FAIL_NONE;
 		t->event_code = 0;
-		/* A sign-in or a deletion replaced the stored token, so
-		 * unsaved rotated tokens of the old one are worthless. */
-		token_pending_free(t);
+		/* Pending tokens stay: a password change must not lose them,
+		 * and after a new sign-in the next write finds the stored
+		 * token replaced and drops them. */
 	}
 	plat_mutex_unlock(m->mu);
 }

@@ -886,7 +886,9 @@ TEST(token_unsaved_rotation_kept)
 	CHECK_INT(stored_user(&f, u), 0);
 	CHECK_STR(u->refresh_token, "RT-1");
 
-	/* The disk has room again: the keepalive writes RT-2. */
+	/* A password change forgets the cached token, not RT-2. Once the
+	 * disk has room again, the keepalive writes RT-2. */
+	token_forget(f.m, LOGIN);
 	plat_test_set_write_fail(NULL);
 	token_keepalive(f.m);
 	CHECK_INT(stored_user(&f, u), 0);
@@ -894,6 +896,22 @@ TEST(token_unsaved_rotation_kept)
 	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), 0);
 	CHECK_STR(lease->access_token, "AT-1");
 	CHECK_INT(td_requests(f.td), 1);
+
+	/* After a new sign-in, unsaved tokens of the old grant are dropped
+	 * and the new refresh token is used. */
+	advance(&f, 4000);
+	td_push(f.td, 200, ok_reply, 0);
+	plat_test_set_write_fail("secrets");
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), EXO_ERR_TRANSIENT);
+	plat_test_set_write_fail(NULL);
+	CHECK_INT(userdb_update(f.db, LOGIN, admin_signs_in, NULL, NULL), 0);
+	td_push(f.td, 200, "{\"expires_in\":3599,\"access_token\":\"AT-5\","
+	    "\"refresh_token\":\"RT-5\"}", 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, &e), 0);
+	CHECK_STR(lease->access_token, "AT-5");
+	CHECK_INT(td_requests(f.td), 3);
+	CHECK_INT(stored_user(&f, u), 0);
+	CHECK_STR(u->refresh_token, "RT-5");
 out:
 	fixture_stop(&f);
 	free(u);

@@ -104,11 +104,24 @@ ctl_reply(struct ctl_client *c, int rc, const struct exo_error *e)
 
 /* ---- reading requests ---- */
 
-static void
-ctl_arg(struct ctl_client *c, const char *key, char *out, size_t cap)
+/*
+ * Copies the string member key of the request into out; a missing one
+ * is "". Returns EXO_ERR_TOOLONG, with a message in e, when it does not
+ * fit, so no value is cut silently.
+ */
+static int
+ctl_arg(struct ctl_client *c, const char *key, char *out, size_t cap,
+    struct exo_error *e)
 {
-	if (json_get_string(c->req, key, out, cap) != EXO_OK)
-		out[0] = '\0';
+	int	rc = json_get_string(c->req, key, out, cap);
+
+	if (rc == EXO_OK)
+		return EXO_OK;
+	out[0] = '\0';
+	if (rc == EXO_ERR_NOTFOUND)
+		return EXO_OK;
+	return err_set(e, EXO_ERR_TOOLONG, "the %s is longer than %zu bytes "
+	    "or invalid", key, cap - 1);
 }
 
 static long long
@@ -124,7 +137,8 @@ ctl_kind(struct ctl_client *c, enum server_kind *kind)
 {
 	char	name[16];
 
-	ctl_arg(c, "kind", name, sizeof(name));
+	if (ctl_arg(c, "kind", name, sizeof(name), NULL) != EXO_OK)
+		return EXO_ERR_INVALID;
 	for (int k = 0; k < SERVER_COUNT; k++) {
 		if (strcmp(name, server_kind_name((enum server_kind)k)) == 0) {
 			*kind = (enum server_kind)k;
@@ -276,8 +290,9 @@ ctl_user_reset_password(struct ctl_client *c)
 	int			 rc;
 
 	err_clear(&e);
-	ctl_arg(c, "login", login, sizeof(login));
-	rc = a->ops->user_reset_password(a, login, password, &e);
+	rc = ctl_arg(c, "login", login, sizeof(login), &e);
+	if (rc == EXO_OK)
+		rc = a->ops->user_reset_password(a, login, password, &e);
 	m = ctl_done(&c->out, rc, &e);
 	if (rc == EXO_OK)
 		control_msg_str(m, "password", password);
@@ -291,16 +306,16 @@ ctl_user_set_password(struct ctl_client *c)
 	struct admin		*a = c->ctl->adm;
 	struct exo_error	 e;
 	char			 login[USER_LOGIN_MAX];
-	char			 password[USER_PASSWORD_MAX];
+	char			 password[USER_PASSWORD_MAX] = "";
 	int			 rc;
 
 	err_clear(&e);
-	ctl_arg(c, "login", login, sizeof(login));
-	if (json_get_string(c->req, "password", password,
+	rc = ctl_arg(c, "login", login, sizeof(login), &e);
+	if (rc == EXO_OK && json_get_string(c->req, "password", password,
 	    sizeof(password)) != EXO_OK)
 		rc = err_set(&e, EXO_ERR_INVALID, "the password is missing "
 		    "or longer than %d bytes", SERVICE_PASSWORD_MAX);
-	else
+	if (rc == EXO_OK)
 		rc = a->ops->user_set_password(a, login, password, &e);
 	plat_wipe(password, sizeof(password));
 	return ctl_reply(c, rc, &e);
@@ -312,14 +327,17 @@ ctl_user_set(struct ctl_client *c)
 	struct admin		*a = c->ctl->adm;
 	struct exo_error	 e;
 	char			 login[USER_LOGIN_MAX], key[64];
-	char			 value[USER_MAILBOX_MAX];
+	char			 value[CONFIG_TEXT_MAX];
 	int			 rc;
 
 	err_clear(&e);
-	ctl_arg(c, "login", login, sizeof(login));
-	ctl_arg(c, "key", key, sizeof(key));
-	ctl_arg(c, "value", value, sizeof(value));
-	rc = a->ops->user_set(a, login, key, value, &e);
+	rc = ctl_arg(c, "login", login, sizeof(login), &e);
+	if (rc == EXO_OK)
+		rc = ctl_arg(c, "key", key, sizeof(key), &e);
+	if (rc == EXO_OK)
+		rc = ctl_arg(c, "value", value, sizeof(value), &e);
+	if (rc == EXO_OK)
+		rc = a->ops->user_set(a, login, key, value, &e);
 	return ctl_reply(c, rc, &e);
 }
 
@@ -332,8 +350,9 @@ ctl_user_delete(struct ctl_client *c)
 	int			 rc;
 
 	err_clear(&e);
-	ctl_arg(c, "login", login, sizeof(login));
-	rc = a->ops->user_delete(a, login, &e);
+	rc = ctl_arg(c, "login", login, sizeof(login), &e);
+	if (rc == EXO_OK)
+		rc = a->ops->user_delete(a, login, &e);
 	return ctl_reply(c, rc, &e);
 }
 
@@ -356,8 +375,9 @@ ctl_user_test(struct ctl_client *c)
 	int			 rc;
 
 	err_clear(&e);
-	ctl_arg(c, "login", login, sizeof(login));
-	rc = a->ops->user_test(a, login, ctl_on_step, c, &e);
+	rc = ctl_arg(c, "login", login, sizeof(login), &e);
+	if (rc == EXO_OK)
+		rc = a->ops->user_test(a, login, ctl_on_step, c, &e);
 	return ctl_reply(c, rc, &e);
 }
 
@@ -450,9 +470,10 @@ static int
 ctl_signin(struct ctl_client *c, int add)
 {
 	struct ctl_signin	*job;
+	struct exo_error	 e;
 	char			 byte;
 	long			 n;
-	int			 done = 0;
+	int			 rc, done = 0;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		return ctl_reply(c, EXO_ERR_NOMEM, NULL);
@@ -465,8 +486,15 @@ ctl_signin(struct ctl_client *c, int add)
 	job->rq.on_browser_url = ctl_on_browser_url;
 	job->rq.ctx = c;
 	job->rq.cancel = &c->cancel;
-	ctl_arg(c, "login", job->login, sizeof(job->login));
-	ctl_arg(c, "mailbox", job->mailbox, sizeof(job->mailbox));
+	err_clear(&e);
+	rc = ctl_arg(c, "login", job->login, sizeof(job->login), &e);
+	if (rc == EXO_OK)
+		rc = ctl_arg(c, "mailbox", job->mailbox, sizeof(job->mailbox),
+		    &e);
+	if (rc != EXO_OK) {
+		free(job);
+		return ctl_reply(c, rc, &e);
+	}
 	c->job_done = 0;
 	if (plat_thread_start(ctl_signin_main, job, 0) != EXO_OK) {
 		free(job);

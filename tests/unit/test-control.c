@@ -282,6 +282,7 @@ TEST(signin_and_test_round_trip)
 	struct oauth_error	oerr;
 	volatile int		cancel = 0;
 	int			steps = 0, codes = 0;
+	char			longbox[USER_MAILBOX_MAX + 8];
 
 	if (setup(&f) != 0)
 		goto out;
@@ -300,6 +301,13 @@ TEST(signin_and_test_round_trip)
 	CHECK_INT(codes, 0);
 	CHECK_INT(f.adm->ops->user_signin(f.adm, "nobody", &rq, &res, &oerr,
 	    &err), EXO_ERR_NOTFOUND);
+
+	/* A mailbox too long for the serve is an error, never cut. */
+	memset(longbox, 'm', sizeof(longbox) - 1);
+	longbox[sizeof(longbox) - 1] = '\0';
+	CHECK_INT(f.adm->ops->user_add(f.adm, &rq, NULL, longbox, &res, &oerr,
+	    &err), EXO_ERR_TOOLONG);
+	CHECK(strstr(err.msg, "mailbox") != NULL);
 
 	CHECK(f.adm->ops->user_test(f.adm, "scan", count_step, &steps,
 	    &err) != EXO_OK);

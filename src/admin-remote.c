@@ -42,6 +42,7 @@ struct admin_remote {
 	struct plat_mutex	*mu;		/* the pool */
 	struct remote_conn	*idle[REMOTE_POOL_MAX];
 	int			 nidle;
+	struct settings		*last;		/* of the last settings_get */
 
 	struct plat_mutex	*emu;		/* subscribers and reader */
 	struct plat_cond	*ecv;
@@ -56,7 +57,7 @@ typedef void (*remote_progress_fn)(const struct json_doc *d,
     const char *kind, void *ctx);
 
 static const char remote_lost[] = "the exoconnect serve process stopped "
-    "answering on the control channel";
+    "responding on the control channel; quit and open the screen again";
 
 static struct admin_remote *
 remote(struct admin *a)
@@ -574,29 +575,39 @@ remote_user_test(struct admin *a, const char *login,
 
 /* ---- settings ---- */
 
+/*
+ * Copies the serve's settings into *out. When the serve does not respond,
+ * the copy of the last successful call is used, so a Save after a failed
+ * read does not write the defaults over the serve's settings.
+ */
 static void
 remote_settings_get(struct admin *a, struct settings *out)
 {
+	struct admin_remote	*r = remote(a);
 	const struct config_key	*k;
 	struct json_doc		*d;
 	char			 name[128], value[2 * PLAT_PATH_MAX];
+	int			 rc;
 
 	config_defaults(out);
 	str_copy(out->path, a->config_path, sizeof(out->path));
 	str_copy(out->data_dir, a->data_dir, sizeof(out->data_dir));
-	if (remote_call(remote(a), req_new("settings_get"), NULL, NULL, NULL,
-	    &d, NULL) == EXO_OK) {
-		for (k = config_keys(); k->name != NULL; k++) {
-			snprintf(name, sizeof(name), "s.%s.%s", k->section,
-			    k->name);
-			if (json_get_string(d, name, value, sizeof(value)) ==
-			    EXO_OK)
-				config_set(out, k->section, k->name, value,
-				    NULL);
-		}
+	rc = remote_call(r, req_new("settings_get"), NULL, NULL, NULL, &d,
+	    NULL);
+	for (k = config_keys(); rc == EXO_OK && k->name != NULL; k++) {
+		snprintf(name, sizeof(name), "s.%s.%s", k->section, k->name);
+		if (json_get_string(d, name, value, sizeof(value)) == EXO_OK)
+			config_set(out, k->section, k->name, value, NULL);
 	}
 	json_free(d);
 	plat_wipe(value, sizeof(value));
+
+	plat_mutex_lock(r->mu);
+	if (rc == EXO_OK)
+		*r->last = *out;
+	else
+		*out = *r->last;
+	plat_mutex_unlock(r->mu);
 }
 
 static int
@@ -722,7 +733,7 @@ reader_main(void *arg)
 		ev.level = EV_ERROR;
 		ev.time = plat_wall_time();
 		ev.id = "control.lost";
-		ev.text = "The exoconnect serve process stopped answering "
+		ev.text = "The exoconnect serve process stopped responding "
 		    "on the control channel";
 		deliver(r, &ev);
 	}
@@ -818,6 +829,8 @@ remote_quit(struct admin *a)
 
 	while (r->nidle > 0)
 		conn_close(r->idle[--r->nidle]);
+	plat_wipe(r->last, sizeof(*r->last));
+	free(r->last);
 	plat_cond_free(r->ecv);
 	plat_mutex_free(r->emu);
 	plat_mutex_free(r->mu);
@@ -922,12 +935,20 @@ admin_remote_open(const char *config_path, struct admin **out,
 	r->mu = plat_mutex_new();
 	r->emu = plat_mutex_new();
 	r->ecv = plat_cond_new();
+	r->last = malloc(sizeof(*r->last));
 	r->idle[r->nidle++] = c;
-	if (r->mu == NULL || r->emu == NULL || r->ecv == NULL)
+	if (r->mu == NULL || r->emu == NULL || r->ecv == NULL ||
+	    r->last == NULL)
 		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
 	else
 		rc = remote_hello(r, e);
+	if (rc == EXO_OK) {
+		/* Fills r->last from the serve, or with the defaults. */
+		config_defaults(r->last);
+		remote_settings_get(&r->base, r->last);
+	}
 	if (rc != EXO_OK) {
+		free(r->last);
 		while (r->nidle > 0)
 			conn_close(r->idle[--r->nidle]);
 		if (r->ecv != NULL)

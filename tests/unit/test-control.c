@@ -363,6 +363,33 @@ out:
 	teardown(&f);
 }
 
+/* When the serve stops responding, the screen keeps what it last read. */
+TEST(serve_gone_keeps_settings)
+{
+	struct fixture		 f;
+	struct admin_server	 info;
+	struct exo_error	 err;
+	struct settings		*s = malloc(sizeof(*s));
+	int			 pending = 0;
+
+	if (setup(&f) != 0 || s == NULL)
+		goto out;
+	control_stop(f.ctl);
+	f.ctl = NULL;
+
+	f.adm->ops->settings_get(f.adm, s);
+	CHECK_INT(s->pop3.port, pop3_port);
+	CHECK_STR(s->pop3.listen, "127.0.0.1");
+	f.adm->ops->server_info(f.adm, SERVER_POP3, &info);
+	CHECK_INT(info.status.state, SERVER_FAILED);
+	CHECK(strstr(info.status.last_error, "stopped responding") != NULL);
+	CHECK_INT(f.adm->ops->settings_save(f.adm, s, &pending, &err),
+	    EXO_ERR_IO);
+out:
+	free(s);
+	teardown(&f);
+}
+
 struct seen {
 	int	count;
 	char	text[512];
@@ -546,6 +573,7 @@ main(void)
 	RUN(users_round_trip);
 	RUN(signin_and_test_round_trip);
 	RUN(settings_round_trip);
+	RUN(serve_gone_keeps_settings);
 	RUN(events_reach_subscriber);
 	RUN(junk_drops_only_that_client);
 	RUN(unknown_request_gets_error);

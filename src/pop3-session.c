@@ -315,6 +315,7 @@ pop3_logged_in(struct pop3_session *ps, const char *login)
 	str_copy(ps->login, login, sizeof(ps->login));
 	ps->state = POP3_TRANSACTION;
 	stream_set_timeout(ps->device, idle > 0 ? idle * 1000 : -1);
+	stream_set_read_deadline(ps->device, 0);
 	pop3_tokens->report_success(ctx->tokens, login);
 	pop3_count(&ctx->stats->logins, 1);
 	if (ctx->settings->smtp.pop_before_smtp > 0)
@@ -507,7 +508,8 @@ pop3_read_line(struct pop3_session *ps, char *buf, size_t cap, size_t *len)
 	}
 	if (rc == EXO_ERR_TIMEOUT) {
 		pop3_reply(ps, "-ERR Connection timed out");
-		ps->reason = "timeout";
+		ps->reason = ps->state == POP3_AUTHORIZATION ?
+		    "no login within preauth_timeout" : "timeout";
 		return POP3_READ_GONE;
 	}
 
@@ -1256,6 +1258,10 @@ pop3_session_run(struct session_ctx *ctx, struct stream *device)
 	ps->state = POP3_AUTHORIZATION;
 	ps->reason = "device closed";
 	stream_set_timeout(device, preauth > 0 ? preauth * 1000 : -1);
+	/* preauth_timeout counts from the connect, not from the last line. */
+	if (preauth > 0)
+		stream_set_read_deadline(device, plat_monotonic_ms() +
+		    (int64_t)preauth * 1000);
 
 	ev_emit(EV_INFO, ctx->conn, "pop3.session_start", "POP3 connection "
 	    "from {peer}", "peer", ctx->peer, (char *)NULL);

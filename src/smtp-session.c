@@ -587,6 +587,7 @@ login_succeeded(struct session *s, const char *how)
 	    "upstream", smtp_upstream_name(s->up), "method", how != NULL ?
 	    how : "AUTH", (char *)NULL);
 	stream_set_timeout(s->dev, s->ctx->settings->smtp.idle_timeout * 1000);
+	stream_set_read_deadline(s->dev, 0);
 }
 
 /*
@@ -1344,6 +1345,9 @@ smtp_session_run(struct session_ctx *ctx, struct stream *device)
 	    "SMTP connection from {peer}", "peer", ctx->peer, (char *)NULL);
 
 	stream_set_timeout(device, ctx->settings->limits.preauth_timeout * 1000);
+	/* preauth_timeout counts from the connect, not from the last line. */
+	stream_set_read_deadline(device, plat_monotonic_ms() +
+	    (int64_t)ctx->settings->limits.preauth_timeout * 1000);
 	reply(s, "220 %s exoconnect ESMTP ready", s->hostname);
 	while (!s->done) {
 		if (ctx->stopping != NULL && atomic_load(ctx->stopping)) {

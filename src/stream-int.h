@@ -23,6 +23,7 @@ struct stream_tls;
 struct stream {
 	plat_socket		 sock;
 	int			 timeout_ms;
+	int64_t			 read_deadline;	/* plat_monotonic_ms(), or 0 */
 	long			 end;		/* 0 while open, else the end:
 						 * STREAM_END_CLEAN or
 						 * EXO_ERR_CLOSED */
@@ -51,6 +52,12 @@ struct tls_server_creds {
 	br_ec_private_key	 ec;
 	int			 legacy;	/* accept TLS 1.0 and 1.1 */
 };
+
+/*
+ * Returns the wait allowed for one read from the socket: the timeout, cut
+ * to what is left before the read deadline; 0 once the deadline passed.
+ */
+int stream_read_wait_ms(const struct stream *s);
 
 /*
  * Reads plain text from the TLS engine: the count (> 0), 0 after the

@@ -161,6 +161,22 @@ tls_wait_ms(const struct stream *s)
 	return ((int)left);
 }
 
+/* Returns the wait for one socket read: tls_wait_ms within the stream's
+ * read deadline, and 0 once that deadline has passed. */
+static int
+tls_read_wait_ms(const struct stream *s)
+{
+	int	wait = tls_wait_ms(s), left = stream_read_wait_ms(s);
+
+	if (s->read_deadline == 0)
+		return (wait);
+	if (left == 0)
+		return (0);
+	if (left > 0 && (wait < 0 || left < wait))
+		wait = left;
+	return (wait);
+}
+
 /* Sends the records the engine has ready. */
 static int
 tls_send_records(struct stream *s, int timeout_ms)
@@ -195,7 +211,7 @@ tls_run_until(struct stream *s, unsigned target)
 	unsigned		 state;
 	size_t			 len;
 	long			 n;
-	int			 rc;
+	int			 rc, wait;
 
 	for (;;) {
 		if (s->tls->sock_end != 0)
@@ -221,8 +237,10 @@ tls_run_until(struct stream *s, unsigned target)
 			return (EXO_ERR_TLS);
 
 		if (state & BR_SSL_RECVREC) {
+			if ((wait = tls_read_wait_ms(s)) == 0)
+				return (EXO_ERR_TIMEOUT);
 			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			n = plat_recv(s->sock, buf, len, tls_wait_ms(s));
+			n = plat_recv(s->sock, buf, len, wait);
 			if (n == 0 || n == EXO_ERR_CLOSED || n == EXO_ERR_IO) {
 				/*
 				 * The socket ended without close_notify, which

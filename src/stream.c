@@ -73,6 +73,27 @@ stream_set_timeout(struct stream *s, int timeout_ms)
 }
 
 void
+stream_set_read_deadline(struct stream *s, int64_t deadline_ms)
+{
+	s->read_deadline = deadline_ms;
+}
+
+int
+stream_read_wait_ms(const struct stream *s)
+{
+	int64_t	left;
+
+	if (s->read_deadline == 0)
+		return (s->timeout_ms);
+	left = s->read_deadline - plat_monotonic_ms();
+	if (left < 0)
+		left = 0;
+	if (s->timeout_ms >= 0 && left > s->timeout_ms)
+		left = s->timeout_ms;
+	return ((int)left);
+}
+
+void
 stream_abort(struct stream *s)
 {
 	plat_socket_shutdown(s->sock);
@@ -89,14 +110,17 @@ static long
 stream_raw_read(struct stream *s, void *buf, size_t cap)
 {
 	long	n;
+	int	wait;
 
 	/* Once ended, every later read reports the same end. */
 	if (s->end != 0)
 		return (s->end == STREAM_END_CLEAN ? 0 : s->end);
 	if (s->tls != NULL)
 		n = stream_tls_read(s, buf, cap);
+	else if ((wait = stream_read_wait_ms(s)) == 0 && s->read_deadline != 0)
+		n = EXO_ERR_TIMEOUT;
 	else
-		n = plat_recv(s->sock, buf, cap, s->timeout_ms);
+		n = plat_recv(s->sock, buf, cap, wait);
 	if (n == 0)
 		s->end = STREAM_END_CLEAN;
 	else if (n == EXO_ERR_CLOSED)

@@ -10,6 +10,7 @@
 #define EXO_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "plat.h"
@@ -34,6 +35,14 @@ void stream_close(struct stream *s);
 
 /* Changes the timeout for later reads and writes. */
 void stream_set_timeout(struct stream *s, int timeout_ms);
+
+/*
+ * Sets a deadline on reads: after plat_monotonic_ms() reaches deadline_ms,
+ * every read that has to wait fails with EXO_ERR_TIMEOUT, however often
+ * the peer sends a byte. Buffered input is still returned, and writes keep
+ * the plain timeout so a reply can go out after the deadline. 0 removes it.
+ */
+void stream_set_read_deadline(struct stream *s, int64_t deadline_ms);
 
 /* Shuts the socket down from another thread, so a blocked read returns. */
 void stream_abort(struct stream *s);

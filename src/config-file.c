@@ -299,6 +299,33 @@ config_parse(const char *path, const char *text, size_t len,
 }
 
 int
+config_protect_file(const struct settings *s, char *notice, size_t cap,
+    struct exo_error *e)
+{
+	struct exo_error	 why;
+	const char		*what;
+	int			 changed, rc;
+
+	if (cap > 0)
+		notice[0] = '\0';
+	if (s->microsoft.client_secret[0] != '\0')
+		what = "client_secret";
+	else if (strchr(s->network.proxy, '@') != NULL)
+		what = "a proxy password";
+	else
+		return 0;
+	rc = plat_file_make_private(s->path, &changed, &why);
+	if (rc != 0)
+		return err_set(e, rc, "%s holds %s, but making it readable "
+		    "by its owner only failed: %s", s->path, what, why.msg);
+	if (changed)
+		snprintf(notice, cap, "%s holds %s and could be read by other "
+		    "users, so its mode was set to owner-only (0600).", s->path,
+		    what);
+	return 0;
+}
+
+int
 config_load(const char *path, struct settings *s, struct exo_error *e)
 {
 	const struct config_key	*k;

@@ -121,6 +121,15 @@ int config_parse(const char *path, const char *text, size_t len,
  */
 int config_load(const char *path, struct settings *s, struct exo_error *e);
 
+/*
+ * Makes the settings file s->path owner-only when it holds a client
+ * secret or a proxy password and the group or others could read it.
+ * When it changed the mode, it writes a sentence saying so into notice
+ * (cap bytes); otherwise notice is "".
+ */
+int config_protect_file(const struct settings *s, char *notice, size_t cap,
+    struct exo_error *e);
+
 /* Writes a commented settings file with every key at its default. */
 int config_write_default(const char *path, struct exo_error *e);
 

@@ -155,6 +155,15 @@ int plat_file_exists(const char *path);
 int plat_mkdir_p(const char *dir, int secret, struct exo_error *e);
 
 /*
+ * Makes path readable and writable by its owner only. On POSIX, when the
+ * group or others have any access, it clears those bits (mode 0600 for a
+ * file of mode 0644) and sets *changed to 1. On Windows the file keeps
+ * the ACL it inherits from its folder, and *changed is 0.
+ */
+int plat_file_make_private(const char *path, int *changed,
+    struct exo_error *e);
+
+/*
  * Returns 1 when files in dir can be restricted to their owner, 0 when the
  * file system has no permissions (FAT, exFAT), so secrets must go elsewhere.
  * A folder that cannot be written (no access, read-only, full) is none of

@@ -91,6 +91,29 @@ service_check_proxy(const struct settings *s, struct exo_error *e)
 	    "to http://host:port, or leave it empty", s->path, why.msg);
 }
 
+/*
+ * Makes a settings file with secrets owner-only and adds a sentence that
+ * says so to notice, after the store's notice when there is one.
+ */
+static int
+service_protect_settings(struct service *sv, char notice[512],
+    struct exo_error *e)
+{
+	char	text[512];
+	size_t	len;
+	int	rc;
+
+	rc = config_protect_file(&sv->settings, text, sizeof(text), e);
+	if (rc != EXO_OK || text[0] == '\0')
+		return rc;
+	len = strlen(notice);
+	if (len == 0)
+		str_copy(notice, text, 512);
+	else
+		snprintf(notice + len, 512 - len, " %s", text);
+	return EXO_OK;
+}
+
 int
 service_open(const char *config_path, struct service **out,
     char notice[512], struct exo_error *e)
@@ -125,6 +148,9 @@ service_open(const char *config_path, struct service **out,
 	if (rc != EXO_OK)
 		goto out;
 	rc = userdb_open(&sv->settings, &sv->users, notice, e);
+	if (rc != EXO_OK)
+		goto out;
+	rc = service_protect_settings(sv, notice, e);
 	if (rc != EXO_OK)
 		goto out;
 	sv->tokens = token_mgr_new(&sv->settings, sv->users, sv->trust);

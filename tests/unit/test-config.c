@@ -663,6 +663,45 @@ TEST(locate_settings_file)
 	CHECK_STR(out + n - strlen(CONFIG_FILE_NAME), CONFIG_FILE_NAME);
 }
 
+/* Loads text from a file of mode 0644 and runs config_protect_file. */
+static void
+protect_case(const char *text, int want_private)
+{
+	struct settings		*s;
+	struct exo_error	 e;
+	struct stat		 st;
+	char			 dir[64], path[128], notice[512];
+
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/exoconnect.conf", dir);
+	write_text(path, text);
+	CHECK_INT(chmod(path, 0644), 0);
+	s = calloc(1, sizeof(*s));
+	CHECK(s != NULL);
+	CHECK_INT(config_load(path, s, &e), 0);
+	CHECK_INT(config_protect_file(s, notice, sizeof(notice), &e), 0);
+	CHECK_INT(stat(path, &st), 0);
+	if (want_private) {
+		CHECK_INT(st.st_mode & 0777, 0600);
+		CHECK(strstr(notice, path) != NULL);
+		CHECK(strstr(notice, "owner-only") != NULL);
+	} else {
+		CHECK_INT(st.st_mode & 0777, 0644);
+		CHECK_STR(notice, "");
+	}
+	free(s);
+	unlink(path);
+	rmdir(dir);
+}
+
+TEST(protect_file_with_secrets)
+{
+	protect_case("[microsoft]\nclient_secret = abc~def\n", 1);
+	protect_case("[network]\nproxy = http://u:pw@127.0.0.1:3128\n", 1);
+	protect_case("[network]\nproxy = http://127.0.0.1:3128\n", 0);
+	protect_case("[log]\nlevel = debug\n", 0);
+}
+
 int
 main(void)
 {
@@ -686,5 +725,6 @@ main(void)
 	RUN(check_ready_names_setting);
 	RUN(oauth_url_from_settings);
 	RUN(locate_settings_file);
+	RUN(protect_file_with_secrets);
 	return TEST_EXIT();
 }

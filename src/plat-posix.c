@@ -445,6 +445,13 @@ plat_socket_shutdown(plat_socket s)
 }
 
 void
+plat_socket_shutdown_read(plat_socket s)
+{
+	if (s != PLAT_SOCKET_INVALID)
+		shutdown((int)s, SHUT_RD);
+}
+
+void
 plat_socket_close(plat_socket s)
 {
 	if (s != PLAT_SOCKET_INVALID)
@@ -998,6 +1005,22 @@ plat_dir_write_error(struct exo_error *e, int err, const char *dir)
 		    "full (%s); free some disk space", dir, strerror(err)));
 	return (err_set(e, EXO_ERR_IO, "creating a file in the data folder "
 	    "%s failed: %s", dir, strerror(err)));
+}
+
+int
+plat_file_make_private(const char *path, int *changed, struct exo_error *e)
+{
+	struct stat	st;
+
+	*changed = 0;
+	if (stat(path, &st) == -1)
+		return (plat_file_error(e, errno, "stat", path));
+	if ((st.st_mode & 077) == 0)
+		return (EXO_OK);
+	if (chmod(path, st.st_mode & 0700) == -1)
+		return (plat_file_error(e, errno, "restrict access to", path));
+	*changed = 1;
+	return (EXO_OK);
 }
 
 int

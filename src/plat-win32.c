@@ -498,6 +498,14 @@ plat_socket_shutdown(plat_socket s)
 }
 
 void
+plat_socket_shutdown_read(plat_socket s)
+{
+	/* NOTE: whether this wakes a thread blocked in select() on s is
+	 * untested on Windows; the session then sees it at its next read. */
+	shutdown((SOCKET)s, SD_RECEIVE);
+}
+
+void
 plat_socket_close(plat_socket s)
 {
 	if (s != PLAT_SOCKET_INVALID)
@@ -1064,6 +1072,15 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 		return (err_set(e, EXO_ERR_PERM, "cannot create folder %s: "
 		    "access denied", dir));
 	return (EXO_OK);
+}
+
+int
+plat_file_make_private(const char *path, int *changed, struct exo_error *e)
+{
+	(void)e;
+	*changed = 0;
+	/* NOTE: the ACL is not checked; the folder's inherited ACL stays. */
+	return (plat_file_exists(path) ? EXO_OK : EXO_ERR_NOTFOUND);
 }
 
 int

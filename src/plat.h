@@ -73,6 +73,12 @@ int plat_send_all(plat_socket s, const void *buf, size_t len,
  */
 long plat_recv(plat_socket s, void *buf, size_t len, int timeout_ms);
 
+/*
+ * Shuts down the receiving side only: a thread blocked reading s sees the
+ * end of the stream, but replies can still be sent.
+ */
+void plat_socket_shutdown_read(plat_socket s);
+
 /* Shuts down both directions so threads blocked on s return. */
 void plat_socket_shutdown(plat_socket s);
 void plat_socket_close(plat_socket s);

@@ -1187,6 +1187,12 @@ pop3_session_end(struct pop3_session *ps)
 	struct session_ctx	*ctx = ps->ctx;
 	char			 in[24], out[24], count[24];
 
+	if (atomic_load(&ctx->user_deleted) &&
+	    strcmp(ps->reason, "device closed") == 0) {
+		pop3_reply(ps, "-ERR [SYS/PERM] this user was deleted by the "
+		    "administrator");
+		ps->reason = "user deleted";
+	}
 	if (ps->state == POP3_TRANSACTION && strcmp(ps->reason, "quit") != 0) {
 		if (strcmp(ps->reason, "device closed") == 0 ||
 		    strcmp(ps->reason, "timeout") == 0)

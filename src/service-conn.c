@@ -294,6 +294,28 @@ service_conn_shutdown_server(struct service *sv, struct server *srv)
 	return n;
 }
 
+/*
+ * Ends the sessions of a deleted user: each one reads the end of input,
+ * then tells its device why before it closes. Returns how many.
+ */
+static int
+service_conn_end_deleted(struct service *sv, const char *login)
+{
+	struct conn	*c;
+	int		 n = 0;
+
+	plat_mutex_lock(sv->mu);
+	for (c = sv->conns; c != NULL; c = c->next) {
+		if (!c->sock_open || str_casecmp(c->login, login) != 0)
+			continue;
+		atomic_store(&c->ctx.user_deleted, 1);
+		plat_socket_shutdown_read(c->sock);
+		n++;
+	}
+	plat_mutex_unlock(sv->mu);
+	return n;
+}
+
 /* ---- the background thread ---- */
 
 /*
@@ -333,7 +355,7 @@ check_deleted_users(struct service *sv)
 		if (userdb_get(sv->users, logins[i], u, NULL) !=
 		    EXO_ERR_NOTFOUND)
 			continue;
-		closed = service_conn_shutdown(sv, logins[i]);
+		closed = service_conn_end_deleted(sv, logins[i]);
 		if (closed == 0)
 			continue;
 		snprintf(count, sizeof(count), "%d", closed);

@@ -40,6 +40,12 @@ struct session_ctx {
 	 */
 	void	(*on_login)(struct session_ctx *ctx, const char *login);
 	void	*service;
+	/*
+	 * Set by the service before it shuts down the reading side of the
+	 * device socket because the administrator deleted the logged-in
+	 * user: the end of input then gets a reply that says so.
+	 */
+	atomic_int		  user_deleted;
 };
 
 /*

@@ -1316,6 +1316,16 @@ session_end(struct session *s)
 {
 	char	in[24], out[24];
 
+	/* The service shut down the reading side, so the device is still
+	 * there to read why. A message cut mid-DATA was never committed. */
+	if (atomic_load(&s->ctx->user_deleted) && s->reason != NULL &&
+	    strncmp(s->reason, "device closed", 13) == 0) {
+		s->reason = strcmp(s->reason, "device closed") == 0 ?
+		    "user deleted" : "user deleted during DATA";
+		reply(s, "421 4.7.0 This user was deleted by the "
+		    "administrator");
+	}
+
 	snprintf(in, sizeof(in), "%llu", stream_bytes_in(s->dev));
 	snprintf(out, sizeof(out), "%llu", stream_bytes_out(s->dev));
 	ev_emit(EV_INFO, s->ctx->conn, "smtp.session_end",

@@ -56,3 +56,39 @@ class PreauthDeadlineTest(ProductTest):
         time.sleep(3)
         self.assertTrue(raw.cmd("NOOP").startswith(b"+OK"))
         self.assertTrue(raw.cmd("QUIT").startswith(b"+OK"))
+
+
+class UserDeleteTest(ProductTest):
+
+    def delete_user(self):
+        login, _ = self.login()
+        proc = self.product.run("user", "delete", login)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def test_pop3_session_told_why(self):
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK")
+        self.delete_user()
+        raw.sock.settimeout(15)
+        self.assertEqual(raw.text(), "-ERR [SYS/PERM] this user was deleted "
+                         "by the administrator")
+        self.assertTrue(raw.closed())
+        login, _ = self.login()
+        log = self.product.log()
+        self.assertIn("ended: user deleted user=" + login, log)
+        self.assertNotIn("ended: device closed user=" + login, log)
+
+    def test_smtp_mid_data_nothing_sent(self):
+        raw = self.smtp_connect()
+        self.assertEqual(self.smtp_auth_plain(raw)[:3], "235")
+        self.assertEqual(raw.cmd("MAIL FROM:<mfp@example.com>")[:3], b"250")
+        self.assertEqual(raw.cmd("RCPT TO:<a@example.org>")[:3], b"250")
+        self.assertEqual(raw.cmd("DATA")[:3], b"354")
+        raw.send(b"Subject: half\r\n\r\nfirst part\r\n")
+        self.delete_user()
+        raw.sock.settimeout(15)
+        self.assertTrue(raw.text().startswith(
+            "421 4.7.0 This user was deleted by the administrator"))
+        self.assertTrue(raw.closed())
+        self.assertEqual(self.doubles.state()["smtp_messages"], [])
+        self.assertIn("ended: user deleted during DATA", self.product.log())

@@ -29,13 +29,23 @@ struct plat_ipc {
 	PSECURITY_DESCRIPTOR sd;	/* of the listener's instances */
 };
 
+/*
+ * Hashes a folder's path with FNV-1a, ignoring ASCII case and the kind of
+ * slash, as Windows paths do.
+ */
 static uint64_t
 ipc_hash(const char *s)
 {
 	uint64_t	h = 14695981039346656037ULL;
+	unsigned char	ch;
 
 	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+		ch = (unsigned char)*s;
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		if (ch == '/')
+			ch = '\\';
+		h ^= ch;
 		h *= 1099511628211ULL;
 	}
 	return h;

@@ -267,7 +267,8 @@ void plat_raise_fd_limit(void);
  * "exoconnect-HASH.sock" under $XDG_RUNTIME_DIR or /tmp. Windows: the
  * named pipe \\.\pipe\exoconnect-HASH with access for the current user,
  * SYSTEM and Administrators only. HASH is 16 hex digits of FNV-1a over
- * the data folder's path. Both sides check that the other runs as the
+ * the data folder's path (on Windows with ASCII letters in lower case
+ * and "/" as a backslash). Both sides check that the other runs as the
  * same user or as an administrator (root, SYSTEM) where the platform
  * tells them.
  */

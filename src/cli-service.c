@@ -13,6 +13,7 @@
 #include "i18n.h"
 #include "plat.h"
 #include "service.h"
+#include "users.h"
 #include "util.h"
 
 /* Longest password of a service account read from the terminal. */
@@ -178,6 +179,7 @@ cli_service_install(struct cli_args *a)
 	struct service		*sv;
 	struct exo_error	 err;
 	char			 config[PLAT_PATH_MAX], data[PLAT_PATH_MAX];
+	char			 secrets[PLAT_PATH_MAX];
 	char			 password[CLI_ACCOUNT_PASSWORD_MAX];
 	int			 rc;
 
@@ -188,12 +190,15 @@ cli_service_install(struct cli_args *a)
 	memset(&in, 0, sizeof(in));
 	str_copy(config, service_settings(sv)->path, sizeof(config));
 	str_copy(data, service_settings(sv)->data_dir, sizeof(data));
+	str_copy(secrets, userdb_secrets_path(service_userdb(sv)),
+	    sizeof(secrets));
 	cli_service_ports(service_settings(sv), &in);
 	log_stop();
 	service_close(sv);
 
 	in.config_path = config;
 	in.data_dir = data;
+	in.secrets_path = secrets;
 	in.account = a->account;
 	password[0] = '\0';
 	if (a->account != NULL && !cli_service_passwordless(a->account)) {

@@ -147,15 +147,17 @@ static int
 svc_folder(int csidl, wchar_t out[MAX_PATH], struct exo_error *e)
 {
 	HRESULT	hr;
+	size_t	n;
 
 	hr = SHGetFolderPathW(NULL, csidl, NULL, SHGFP_TYPE_CURRENT, out);
 	if (FAILED(hr))
 		return (svc_fail(e, EXO_ERR_IO, (DWORD)hr, "SHGetFolderPathW"));
-	if (wcslen(out) + 1 + wcslen(SVC_WNAME) >= MAX_PATH)
+	n = wcslen(out);
+	if (_snwprintf(out + n, MAX_PATH - n, L"\\%ls", SVC_WNAME) < 0) {
+		out[n] = L'\0';
 		return (err_set(e, EXO_ERR_TOOLONG, "the folder path is too "
 		    "long"));
-	wcscat(out, L"\\");
-	wcscat(out, SVC_WNAME);
+	}
 	return (EXO_OK);
 }
 
@@ -239,7 +241,7 @@ svc_descriptor(const char *account, PSECURITY_DESCRIPTOR *out,
 	SID_NAME_USE	 use;
 
 	*out = NULL;
-	wcscpy(sddl, L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+	_snwprintf(sddl, 512, L"%ls", L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
 	if (account != NULL) {
 		if (svc_wide(account, waccount, 256) != EXO_OK)
 			return (err_set(e, EXO_ERR_INVALID, "the account name "
@@ -520,7 +522,13 @@ svc_copy_data(const struct plat_svc_install *in, wchar_t conf[MAX_PATH],
 		if ((rc = svc_copy_file(src, dst, sd, say, ctx, e)) != EXO_OK)
 			goto out;
 	}
-	if (svc_join(src, MAX_PATH, src_dir, SVC_SECRETS_FILE) != 0 ||
+	/* On FAT and exFAT, secrets.dat is in the user's own folder. */
+	if (in->secrets_path != NULL) {
+		if (svc_wide(in->secrets_path, src, MAX_PATH) != EXO_OK)
+			src[0] = L'\0';
+	} else if (svc_join(src, MAX_PATH, src_dir, SVC_SECRETS_FILE) != 0)
+		src[0] = L'\0';
+	if (src[0] == L'\0' ||
 	    svc_join(dst, MAX_PATH, dir, SVC_SECRETS_FILE) != 0) {
 		rc = err_set(e, EXO_ERR_TOOLONG, "a data path is too long");
 		goto out;
@@ -596,9 +604,10 @@ svc_firewall_add(const struct plat_svc_install *in, const wchar_t *exe,
 		return;
 	}
 	ports[0] = L'\0';
+	/* At most 4 ports of 5 digits and their commas: no truncation. */
 	for (int i = 0; i < in->nports && i < PLAT_SVC_PORTS_MAX; i++)
 		used += (size_t)_snwprintf(ports + used, 64 - used, L"%ls%u",
-		    i > 0 ? L"," : L"", in->ports[i]);
+		    i > 0 ? L"," : L"", in->ports[i] & 0xffff);
 	svc_narrow(ports, text, sizeof(text));
 
 	_snwprintf(args, SVC_CMD_MAX, L"advfirewall firewall add rule "
@@ -1312,6 +1321,7 @@ plat_svc_alert(enum plat_alert_level level, unsigned id, const char *text)
 	if (id == 0 || id > SVC_EVENT_ID_MAX)
 		id = SVC_EVENT_ID_MAX;
 	if (svc_wide(text, w, sizeof(w) / sizeof(w[0])) != EXO_OK)
-		wcscpy(w, L"(text not valid UTF-8)");
+		_snwprintf(w, sizeof(w) / sizeof(w[0]), L"%ls",
+		    L"(text not valid UTF-8)");
 	ReportEventW(h, type, 0, id, NULL, 1, 0, strings, NULL);
 }

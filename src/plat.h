@@ -382,7 +382,8 @@ typedef void (*plat_svc_say_fn)(void *ctx, const char *line);
 /* What plat_svc_install installs. */
 struct plat_svc_install {
 	const char	*config_path;	/* settings file to copy */
-	const char	*data_dir;	/* folder of users.conf, secrets.dat */
+	const char	*data_dir;	/* folder of users.conf */
+	const char	*secrets_path;	/* secrets.dat; elsewhere on FAT */
 	const char	*account;	/* NULL: LocalSystem */
 	const char	*password;	/* of account; NULL for none */
 	unsigned	 ports[PLAT_SVC_PORTS_MAX];	/* firewall rules */

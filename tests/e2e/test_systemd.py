@@ -10,9 +10,13 @@ binary under test.
 import os
 import re
 import shutil
+import signal
+import smtplib
 import subprocess
 import tempfile
 import unittest
+
+from harness import ProductTest, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNIT = os.path.join(HERE, "..", "..", "docs", "systemd", "exoconnect.service")
@@ -92,6 +96,62 @@ class SystemdUnitTest(unittest.TestCase):
             self.assertEqual(proc.returncode, 1, verb + ": " + err)
             self.assertIn("use the systemd unit, see docs/systemd.md", err,
                           verb)
+
+
+class ServeSignalsTest(ProductTest):
+    """What the unit relies on: SIGHUP reloads, SIGTERM stops cleanly."""
+
+    def setUp(self):
+        if os.environ.get("EXO_WINE_EXE"):
+            self.skipTest("wine has no SIGHUP and ends on SIGTERM at once")
+        super().setUp()
+
+    def test_sighup_rereads_settings(self):
+        self.product.serve_proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "event=service.reloaded" in
+                                 self.product.log(), 10),
+                        self.product.log())
+        self.assertIn("event=service.reloaded",
+                      self.product.serve_stderr())
+        smtp = smtplib.SMTP("127.0.0.1", self.product.smtp_port, timeout=10)
+        self.assertEqual(smtp.noop()[0], 250)
+        smtp.quit()
+
+    def test_sighup_moves_log_file(self):
+        moved = self.product.log_file + ".moved"
+        with open(self.product.conf, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("file = " + self.product.log_file + "\n", text)
+        with open(self.product.conf, "w", encoding="utf-8") as f:
+            f.write(text.replace("file = " + self.product.log_file + "\n",
+                                 "file = " + moved + "\n"))
+        self.product.serve_proc.send_signal(signal.SIGHUP)
+
+        def moved_text():
+            if not os.path.exists(moved):
+                return ""
+            with open(moved, encoding="utf-8") as f:
+                return f.read()
+
+        self.assertTrue(wait_for(lambda: "event=service.reloaded" in
+                                 moved_text(), 10), moved_text())
+        smtp = smtplib.SMTP("127.0.0.1", self.product.smtp_port, timeout=10)
+        smtp.quit()
+        self.assertTrue(wait_for(lambda: "event=smtp.session_end" in
+                                 moved_text(), 10), moved_text())
+
+    def test_broken_settings_keep_running(self):
+        with open(self.product.conf, "a", encoding="utf-8") as f:
+            f.write("\n[pop3]\nport = not-a-number\n")
+        self.product.serve_proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "event=service.reload_failed" in
+                                 self.product.log(), 10),
+                        self.product.log())
+        self.assertIsNone(self.product.serve_proc.poll())
+
+    def test_sigterm_stops_with_status_0(self):
+        self.assertEqual(self.product.stop(signal.SIGTERM, timeout=45), 0)
+        self.assertIn("event=service.stopped", self.product.log())
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 wine 8.0 runs services: CreateServiceW, StartServiceW, the control
 dispatcher and ControlService work, so the test installs the service,
 starts it, sends a mail through it, stops it and uninstalls it. wine
-shows no firewall rules, ACLs or Event Log entries, and it does not
-implement the restart actions; docs/windows-checklist.md lists how to
-check those on Windows.
+keeps no firewall rules, ACLs or Event Log, and it does not implement
+the restart actions. Its debug output shows the Event Log calls, which
+one test reads. docs/windows-checklist.md lists how to check the rest on
+Windows.
 
 Only this module installs the service, because the prefix is shared by
 every test of the run.
@@ -211,6 +212,30 @@ class WineServiceTest(ProductTest):
         self.assertIn("last exit:  1", out)
         with open(self.product.log_file, encoding="utf-8") as f:
             self.assertIn("event=service.start_failed", f.read())
+
+    def test_alert_reaches_event_log(self):
+        # wine 8.0's ReportEventW writes nothing to a log, but its
+        # eventlog and advapi debug channels print each call and its text.
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", self.product.smtp_port))
+        holder.listen(1)
+        self.addCleanup(holder.close)
+        env = dict(self.product.env)
+        env["WINEDEBUG"] = "-all,err+eventlog,fixme+advapi"
+        proc = subprocess.run([self.product.bin, "-c", self.product.conf,
+                               "serve"], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=120, env=env)
+        err = proc.stderr.decode("utf-8", "replace")
+        self.product.stderr_texts.append(err)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn('RegisterEventSourceW ((null),L"exoconnect")', err)
+        # Type 1 is EVENTLOG_ERROR_TYPE; event id 2 is a server that
+        # could not start.
+        self.assertRegex(err, r"ReportEventW \([0-9A-F]+,0x0001,0x0000,"
+                              r"0x00000002,")
+        self.assertRegex(err, r'err:eventlog:ReportEventW L"exoconnect '
+                              r'could not start: cannot listen on '
+                              r'127\.0\.0\.1 port %d' % self.product.smtp_port)
 
     def test_run_from_console_fails(self):
         status, out, err = self.service("run")

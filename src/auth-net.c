@@ -198,6 +198,8 @@ net_in_prefix(const struct net_addr *net, int prefix,
 
 #define NET_TOO_LONG (-2)
 #define NET_TOO_MANY (-3)
+#define NET_EVERYONE (-4)	/* a /0 entry: every address of a family */
+#define NET_WIDE 1		/* an entry wider than the warning limit */
 
 /*
  * Calls fn on each entry of list until fn returns non-zero, and returns
@@ -237,7 +239,9 @@ net_check_one(const char *s, size_t len, void *arg)
 	int		prefix;
 
 	(void)arg;
-	return net_parse_entry(s, len, &a, &prefix) == 0 ? 0 : -1;
+	if (net_parse_entry(s, len, &a, &prefix) != 0)
+		return -1;
+	return prefix == 0 ? NET_EVERYONE : 0;
 }
 
 int
@@ -256,10 +260,48 @@ auth_net_list_check(const char *list, struct exo_error *e)
 		return err_set(e, EXO_ERR_INVALID, "the list has more than %d "
 		    "entries; combine addresses into networks such as "
 		    "192.0.2.0/24", AUTH_NET_LIST_MAX);
+	case NET_EVERYONE:
+		/* With /0, any host that reaches the port sends as the
+		 * trusted user, without a password. */
+		return err_set(e, EXO_ERR_INVALID, "%.*s covers every address, "
+		    "so anyone who reaches the SMTP port could send mail "
+		    "without a password; list the devices' addresses or their "
+		    "local network, such as 192.168.1.0/24", (int)bad_len,
+		    bad);
 	}
 	return err_set(e, EXO_ERR_INVALID, "%.*s is not an IPv4 or IPv6 "
 	    "address or network; use forms such as 192.0.2.10, "
 	    "192.0.2.0/24 or 2001:db8::/32", (int)bad_len, bad);
+}
+
+static int
+net_wide_one(const char *s, size_t len, void *arg)
+{
+	struct net_addr	a;
+	int		prefix;
+
+	(void)arg;
+	if (net_parse_entry(s, len, &a, &prefix) != 0)
+		return 0;
+	return prefix < (a.v6 ? AUTH_NET_WARN_PREFIX_V6 :
+	    AUTH_NET_WARN_PREFIX_V4) ? NET_WIDE : 0;
+}
+
+int
+auth_net_list_wide(const char *list, char *entry, size_t cap)
+{
+	const char	*found = list;
+	size_t		 len = 0;
+
+	if (net_each(list, net_wide_one, NULL, &found, &len) != NET_WIDE)
+		return 0;
+	if (cap > 0) {
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(entry, found, len);
+		entry[len] = '\0';
+	}
+	return 1;
 }
 
 static int

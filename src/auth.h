@@ -62,6 +62,17 @@ int auth_check_digest(struct userdb *db, enum auth_digest kind,
  */
 int auth_net_list_check(const char *list, struct exo_error *e);
 
+/* Widest networks that trusted_devices takes without a warning. */
+#define AUTH_NET_WARN_PREFIX_V4 16
+#define AUTH_NET_WARN_PREFIX_V6 48
+
+/*
+ * Finds the first entry of a valid list that is wider than
+ * AUTH_NET_WARN_PREFIX_V4 (IPv4) or AUTH_NET_WARN_PREFIX_V6 (IPv6) and
+ * copies it into entry (cap bytes). Returns 1 when there is one, else 0.
+ */
+int auth_net_list_wide(const char *list, char *entry, size_t cap);
+
 /*
  * Returns 1 when addr (a numeric address as plat_accept writes it) is in
  * the list, 0 otherwise, and 0 for an invalid list or address.

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "event.h"
 #include "http.h"
@@ -480,12 +481,28 @@ server_run(struct server *srv, struct exo_error *e)
 	return EXO_OK;
 }
 
+/* Warns when trusted_devices lets a wide network send without AUTH. */
+static void
+service_warn_wide_trust(const struct settings *s)
+{
+	char	entry[64];
+
+	if (!s->smtp.enabled ||
+	    !auth_net_list_wide(s->smtp.trusted_devices, entry, sizeof(entry)))
+		return;
+	ev_emit(EV_WARN, 0, "service.trust_wide", "trusted_devices under "
+	    "[smtp] contains {network}, so every host in it can send as "
+	    "{user} without a password; list only the devices' addresses",
+	    "network", entry, "user", s->smtp.trusted_user, (char *)NULL);
+}
+
 static void
 service_started_event(struct service *sv)
 {
 	ev_emit(EV_INFO, 0, "service.started", "exoconnect {version} started "
 	    "with data folder {data_dir}", "version", EXO_VERSION,
 	    "data_dir", sv->settings.data_dir, (char *)NULL);
+	service_warn_wide_trust(&sv->settings);
 }
 
 static int

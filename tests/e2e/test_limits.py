@@ -92,3 +92,33 @@ class UserDeleteTest(ProductTest):
         self.assertTrue(raw.closed())
         self.assertEqual(self.doubles.state()["smtp_messages"], [])
         self.assertIn("ended: user deleted during DATA", self.product.log())
+
+
+class TrustedDevicesTest(ProductTest):
+    SERVE = False
+
+    def test_everyone_refused(self):
+        with open(self.product.conf) as f:
+            text = f.read()
+        text = text.replace("idle_timeout = 300\n", "idle_timeout = 300\n"
+                            "trusted_devices = 192.0.2.9, ::/0\n"
+                            "trusted_user = mfp\n")
+        with open(self.product.conf, "w") as f:
+            f.write(text)
+        proc = self.product.run("user", "list")
+        self.assertEqual(proc.returncode, 1)
+        err = proc.stderr.decode()
+        self.assertIn("exoconnect.conf:", err)
+        self.assertIn("::/0 covers every address", err)
+
+    def test_wide_network_logged(self):
+        with open(self.product.conf) as f:
+            text = f.read()
+        text = text.replace("idle_timeout = 300\n", "idle_timeout = 300\n"
+                            "trusted_devices = 10.0.0.0/8\n"
+                            "trusted_user = mfp\n")
+        with open(self.product.conf, "w") as f:
+            f.write(text)
+        self.product.serve()
+        self.assertIn("contains 10.0.0.0/8, so every host in it can send",
+                      self.product.log())

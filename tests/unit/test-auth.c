@@ -222,8 +222,7 @@ TEST(net_list_check_forms)
 {
 	static const char *const	good[] = {
 		"", "192.0.2.10", "192.0.2.0/24, 198.51.100.7",
-		"10.0.0.0/8 172.16.0.0/12\t192.168.0.0/16", "0.0.0.0/0",
-		"::1", "2001:db8::/32", "fe80::1:2:3:4/64", "::",
+		"10.0.0.0/8 172.16.0.0/12\t192.168.0.0/16", "::1", "2001:db8::/32", "fe80::1:2:3:4/64", "::",
 		"::ffff:192.0.2.1", "1:2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6::",
 	};
 	static const char *const	bad[] = {
@@ -245,6 +244,33 @@ TEST(net_list_check_forms)
 			printf("  accepted %s\n", bad[i]);
 		CHECK_INT(auth_net_list_check(bad[i], &e), EXO_ERR_INVALID);
 	}
+}
+
+TEST(net_list_rejects_everyone)
+{
+	struct exo_error	e;
+
+	CHECK_INT(auth_net_list_check("0.0.0.0/0", &e), EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "0.0.0.0/0 covers every address") != NULL);
+	CHECK_INT(auth_net_list_check("192.0.2.1, ::/0", &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "::/0 covers every address") != NULL);
+	CHECK_INT(auth_net_list_check("10.9.8.7/0", &e), EXO_ERR_INVALID);
+}
+
+TEST(net_list_wide_entries)
+{
+	char	entry[64];
+
+	CHECK_INT(auth_net_list_wide("192.168.0.0/16 2001:db8::/48", entry,
+	    sizeof(entry)), 0);
+	CHECK_INT(auth_net_list_wide("192.0.2.1, 10.0.0.0/8", entry,
+	    sizeof(entry)), 1);
+	CHECK_STR(entry, "10.0.0.0/8");
+	CHECK_INT(auth_net_list_wide("2001:db8::/32", entry, sizeof(entry)),
+	    1);
+	CHECK_STR(entry, "2001:db8::/32");
+	CHECK_INT(auth_net_list_wide("", entry, sizeof(entry)), 0);
 }
 
 TEST(net_list_too_many_entries)
@@ -409,6 +435,8 @@ main(void)
 	RUN(digest_legacy_charsets);
 	RUN(challenge_format);
 	RUN(net_list_check_forms);
+	RUN(net_list_rejects_everyone);
+	RUN(net_list_wide_entries);
 	RUN(net_list_too_many_entries);
 	RUN(net_list_match_addresses);
 	RUN(recent_pop_login_expires);

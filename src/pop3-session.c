@@ -19,6 +19,7 @@
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
+#include "tls-cert.h"
 #include "util.h"
 
 /* Failed logins on one connection before the proxy closes it. */
@@ -71,6 +72,8 @@ struct pop3_session {
 	char			 apop[AUTH_CHALLENGE_MAX]; /* "": no APOP */
 	char			 cram[AUTH_CHALLENGE_MAX]; /* last challenge */
 	int			 stls_logged;
+	int			 tls_required_logged;
+	int			 first_read;	/* the first byte was checked */
 	int			 on_login_called;
 	unsigned long		 deletions;	/* DELE answered "+OK" */
 
@@ -489,6 +492,69 @@ enum pop3_read {
 };
 
 /*
+ * Logs a TLS ClientHello that arrived on the plain port, with the fix:
+ * the device is set to implicit TLS (SSL/TLS) but uses the plain port.
+ */
+static void
+pop3_log_tls_hello(struct pop3_session *ps)
+{
+	const struct settings	*st = ps->ctx->settings;
+	char			 fix[256], port[16];
+
+	if (st->pop3.tls_port != 0)
+		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
+		    "%u; set the device to STARTTLS or use port %u",
+		    ps->ctx->local_port, st->pop3.tls_port);
+	else
+		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
+		    "%u; set the device to STARTTLS (with starttls = yes) or "
+		    "to no encryption, or set tls_port = 995 under [pop3] and "
+		    "use that port", ps->ctx->local_port);
+	snprintf(port, sizeof(port), "%u", ps->ctx->local_port);
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.tls_on_plain_port", "Device "
+	    "{peer} sent a TLS handshake to the plain POP3 port {port}: {fix}",
+	    "peer", ps->ctx->peer, "port", port, "fix", fix, (char *)NULL);
+}
+
+/*
+ * Reads a line like stream_read_line. On a plain connection the first
+ * byte is read on its own, because a ClientHello has no line end and a
+ * line read would wait for the timeout. No POP3 command starts with 0x16
+ * (a TLS handshake record) or a byte with the high bit set (an SSL
+ * 2.0-style hello), so such a byte is logged and gives EXO_ERR_PROTO.
+ */
+static int
+pop3_device_line(struct pop3_session *ps, char *buf, size_t cap,
+    size_t *len)
+{
+	unsigned char	first;
+	long		n;
+	int		rc;
+
+	if (ps->first_read || stream_is_tls(ps->device) || cap < 3)
+		return stream_read_line(ps->device, buf, cap, len);
+	ps->first_read = 1;
+	n = stream_read(ps->device, &first, 1);
+	if (n <= 0)
+		return n == 0 ? EXO_ERR_CLOSED : (int)n;
+	if (first == 0x16 || (first & 0x80)) {
+		pop3_log_tls_hello(ps);
+		return EXO_ERR_PROTO;
+	}
+
+	buf[0] = (char)first;
+	if (first == '\n') {
+		buf[1] = '\0';
+		*len = 1;
+		return EXO_OK;
+	}
+	rc = stream_read_line(ps->device, buf + 1, cap - 1, len);
+	if (rc == EXO_OK || rc == EXO_ERR_TOOLONG)
+		*len += 1;
+	return rc;
+}
+
+/*
  * Reads one line from the device into buf. An overlong line is read to
  * its end and rejected; a timeout gets "-ERR Connection timed out".
  */
@@ -497,7 +563,11 @@ pop3_read_line(struct pop3_session *ps, char *buf, size_t cap, size_t *len)
 {
 	int	rc;
 
-	rc = stream_read_line(ps->device, buf, cap, len);
+	rc = pop3_device_line(ps, buf, cap, len);
+	if (rc == EXO_ERR_PROTO) {
+		ps->reason = "TLS handshake on the plain port";
+		return POP3_READ_GONE;
+	}
 	if (rc == EXO_ERR_TOOLONG) {
 		if (stream_skip_line(ps->device) != EXO_OK) {
 			ps->reason = "device closed";
@@ -764,19 +834,90 @@ pop3_cmd_pass(struct pop3_session *ps, const struct pop3_command *cmd,
 	return next;
 }
 
+/* Returns 1 when this connection may offer STLS now. */
+static int
+pop3_stls_offered(const struct pop3_session *ps)
+{
+	return ps->ctx->tls != NULL && ps->ctx->settings->pop3.starttls &&
+	    !stream_is_tls(ps->device);
+}
+
+/* Returns 1 when require_tls hides the logins of this connection. */
+static int
+pop3_tls_required(const struct pop3_session *ps)
+{
+	return ps->ctx->settings->pop3.require_tls &&
+	    !stream_is_tls(ps->device);
+}
+
+/*
+ * STLS (RFC 2595 section 4): "+OK", then the handshake. The stream drops
+ * what the device sent after the command, and the device must ask CAPA
+ * again, so a USER given before TLS is forgotten.
+ */
 static enum pop3_next
 pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
     char *args)
 {
+	struct exo_error	 e;
+	char			 fix[256];
+	int			 rc;
+
 	(void)cmd;
 	(void)args;
-	if (!ps->stls_logged) {
-		ps->stls_logged = 1;
-		ev_emit(EV_INFO, ps->ctx->conn, "pop3.stls_refused",
-		    "device sent STLS but this listener has no certificate",
-		    "peer", ps->ctx->peer, (char *)NULL);
+	if (stream_is_tls(ps->device))
+		return pop3_reply(ps, "-ERR TLS already active");
+	if (!pop3_stls_offered(ps)) {
+		if (!ps->stls_logged) {
+			ps->stls_logged = 1;
+			ev_emit(EV_INFO, ps->ctx->conn, "pop3.stls_refused",
+			    ps->ctx->tls == NULL ? "device sent STLS but this "
+			    "listener has no certificate" : "device sent STLS "
+			    "but starttls = no under [pop3]",
+			    "peer", ps->ctx->peer, (char *)NULL);
+		}
+		return pop3_reply(ps, "-ERR TLS not available");
 	}
-	return pop3_reply(ps, "-ERR TLS not available");
+
+	if (pop3_reply(ps, "+OK Begin TLS negotiation") == POP3_END)
+		return POP3_END;
+	err_clear(&e);
+	rc = stream_start_tls_server(ps->device, ps->ctx->tls, &e);
+	if (rc != EXO_OK) {
+		ev_emit(EV_WARN, ps->ctx->conn, "pop3.stls_failed", "TLS "
+		    "handshake after STLS with device {peer} failed: {error}",
+		    "peer", ps->ctx->peer, "error", e.msg[0] != '\0' ? e.msg :
+		    exo_strerror(rc), "fix", tls_cert_handshake_fix(e.msg,
+		    ps->ctx->settings->pop3.legacy_tls, "pop3", fix,
+		    sizeof(fix)), (char *)NULL);
+		ps->reason = "TLS handshake failed";
+		return POP3_END;
+	}
+	ps->have_user = 0;
+	return POP3_CONTINUE;
+}
+
+/*
+ * Rejects a login command before TLS when require_tls is on. Returns 1
+ * when it replied, with the handler's result in *next.
+ */
+static int
+pop3_tls_gate(struct pop3_session *ps, enum pop3_next *next)
+{
+	if (!pop3_tls_required(ps))
+		return 0;
+	if (!ps->tls_required_logged) {
+		ps->tls_required_logged = 1;
+		ev_emit(EV_INFO, ps->ctx->conn, "pop3.tls_required", "Device "
+		    "{peer} tried to log in without TLS, which require_tls = "
+		    "yes under [pop3] rejects; set the device to STARTTLS or "
+		    "SSL/TLS", "peer", ps->ctx->peer, (char *)NULL);
+	}
+	ps->have_user = 0;
+	*next = pop3_reply(ps, pop3_stls_offered(ps) ?
+	    "-ERR [SYS/PERM] TLS required: use STLS" :
+	    "-ERR [SYS/PERM] TLS required: use the SSL/TLS port");
+	return 1;
 }
 
 /*
@@ -809,14 +950,18 @@ pop3_capa_text(const struct pop3_session *ps, char *out, size_t cap)
 	char	sasl[POP3_CAPA_MAX];
 
 	pop3_mechanism_list(ps, " ", sasl, sizeof(sasl));
+	/* RFC 2595 section 4: no STLS once TLS runs. With require_tls, no
+	 * login is offered before TLS. */
 	snprintf(out, cap, "+OK Capability list follows\r\n"
 	    "TOP\r\n"
 	    "UIDL\r\n"
-	    "USER\r\n"
-	    "SASL%s\r\n"
+	    "%s%s%s%s"
 	    "RESP-CODES\r\n"
 	    "AUTH-RESP-CODE\r\n"
-	    ".\r\n", sasl);
+	    ".\r\n", pop3_stls_offered(ps) ? "STLS\r\n" : "",
+	    pop3_tls_required(ps) ? "" : "USER\r\nSASL",
+	    pop3_tls_required(ps) ? "" : sasl,
+	    pop3_tls_required(ps) ? "" : "\r\n");
 }
 
 static enum pop3_next
@@ -1114,6 +1259,7 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 {
 	const struct pop3_command	*cmd;
 	pop3_handler			 fn;
+	enum pop3_next			 next;
 	char				*line = ps->line, *args;
 
 	if (memchr(line, '\0', len) != NULL)
@@ -1139,6 +1285,10 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 
 	fn = ps->state == POP3_AUTHORIZATION ? cmd->authorization :
 	    cmd->transaction;
+	if ((fn == pop3_cmd_user || fn == pop3_cmd_pass ||
+	    fn == pop3_cmd_auth || fn == pop3_cmd_apop) &&
+	    pop3_tls_gate(ps, &next))
+		return next;
 	if (fn == NULL)
 		return pop3_reply(ps, ps->state == POP3_AUTHORIZATION ?
 		    "-ERR Log in first" : "-ERR Command not valid after login");

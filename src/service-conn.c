@@ -15,6 +15,7 @@
 #include "service.h"
 #include "session.h"
 #include "stream.h"
+#include "tls-cert.h"
 #include "token.h"
 #include "users.h"
 #include "util.h"
@@ -62,6 +63,74 @@ conn_unlink(struct conn *c)
 	plat_mutex_unlock(sv->mu);
 }
 
+/* The settings section of a server, for messages that name a key. */
+static const char *
+conn_section(const struct conn *c)
+{
+	return c->srv->kind == SERVER_POP3 ? "pop3" : "smtp";
+}
+
+/*
+ * Returns the fix for a failed implicit-TLS handshake, judged from the
+ * stream's message, or NULL when there is none to suggest.
+ */
+static const char *
+conn_tls_fix(const struct conn *c, int rc, const char *msg, char *buf,
+    size_t cap)
+{
+	const struct settings	*s = &c->sv->settings;
+	int			 legacy;
+
+	legacy = c->srv->kind == SERVER_POP3 ? s->pop3.legacy_tls :
+	    s->smtp.legacy_tls;
+	if (rc == EXO_ERR_TIMEOUT || strstr(msg, "BearSSL error") != NULL) {
+		/* A plain-text client waits for the greeting, so nothing or
+		 * no TLS record arrives. */
+		snprintf(buf, cap, "this device probably speaks plain text on "
+		    "port %u, the implicit-TLS (SSL/TLS) port; set the device "
+		    "to SSL/TLS, or to plain text or STARTTLS on port %u",
+		    c->srv->tls_port, c->srv->status.port);
+		return buf;
+	}
+	return tls_cert_handshake_fix(msg, legacy, conn_section(c), buf, cap);
+}
+
+/*
+ * Runs the handshake of an implicit-TLS connection within
+ * SERVICE_TLS_HANDSHAKE_MS. On failure it logs the device, the reason
+ * and the fix, and closes the stream.
+ */
+static int
+conn_tls_accept(struct conn *c, struct stream *device)
+{
+	struct exo_error	 e;
+	char			 port[16], fix[256];
+	const char		*hint;
+	int			 rc, wait_ms;
+
+	wait_ms = c->sv->settings.limits.preauth_timeout * 1000;
+	if (wait_ms <= 0 || wait_ms > SERVICE_TLS_HANDSHAKE_MS)
+		wait_ms = SERVICE_TLS_HANDSHAKE_MS;
+	stream_set_timeout(device, wait_ms);
+	err_clear(&e);
+	rc = stream_start_tls_server(device, c->srv->creds, &e);
+	if (rc == EXO_OK)
+		return EXO_OK;
+
+	snprintf(port, sizeof(port), "%u", c->srv->tls_port);
+	hint = conn_tls_fix(c, rc, e.msg, fix, sizeof(fix));
+	/* Port probes close without sending a byte, so a close is info. */
+	ev_emit(rc == EXO_ERR_CLOSED ? EV_INFO : EV_WARN, c->ctx.conn,
+	    "service.tls_handshake_failed",
+	    "TLS handshake with device {peer} on {server} port {port} "
+	    "failed: {error}", "peer", c->ctx.peer,
+	    "server", server_kind_name(c->srv->kind), "port", port,
+	    "error", e.msg[0] != '\0' ? e.msg : exo_strerror(rc),
+	    "fix", hint, (char *)NULL);
+	stream_close(device);
+	return rc;
+}
+
 static void
 conn_main(void *arg)
 {
@@ -76,7 +145,9 @@ conn_main(void *arg)
 		    "Out of memory for a new connection from {peer}",
 		    "peer", c->ctx.peer, (char *)NULL);
 		plat_socket_close(c->sock);
-	} else if (c->srv->kind == SERVER_POP3)
+	} else if (c->implicit_tls && conn_tls_accept(c, device) != EXO_OK)
+		;	/* logged and closed */
+	else if (c->srv->kind == SERVER_POP3)
 		pop3_session_run(&c->ctx, device);
 	else
 		smtp_session_run(&c->ctx, device);
@@ -167,15 +238,18 @@ conn_fill_ctx(struct conn *c, const char *peer)
 	c->ctx.stats = &c->srv->stats;
 	c->ctx.conn = ev_next_conn_id();
 	str_copy(c->ctx.peer, peer, sizeof(c->ctx.peer));
-	c->ctx.local_port = c->srv->status.port;
+	c->ctx.local_port = c->implicit_tls ? c->srv->tls_port :
+	    c->srv->status.port;
+	c->ctx.tls = c->srv->creds;
 	c->ctx.stopping = &c->srv->stopping;
 	c->ctx.on_login = conn_on_login;
 	c->ctx.service = c;
 }
 
 static void
-conn_start(struct server *srv, plat_socket s, const char *peer)
+conn_start(struct listener *l, plat_socket s, const char *peer)
 {
+	struct server	*srv = l->srv;
 	struct service	*sv = srv->sv;
 	struct conn	*c;
 	const char	*limit;
@@ -190,6 +264,7 @@ conn_start(struct server *srv, plat_socket s, const char *peer)
 	c->sock = s;
 	c->sock_open = 1;
 	c->preauth = 1;
+	c->implicit_tls = l->implicit_tls;
 	conn_fill_ctx(c, peer);
 
 	plat_mutex_lock(sv->mu);
@@ -225,14 +300,16 @@ conn_start(struct server *srv, plat_socket s, const char *peer)
 void
 service_accept_main(void *arg)
 {
-	struct server	*srv = arg;
+	struct listener	*l = arg;
+	struct server	*srv = l->srv;
 	struct service	*sv = srv->sv;
+	plat_socket	 lsock = l->implicit_tls ? srv->tls_sock : srv->sock;
 	char		 peer[PLAT_ADDR_MAX];
 	plat_socket	 s;
 	int		 rc;
 
 	while (!atomic_load(&sv->stopping) && !atomic_load(&srv->stopping)) {
-		rc = plat_accept(srv->sock, ACCEPT_POLL_MS, &s, peer);
+		rc = plat_accept(lsock, ACCEPT_POLL_MS, &s, peer);
 		if (rc == EXO_ERR_TIMEOUT)
 			continue;
 		if (rc == EXO_ERR_CLOSED)
@@ -247,11 +324,11 @@ service_accept_main(void *arg)
 			plat_sleep_ms(100);
 			continue;
 		}
-		conn_start(srv, s, peer);
+		conn_start(l, s, peer);
 	}
 
 	plat_mutex_lock(sv->mu);
-	srv->accepting = 0;
+	srv->accepting--;
 	sv->threads--;
 	plat_cond_broadcast(sv->cond);
 	plat_mutex_unlock(sv->mu);

@@ -13,10 +13,14 @@
 #include "plat.h"
 #include "service.h"
 #include "session.h"
+#include "tls-cert.h"
 #include "users.h"
 
 /* Wait of each plat_accept call, after which the loop checks for a stop. */
 #define ACCEPT_POLL_MS 1000
+/* Maximum time for an implicit-TLS handshake, an estimate that leaves old
+ * devices with slow RSA several seconds. */
+#define SERVICE_TLS_HANDSHAKE_MS 20000
 
 /* One accepted connection, from accept until its thread ends. */
 struct conn {
@@ -26,16 +30,30 @@ struct conn {
 	struct server	*srv;
 	plat_socket	 sock;
 	int		 sock_open;	/* 0 once the fd may belong to another */
+	int		 implicit_tls;	/* came in on the implicit-TLS port */
 	int		 preauth;	/* holds a pre-login slot of its peer */
 	char		 login[USER_LOGIN_MAX];
 	struct session_ctx ctx;
+};
+
+/* One listening socket of a server: the argument of its accept thread. */
+struct listener {
+	struct server	*srv;
+	int		 implicit_tls;	/* 1 for the tls_port listener */
 };
 
 struct server {
 	struct service	*sv;
 	enum server_kind kind;
 	plat_socket	 sock;
-	int		 accepting;	/* the accept thread runs */
+	plat_socket	 tls_sock;	/* implicit TLS (tls_port), or invalid */
+	unsigned	 tls_port;	/* bound port of tls_sock; 0 when none */
+	struct listener	 listeners[2];	/* plain, implicit TLS */
+	int		 accepting;	/* accept threads running (0 to 2) */
+	/* The device-side certificate, loaded when the server starts with
+	 * starttls or tls_port on; NULL otherwise. */
+	struct tls_server_creds *creds;
+	char		 fingerprint[TLS_CERT_FINGERPRINT_MAX];
 	atomic_int	 stopping;	/* this server stops; sessions see it */
 	struct server_status status;
 	struct server_stats stats;
@@ -68,7 +86,7 @@ struct service {
 /*
  * Thread bodies started by service_start; each one decrements
  * sv->threads under sv->mu when it ends. service_accept_main takes a
- * struct server, service_background_main the struct service.
+ * struct listener, service_background_main the struct service.
  */
 void service_accept_main(void *arg);
 void service_background_main(void *arg);

@@ -23,6 +23,7 @@
 #include "service.h"
 #include "session.h"
 #include "stream.h"
+#include "tls-cert.h"
 #include "token.h"
 #include "users.h"
 #include "util.h"
@@ -164,6 +165,11 @@ service_open(const char *config_path, struct service **out,
 		sv->servers[k].sv = sv;
 		sv->servers[k].kind = (enum server_kind)k;
 		sv->servers[k].sock = PLAT_SOCKET_INVALID;
+		sv->servers[k].tls_sock = PLAT_SOCKET_INVALID;
+		for (int i = 0; i < 2; i++) {
+			sv->servers[k].listeners[i].srv = &sv->servers[k];
+			sv->servers[k].listeners[i].implicit_tls = i;
+		}
 	}
 	*out = sv;
 	sv = NULL;
@@ -183,6 +189,9 @@ service_close(struct service *sv)
 	if (sv->leaked)
 		return;
 
+	for (int k = 0; k < SERVER_COUNT; k++)
+		if (sv->servers[k].creds != NULL)
+			tls_server_creds_free(sv->servers[k].creds);
 	if (sv->tokens != NULL)
 		token_mgr_free(sv->tokens);
 	if (sv->users != NULL)
@@ -328,6 +337,142 @@ server_set_state(struct server *srv, enum server_state st,
 	plat_mutex_unlock(sv->mu);
 }
 
+/* ---- device-side TLS ---- */
+
+/* The TLS settings of one server. */
+struct server_tls_settings {
+	const char	*section;
+	int		 starttls;
+	unsigned	 tls_port;
+	unsigned	 port;
+	int		 require_tls;
+	int		 legacy_tls;
+};
+
+static void
+server_tls_settings(const struct server *srv, struct server_tls_settings *t)
+{
+	const struct settings	*s = &srv->sv->settings;
+
+	if (srv->kind == SERVER_POP3) {
+		*t = (struct server_tls_settings){ "pop3", s->pop3.starttls,
+		    s->pop3.tls_port, s->pop3.port, s->pop3.require_tls,
+		    s->pop3.legacy_tls };
+	} else {
+		*t = (struct server_tls_settings){ "smtp", s->smtp.starttls,
+		    s->smtp.tls_port, s->smtp.port, s->smtp.require_tls,
+		    s->smtp.legacy_tls };
+	}
+}
+
+/* Rejects TLS settings that contradict each other. */
+static int
+server_tls_check(const struct server *srv, const struct server_tls_settings *t,
+    struct exo_error *e)
+{
+	const char	*path = srv->sv->settings.path;
+
+	if (t->require_tls && !t->starttls && t->tls_port == 0)
+		return err_set(e, EXO_ERR_CONFIG, "%s: [%s] require_tls = yes "
+		    "needs starttls = yes or a tls_port, or no device could "
+		    "log in; set one of them or set require_tls = no", path,
+		    t->section);
+	if (t->tls_port != 0 && t->tls_port == t->port)
+		return err_set(e, EXO_ERR_CONFIG, "%s: [%s] tls_port %u is "
+		    "also the plain port; choose another tls_port (usually "
+		    "%s)", path, t->section, t->tls_port,
+		    srv->kind == SERVER_POP3 ? "995" : "465");
+	return EXO_OK;
+}
+
+/* Logs the certificate a server uses and its legacy TLS warning. */
+static void
+server_tls_log(const struct server *srv, const struct server_tls_settings *t,
+    const char *cert, int generated)
+{
+	ev_emit(EV_INFO, 0, generated ? "service.tls_cert_generated" :
+	    "service.tls_cert", generated ? "Made a self-signed certificate "
+	    "for devices in {file}; check its fingerprint {fingerprint} on "
+	    "the devices" : "{server} uses the device certificate {file} "
+	    "with fingerprint {fingerprint}", "server", kind_names[srv->kind],
+	    "file", cert, "fingerprint", srv->fingerprint, (char *)NULL);
+	if (t->legacy_tls)
+		ev_emit(EV_WARN, 0, "service.legacy_tls", "{server} accepts "
+		    "TLS 1.0 and 1.1 from devices (legacy_tls under [{section}])"
+		    "; turn it off when no device needs it", "server",
+		    kind_names[srv->kind], "section", t->section, (char *)NULL);
+}
+
+/*
+ * Loads the device certificate of srv when its settings offer TLS,
+ * making a self-signed one when none is configured.
+ */
+static int
+server_tls_setup(struct server *srv, struct exo_error *e)
+{
+	struct server_tls_settings	 t;
+	struct tls_server_creds		*creds = NULL;
+	char				 cert[PLAT_PATH_MAX];
+	char				 key[PLAT_PATH_MAX];
+	int				 generated, rc;
+
+	server_tls_settings(srv, &t);
+	if ((rc = server_tls_check(srv, &t, e)) != EXO_OK)
+		return rc;
+	if (!t.starttls && t.tls_port == 0)
+		return EXO_OK;
+
+	rc = tls_cert_ensure(&srv->sv->settings, cert, key, &generated,
+	    srv->fingerprint, e);
+	if (rc == EXO_OK)
+		rc = tls_server_creds_load(cert, key, &creds, e);
+	if (rc != EXO_OK)
+		return rc;
+	tls_server_creds_set_legacy(creds, t.legacy_tls);
+
+	/* Sessions of an earlier start may still hold the old credentials
+	 * when their threads outlived the stop, so those stay allocated. */
+	if (srv->creds != NULL && atomic_load(&srv->stats.active) == 0)
+		tls_server_creds_free(srv->creds);
+	srv->creds = creds;
+	server_tls_log(srv, &t, cert, generated);
+	return EXO_OK;
+}
+
+/* Opens the implicit-TLS listener of srv when tls_port is set. */
+static int
+server_tls_listen(struct server *srv, const char *addr, struct exo_error *e)
+{
+	struct server_tls_settings	t;
+	char				port[16];
+	int				rc;
+
+	server_tls_settings(srv, &t);
+	srv->tls_port = 0;
+	if (t.tls_port == 0)
+		return EXO_OK;
+	rc = plat_listen(addr, t.tls_port, &srv->tls_sock, e);
+	if (rc != EXO_OK)
+		return rc;
+	srv->tls_port = (unsigned)plat_socket_port(srv->tls_sock);
+	snprintf(port, sizeof(port), "%u", srv->tls_port);
+	ev_emit(EV_INFO, 0, "service.listening_tls",
+	    "{server} server listening with implicit TLS on {address} port "
+	    "{port}", "server", kind_names[srv->kind], "address", addr,
+	    "port", port, (char *)NULL);
+	return EXO_OK;
+}
+
+static void
+server_tls_close(struct server *srv)
+{
+	if (srv->tls_sock == PLAT_SOCKET_INVALID)
+		return;
+	plat_socket_close(srv->tls_sock);
+	srv->tls_sock = PLAT_SOCKET_INVALID;
+	srv->tls_port = 0;
+}
+
 static int
 server_listen(struct server *srv, struct exo_error *e)
 {
@@ -346,7 +491,9 @@ server_listen(struct server *srv, struct exo_error *e)
 	srv->status.state = SERVER_STARTING;
 	plat_mutex_unlock(srv->sv->mu);
 
-	rc = plat_listen(addr, want, &srv->sock, e);
+	rc = server_tls_setup(srv, e);
+	if (rc == EXO_OK)
+		rc = plat_listen(addr, want, &srv->sock, e);
 	if (rc != EXO_OK) {
 		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
 		    exo_strerror(rc));
@@ -361,7 +508,15 @@ server_listen(struct server *srv, struct exo_error *e)
 	    "{server} server listening on {address} port {port}",
 	    "server", kind_names[srv->kind], "address", addr, "port", port,
 	    (char *)NULL);
-	return EXO_OK;
+
+	rc = server_tls_listen(srv, addr, e);
+	if (rc != EXO_OK) {
+		plat_socket_close(srv->sock);
+		srv->sock = PLAT_SOCKET_INVALID;
+		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
+		    exo_strerror(rc));
+	}
+	return rc;
 }
 
 static void
@@ -374,6 +529,7 @@ servers_close(struct service *sv)
 			continue;
 		plat_socket_close(srv->sock);
 		srv->sock = PLAT_SOCKET_INVALID;
+		server_tls_close(srv);
 		server_set_state(srv, SERVER_STOPPED, NULL);
 	}
 }
@@ -394,7 +550,7 @@ start_counted(struct service *sv, void (*fn)(void *), void *arg,
 	plat_mutex_lock(sv->mu);
 	sv->threads++;
 	if (flag != NULL)
-		*flag = 1;
+		(*flag)++;
 	plat_mutex_unlock(sv->mu);
 
 	if (plat_thread_start(fn, arg, 0) == EXO_OK)
@@ -403,7 +559,7 @@ start_counted(struct service *sv, void (*fn)(void *), void *arg,
 	plat_mutex_lock(sv->mu);
 	sv->threads--;
 	if (flag != NULL)
-		*flag = 0;
+		(*flag)--;
 	plat_mutex_unlock(sv->mu);
 	return EXO_ERR_NOMEM;
 }
@@ -472,8 +628,11 @@ server_run(struct server *srv, struct exo_error *e)
 {
 	int	rc;
 
-	rc = start_counted(srv->sv, service_accept_main, srv,
+	rc = start_counted(srv->sv, service_accept_main, &srv->listeners[0],
 	    &srv->accepting);
+	if (rc == EXO_OK && srv->tls_sock != PLAT_SOCKET_INVALID)
+		rc = start_counted(srv->sv, service_accept_main,
+		    &srv->listeners[1], &srv->accepting);
 	if (rc != EXO_OK)
 		return err_set(e, rc, "could not start a thread: %s",
 		    exo_strerror(rc));
@@ -713,6 +872,7 @@ service_server_stop(struct service *sv, enum server_kind kind)
 	plat_mutex_unlock(sv->mu);
 	plat_socket_close(srv->sock);
 	srv->sock = PLAT_SOCKET_INVALID;
+	server_tls_close(srv);
 	server_set_state(srv, SERVER_STOPPED, NULL);
 
 	n = atomic_load(&srv->stats.active);

@@ -31,6 +31,9 @@ struct session_ctx {
 	unsigned long		  conn;		/* connection id for events */
 	char			  peer[PLAT_ADDR_MAX];
 	unsigned		  local_port;
+	/* Device-side TLS of this server: NULL when it offers none. The
+	 * stream comes already in TLS on an implicit-TLS listener. */
+	const struct tls_server_creds *tls;
 	const atomic_int	 *stopping;	/* set when the server stops */
 
 	/*

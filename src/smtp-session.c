@@ -14,6 +14,7 @@
 #include "event.h"
 #include "sasl.h"
 #include "session.h"
+#include "tls-cert.h"
 #include "smtp.h"
 #include "util.h"
 
@@ -48,6 +49,10 @@ struct session {
 	int			 rcpts;		/* RCPT TO accepted */
 	int			 auth_failures;
 	int			 done;		/* end the session */
+	int			 need_ehlo;	/* TLS started, no EHLO since */
+	int			 first_read;	/* the first byte was checked */
+	int			 starttls_logged;
+	int			 tls_required_logged;
 	const char		*reason;	/* why it ended, for the log */
 };
 
@@ -755,6 +760,21 @@ reset_transaction(struct session *s)
 	s->rcpts = 0;
 }
 
+/* Returns 1 when this connection may offer STARTTLS now. */
+static int
+starttls_offered(const struct session *s)
+{
+	return s->ctx->tls != NULL && s->ctx->settings->smtp.starttls &&
+	    !stream_is_tls(s->dev);
+}
+
+/* Returns 1 when require_tls hides AUTH on this connection. */
+static int
+tls_required(const struct session *s)
+{
+	return s->ctx->settings->smtp.require_tls && !stream_is_tls(s->dev);
+}
+
 static void
 cmd_ehlo(struct session *s, char *arg)
 {
@@ -774,8 +794,15 @@ cmd_ehlo(struct session *s, char *arg)
 	if (stream_printf(s->dev, "250-%s\r\n", s->hostname) != EXO_OK ||
 	    stream_printf(s->dev, "250-SIZE %lld\r\n",
 	    max > 0 ? max : 0) != EXO_OK ||
-	    stream_puts(s->dev, "250-8BITMIME\r\n250-PIPELINING\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n") != EXO_OK)
+	    stream_puts(s->dev, "250-8BITMIME\r\n250-PIPELINING\r\n") !=
+	    EXO_OK ||
+	    (starttls_offered(s) &&
+	    stream_puts(s->dev, "250-STARTTLS\r\n") != EXO_OK))
+		end_session(s, "device closed");
+	else if (tls_required(s))
+		/* require_tls: no AUTH is offered before TLS. */
+		reply(s, "250 ENHANCEDSTATUSCODES");
+	else if (stream_puts(s->dev, "250-ENHANCEDSTATUSCODES\r\n") != EXO_OK)
 		end_session(s, "device closed");
 	else
 		reply(s, "250 %s", auth);
@@ -1202,11 +1229,113 @@ cmd_vrfy(struct session *s, char *arg)
 	reply(s, "252 2.5.0 Cannot VRFY user, but will accept the message");
 }
 
+/* Forgets the login, so a device must authenticate again inside TLS. */
+static void
+forget_login(struct session *s)
+{
+	reset_transaction(s);
+	smtp_upstream_close(s->up, 1);
+	s->up = NULL;
+	token_lease_wipe(&s->lease);
+	s->authed = 0;
+	s->login[0] = '\0';
+	s->mailbox[0] = '\0';
+}
+
+static void
+starttls_refused(struct session *s)
+{
+	if (!s->starttls_logged) {
+		s->starttls_logged = 1;
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.starttls_refused",
+		    s->ctx->tls == NULL ? "Device {peer} sent STARTTLS but "
+		    "this listener has no certificate" : "Device {peer} sent "
+		    "STARTTLS but starttls = no under [smtp]",
+		    "peer", s->ctx->peer, (char *)NULL);
+	}
+	reply(s, "454 4.7.0 TLS not available");
+}
+
+/*
+ * STARTTLS (RFC 3207): "220", then the handshake. Section 4.2: the stream
+ * drops what the device sent after the command, and everything learnt
+ * before TLS goes too, the EHLO, any transaction and any login.
+ */
 static void
 cmd_starttls(struct session *s, char *arg)
 {
-	(void)arg;
-	reply(s, "454 4.7.0 TLS not available");
+	struct exo_error	e;
+	char			fix[256];
+	int			rc;
+
+	if (stream_is_tls(s->dev)) {
+		reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (!starttls_offered(s)) {
+		starttls_refused(s);
+		return;
+	}
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+
+	forget_login(s);
+	reply(s, "220 2.0.0 Ready to start TLS");
+	if (s->done)
+		return;
+	err_clear(&e);
+	rc = stream_start_tls_server(s->dev, s->ctx->tls, &e);
+	if (rc != EXO_OK) {
+		ev_emit(EV_WARN, s->ctx->conn, "smtp.starttls_failed", "TLS "
+		    "handshake after STARTTLS with device {peer} failed: "
+		    "{error}", "peer", s->ctx->peer, "error", e.msg[0] != '\0' ?
+		    e.msg : exo_strerror(rc), "fix", tls_cert_handshake_fix(
+		    e.msg, s->ctx->settings->smtp.legacy_tls, "smtp", fix,
+		    sizeof(fix)), (char *)NULL);
+		end_session(s, "TLS handshake failed");
+		return;
+	}
+	s->need_ehlo = 1;
+}
+
+/*
+ * Checks a command against the TLS state before it runs: after STARTTLS
+ * only EHLO, HELO, NOOP, RSET and QUIT until a new EHLO, and no AUTH
+ * before TLS with require_tls. Returns 1 when it replied.
+ */
+static int
+tls_gate(struct session *s, const char *verb)
+{
+	static const char *const before_ehlo[] = {
+		"EHLO", "HELO", "NOOP", "RSET", "QUIT",
+	};
+	size_t	i;
+
+	if (s->need_ehlo) {
+		for (i = 0; i < sizeof(before_ehlo) / sizeof(before_ehlo[0]);
+		    i++)
+			if (str_casecmp(verb, before_ehlo[i]) == 0)
+				break;
+		if (i == sizeof(before_ehlo) / sizeof(before_ehlo[0])) {
+			reply(s, "503 5.5.1 Send EHLO first");
+			return 1;
+		}
+		if (i < 2)
+			s->need_ehlo = 0;
+	}
+	if (str_casecmp(verb, "AUTH") != 0 || !tls_required(s))
+		return 0;
+	if (!s->tls_required_logged) {
+		s->tls_required_logged = 1;
+		ev_emit(EV_INFO, s->ctx->conn, "smtp.tls_required", "Device "
+		    "{peer} tried to log in without TLS, which require_tls = "
+		    "yes under [smtp] rejects; set the device to STARTTLS or "
+		    "SSL/TLS", "peer", s->ctx->peer, (char *)NULL);
+	}
+	reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+	return 1;
 }
 
 static void
@@ -1241,6 +1370,69 @@ static const struct command {
 /* ---- the session ---- */
 
 /*
+ * Logs a TLS ClientHello that arrived on the plain port, with the fix:
+ * the device is set to implicit TLS (SSL/TLS) but uses the plain port.
+ */
+static void
+log_tls_hello(struct session *s)
+{
+	const struct settings	*st = s->ctx->settings;
+	char			 fix[256], port[16];
+
+	if (st->smtp.tls_port != 0)
+		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
+		    "%u; set the device to STARTTLS or use port %u",
+		    s->ctx->local_port, st->smtp.tls_port);
+	else
+		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
+		    "%u; set the device to STARTTLS (with starttls = yes) or "
+		    "to no encryption, or set tls_port = 465 under [smtp] and "
+		    "use that port", s->ctx->local_port);
+	snprintf(port, sizeof(port), "%u", s->ctx->local_port);
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.tls_on_plain_port", "Device "
+	    "{peer} sent a TLS handshake to the plain SMTP port {port}: {fix}",
+	    "peer", s->ctx->peer, "port", port, "fix", fix, (char *)NULL);
+}
+
+/*
+ * Reads a line into s->line like stream_read_line. On a plain connection
+ * the first byte is read on its own, because a ClientHello has no line
+ * end and a line read would wait for the timeout. No SMTP command starts
+ * with 0x16 (a TLS handshake record) or a byte with the high bit set (an
+ * SSL 2.0-style hello), so such a byte is logged and gives EXO_ERR_PROTO.
+ */
+static int
+device_line(struct session *s, size_t *len)
+{
+	unsigned char	first;
+	long		n;
+	int		rc;
+
+	if (s->first_read || stream_is_tls(s->dev))
+		return (stream_read_line(s->dev, s->line, sizeof(s->line),
+		    len));
+	s->first_read = 1;
+	n = stream_read(s->dev, &first, 1);
+	if (n <= 0)
+		return (n == 0 ? EXO_ERR_CLOSED : (int)n);
+	if (first == 0x16 || (first & 0x80)) {
+		log_tls_hello(s);
+		return (EXO_ERR_PROTO);
+	}
+
+	s->line[0] = (char)first;
+	if (first == '\n') {
+		s->line[1] = '\0';
+		*len = 1;
+		return (EXO_OK);
+	}
+	rc = stream_read_line(s->dev, s->line + 1, sizeof(s->line) - 1, len);
+	if (rc == EXO_OK || rc == EXO_ERR_TOOLONG)
+		*len += 1;
+	return (rc);
+}
+
+/*
  * Reads one command line into s->line without its line end. Returns 1 for
  * a line to run, 0 when the line was rejected, and -1 when the session
  * ends.
@@ -1251,7 +1443,11 @@ read_command(struct session *s)
 	size_t	len;
 	int	rc;
 
-	rc = stream_read_line(s->dev, s->line, sizeof(s->line), &len);
+	rc = device_line(s, &len);
+	if (rc == EXO_ERR_PROTO) {
+		end_session(s, "TLS handshake on the plain port");
+		return (-1);
+	}
 	if (rc == EXO_ERR_TOOLONG) {
 		/* Rejected, never cut (RFC 5321 4.5.3.1.4). */
 		if (stream_skip_line(s->dev) != EXO_OK) {
@@ -1290,6 +1486,8 @@ run_command(struct session *s)
 		while (*arg == ' ')
 			arg++;
 	}
+	if (tls_gate(s, verb))
+		return;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (str_casecmp(verb, commands[i].name) == 0) {
 			commands[i].fn(s, arg);

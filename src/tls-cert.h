@@ -72,4 +72,14 @@ int tls_cert_ensure(const struct settings *s, char cert[PLAT_PATH_MAX],
 int tls_cert_fingerprint(const char *path,
     char out[TLS_CERT_FINGERPRINT_MAX], struct exo_error *e);
 
+/*
+ * Writes the fix for a failed device-side handshake into buf (cap bytes),
+ * judged from the stream's error message msg: turning on legacy_tls under
+ * [section] when no version or suite matched, or the fact that SSL 3.0
+ * is never accepted when legacy is already on. Returns buf, or NULL when
+ * there is no fix to suggest.
+ */
+const char *tls_cert_handshake_fix(const char *msg, int legacy,
+    const char *section, char *buf, size_t cap);
+
 #endif

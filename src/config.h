@@ -130,6 +130,14 @@ int config_load(const char *path, struct settings *s, struct exo_error *e);
 int config_protect_file(const struct settings *s, char *notice, size_t cap,
     struct exo_error *e);
 
+struct buf;
+/*
+ * Appends the settings reference (docs/settings.md) to b: one Markdown
+ * table per section with each key's default, accepted values and help.
+ * Returns 0 or EXO_ERR_NOMEM.
+ */
+int config_doc_markdown(struct buf *b);
+
 /* Writes a commented settings file with every key at its default. */
 int config_write_default(const char *path, struct exo_error *e);
 

@@ -18,8 +18,12 @@
 #include "service.h"
 #include "util.h"
 
-/* How long control_stop waits for client threads, in milliseconds. */
-#define CONTROL_STOP_WAIT_MS 20000
+/*
+ * How long control_stop waits for client threads, in milliseconds: more
+ * than a server stop takes (about 40 seconds, service.h), so that no
+ * stop a screen asked for still runs when serve calls service_stop.
+ */
+#define CONTROL_STOP_WAIT_MS 45000
 /* Poll interval of a client whose sign-in runs, in milliseconds. */
 #define CONTROL_POLL_MS 200
 
@@ -105,9 +109,9 @@ ctl_reply(struct ctl_client *c, int rc, const struct exo_error *e)
 /* ---- reading requests ---- */
 
 /*
- * Copies the string member key of the request into out; a missing one
- * is "". Returns EXO_ERR_TOOLONG, with a message in e, when it does not
- * fit, so no value is cut silently.
+ * Copies the string member key of the request into out, or "" when the
+ * request has none. Returns EXO_ERR_TOOLONG, with a message in e, when
+ * the value does not fit, so no value is cut silently.
  */
 static int
 ctl_arg(struct ctl_client *c, const char *key, char *out, size_t cap,

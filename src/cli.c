@@ -120,7 +120,13 @@ static const struct cli_command cli_commands[] = {
 	  "                        is, or replace it with the mailbox\n"
 	  "  accept_legacy_charset=yes|no\n"
 	  "                        also accept a non-ASCII password sent in\n"
-	  "                        ISO-8859-1 or Windows-1252 (default no)\n") },
+	  "                        ISO-8859-1 or Windows-1252 (default no)\n"
+	  "  encode_utf8_headers=yes|no\n"
+	  "                        write raw UTF-8 in header values such as\n"
+	  "                        Subject as RFC 2047 words (default no)\n"
+	  "  relabel_iso2022jp=yes|no\n"
+	  "                        label ISO-2022-JP-2 text that fits\n"
+	  "                        ISO-2022-JP as ISO-2022-JP (default no)\n") },
 	{ "user test", cli_user_test, 0, 1, 1, "NAME",
 	  N_("refresh a user's token and log in to Exchange POP3 and SMTP"),
 	  N_("Prints each step; exits with status 1 when a step fails.\n") },

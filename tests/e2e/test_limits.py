@@ -122,3 +122,15 @@ class TrustedDevicesTest(ProductTest):
         self.product.serve()
         self.assertIn("contains 10.0.0.0/8, so every host in it can send",
                       self.product.log())
+
+
+class CommandLineTest(ProductTest):
+    SERVE = False
+
+    def test_user_set_help_lists_keys(self):
+        proc = self.product.run("user", "set", "--help")
+        self.assertEqual(proc.returncode, 0)
+        text = proc.stdout.decode() + proc.stderr.decode()
+        for key in ("mailbox=", "sender=", "accept_legacy_charset=",
+                    "encode_utf8_headers=", "relabel_iso2022jp="):
+            self.assertIn(key, text)

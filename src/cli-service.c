@@ -204,7 +204,8 @@ cli_service_install(struct cli_args *a)
 	if (a->account != NULL && !cli_service_passwordless(a->account)) {
 		if (plat_read_password(_("Password of the service account: "),
 		    password, sizeof(password)) != EXO_OK) {
-			cli_err("%s", _("exoconnect: no password read\n"));
+			cli_err(_("exoconnect: no password for %s: type it "
+			    "when asked, or give it on stdin\n"), a->account);
 			return (CLI_FAIL);
 		}
 		in.password = password;

@@ -249,7 +249,7 @@ svc_descriptor(const char *account, PSECURITY_DESCRIPTOR *out,
 		if (!LookupAccountNameW(NULL, waccount, sid, &sid_len, domain,
 		    &domain_len, &use))
 			return (svc_fail(e, EXO_ERR_NOTFOUND, GetLastError(),
-			    "looking up the account"));
+			    "looking up the account given with --account"));
 		if (!ConvertSidToStringSidW(sid, &sid_text))
 			return (svc_fail(e, EXO_ERR_IO, GetLastError(),
 			    "ConvertSidToStringSidW"));
@@ -841,9 +841,10 @@ int
 plat_svc_install(const struct plat_svc_install *in, plat_svc_say_fn say,
     void *ctx, struct exo_error *e)
 {
-	SC_HANDLE	scm, svc;
-	wchar_t		exe[MAX_PATH], conf[MAX_PATH];
-	int		rc;
+	PSECURITY_DESCRIPTOR	sd;
+	SC_HANDLE		scm, svc;
+	wchar_t			exe[MAX_PATH], conf[MAX_PATH];
+	int			rc;
 
 	if ((scm = svc_manager(SC_MANAGER_CONNECT, e)) == NULL)
 		return (e->code);
@@ -856,6 +857,12 @@ plat_svc_install(const struct plat_svc_install *in, plat_svc_say_fn say,
 		    "installed already; `exoconnect service uninstall` "
 		    "removes it", PLAT_SVC_NAME));
 
+	/* An unknown account fails before anything is copied. */
+	if (in->account != NULL) {
+		if ((rc = svc_descriptor(in->account, &sd, e)) != EXO_OK)
+			return (rc);
+		LocalFree(sd);
+	}
 	if ((rc = svc_copy_program(exe, say, ctx, e)) != EXO_OK)
 		return (rc);
 	if ((rc = svc_copy_data(in, conf, say, ctx, e)) != EXO_OK)

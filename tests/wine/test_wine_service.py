@@ -85,12 +85,12 @@ class WineServiceTest(ProductTest):
         # A failed test must not leave the service for the next one.
         self.addCleanup(self.service, "uninstall", "--yes")
 
-    def service(self, *args):
-        """Run `service ARGS` with stdin on /dev/null, which answers no
-        to every question; return (status, stdout, stderr)."""
+    def service(self, *args, stdin=None):
+        """Run `service ARGS` with STDIN as input, by default none, which
+        answers no to every question; return (status, stdout, stderr)."""
         proc = subprocess.run([self.product.bin, "-c", self.product.conf,
                                "service"] + list(args),
-                              stdin=subprocess.DEVNULL, capture_output=True,
+                              input=stdin or b"", capture_output=True,
                               timeout=120, env=self.product.env)
         out = proc.stdout.decode("utf-8", "replace")
         err = proc.stderr.decode("utf-8", "replace")
@@ -236,6 +236,31 @@ class WineServiceTest(ProductTest):
         self.assertRegex(err, r'err:eventlog:ReportEventW L"exoconnect '
                               r'could not start: cannot listen on '
                               r'127\.0\.0\.1 port %d' % self.product.smtp_port)
+
+    def test_install_with_account(self):
+        account = "NT AUTHORITY\\NETWORK SERVICE"
+        status, out, err = self.service("install", "--account", account)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("Administrators and " + account, out)
+        self.assertIn("account " + account, out)
+        status, out, err = self.service("status")
+        self.assertIn("account:    " + account, out)
+
+    def test_unknown_account_copies_nothing(self):
+        status, out, err = self.service("install", "--account",
+                                        "nosuchaccount", stdin=b"secret\n")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("looking up the account given with --account", err)
+        self.assertFalse(os.path.exists(self.program))
+        self.assertFalse(os.path.exists(self.data_dir))
+        self.assertEqual(self.state(), "not installed")
+
+    def test_missing_password_named(self):
+        status, out, err = self.service("install", "--account",
+                                        ".\\exosvc")
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("no password for .\\exosvc", err)
+        self.assertEqual(self.state(), "not installed")
 
     def test_run_from_console_fails(self):
         status, out, err = self.service("run")

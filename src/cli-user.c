@@ -578,6 +578,10 @@ cli_user_set_password(struct cli_args *a)
 		err_set(&err, EXO_ERR_INVALID, _("the password is longer than "
 		    "%d bytes"), SERVICE_PASSWORD_MAX);
 		goto fail;
+	case EXO_ERR_INVALID:
+		err_set(&err, EXO_ERR_INVALID, "%s", _("the password contains "
+		    "a NUL byte; nothing was changed"));
+		goto fail;
 	default:
 		err_set(&err, EXO_ERR_CLOSED, "%s",
 		    _("no password was entered"));

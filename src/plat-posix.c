@@ -1382,7 +1382,7 @@ plat_read_line_fd(char *buf, size_t len)
 	size_t	n = 0;
 	ssize_t	r;
 	char	c;
-	int	toolong = 0;
+	int	toolong = 0, nul = 0;
 
 	for (;;) {
 		r = read(0, &c, 1);
@@ -1395,6 +1395,9 @@ plat_read_line_fd(char *buf, size_t len)
 		}
 		if (c == '\n')
 			break;
+		/* A NUL would cut the C string, so "ab\0cd" would set "ab". */
+		if (c == '\0')
+			nul = 1;
 		if (n + 1 < len)
 			buf[n++] = c;
 		else
@@ -1403,9 +1406,9 @@ plat_read_line_fd(char *buf, size_t len)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
-	if (toolong) {
+	if (toolong || nul) {
 		plat_wipe(buf, len);
-		return (EXO_ERR_TOOLONG);
+		return (toolong ? EXO_ERR_TOOLONG : EXO_ERR_INVALID);
 	}
 	return (EXO_OK);
 }

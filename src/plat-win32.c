@@ -1448,6 +1448,11 @@ plat_read_line_handle(HANDLE h, char *buf, size_t len)
 			return (n == 0 ? EXO_ERR_CLOSED : EXO_OK);
 		if (c == '\n')
 			break;
+		if (c == '\0') {
+			/* The rest of the line is left unread. */
+			SecureZeroMemory(buf, len);
+			return (EXO_ERR_INVALID);
+		}
 		if (n + 1 >= len)
 			return (EXO_ERR_TOOLONG);
 		buf[n++] = c;

@@ -242,7 +242,7 @@ void plat_write_console(int fd, const char *text, size_t len);
 /*
  * Reads a line from the terminal without echo (from stdin when it is not a
  * terminal), without the line end. Returns 0, EXO_ERR_CLOSED at end of
- * input or EXO_ERR_TOOLONG.
+ * input, EXO_ERR_TOOLONG, or EXO_ERR_INVALID for a line with a NUL byte.
  */
 int plat_read_password(const char *prompt, char *buf, size_t len);
 

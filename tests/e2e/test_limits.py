@@ -1,6 +1,7 @@
 """Limits on devices that have not logged in, and sessions that the
 administrator or a stop ends."""
 
+import subprocess
 import time
 
 from harness import ProductTest, Raw
@@ -134,3 +135,17 @@ class CommandLineTest(ProductTest):
         for key in ("mailbox=", "sender=", "accept_legacy_charset=",
                     "encode_utf8_headers=", "relabel_iso2022jp="):
             self.assertIn(key, text)
+
+
+class SetPasswordTest(ProductTest):
+
+    def test_set_password_rejects_nul(self):
+        login, _ = self.login()
+        proc = subprocess.run(
+            [self.product.bin, "-c", self.product.conf, "user",
+             "set-password", login], input=b"ab\0cd\n",
+            capture_output=True, timeout=60, env=self.product.env)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("NUL byte", proc.stderr.decode())
+        raw, reply = self.pop3_login(password="ab")
+        self.assertTrue(reply.startswith("-ERR"), reply)

@@ -1,8 +1,9 @@
 /*
  * cli-service.c: the `exoconnect service ...` commands, which install and
  * control exoconnect as a Windows service (plat_svc_* in plat.h), and the
- * alert subscriber that `serve` starts: events that stop mail for someone
- * go to the Windows Event Log or to syslog as well as to the log file.
+ * alert subscriber that `serve` starts. The subscriber sends events that
+ * stop mail for someone to the Windows Event Log or to syslog, besides
+ * the log file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,9 @@
 #include "users.h"
 #include "util.h"
 
-/* Longest password of a service account read from the terminal. */
+/* Maximum length of a service account's password, in bytes. */
 #define CLI_ACCOUNT_PASSWORD_MAX 256
-/* Longest answer to the question before deleting data. */
+/* Maximum length of the answer before data is deleted, in bytes. */
 #define CLI_ANSWER_MAX 16
 
 /* ---- alerts ---- */

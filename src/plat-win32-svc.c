@@ -41,8 +41,8 @@
  * The message file that eventcreate.exe registers for the sources it
  * creates. Its messages for event ids 1 to 1000 are "%1", so the Event
  * Viewer shows exoconnect's text without a message table of its own.
- * NOTE: wine keeps no Event Log, so this was never seen working here;
- * docs/windows-checklist.md says how to check it on Windows.
+ * NOTE: wine keeps no Event Log, so this was never seen working here.
+ * docs/windows-checklist.md lists the steps that check it on Windows.
  */
 #define SVC_EVENT_FILE		L"%SystemRoot%\\System32\\EventCreate.exe"
 #define SVC_EVENT_ID_MAX	1000
@@ -125,7 +125,7 @@ svc_fail(struct exo_error *e, int rc, DWORD code, const char *what)
 	return (err_set(e, rc, "%s failed: %s", what, text));
 }
 
-/* Passes a formatted line to say. */
+/* Formats one line of progress and passes it to the say callback. */
 static void
 svc_say(plat_svc_say_fn say, void *ctx, const char *fmt, ...)
 {
@@ -898,8 +898,8 @@ svc_wait(SC_HANDLE svc, DWORD pending, int wait_ms,
 
 /*
  * Starts svc, retrying for a while when the manager is busy starting
- * another service: wine 8.0 starts the automatic services when a prefix
- * boots and answers "database locked" meanwhile.
+ * another service. wine 8.0 starts the automatic services when a prefix
+ * boots and returns "database locked" meanwhile.
  */
 static BOOL
 svc_start_handle(SC_HANDLE svc)

@@ -159,16 +159,17 @@ cli_service_ports(const struct settings *s, struct plat_svc_install *in)
 }
 
 /*
- * Returns 1 for accounts that Windows logs on without a password: the
- * built-in service accounts and group managed service accounts, whose
- * names end in "$".
+ * Returns 1 for accounts that Windows logs on without a password:
+ * LocalSystem, the built-in service accounts and group managed service
+ * accounts, whose names end in "$".
  */
 static int
 cli_service_passwordless(const char *account)
 {
 	size_t	len = strlen(account);
 
-	return (str_has_prefix_case(account, "NT AUTHORITY\\") ||
+	return (str_casecmp(account, "LocalSystem") == 0 ||
+	    str_has_prefix_case(account, "NT AUTHORITY\\") ||
 	    str_has_prefix_case(account, "NT SERVICE\\") ||
 	    (len > 0 && account[len - 1] == '$'));
 }

@@ -371,6 +371,13 @@ config_locate(const char *explicit_path, char out[PLAT_PATH_MAX],
 		    PLAT_PATH_MAX)
 			return err_set(e, EXO_ERR_TOOLONG, "settings path is "
 			    "longer than %d bytes", PLAT_PATH_MAX - 1);
+		/* A typo must not create a new, empty data folder. */
+		plat_path_dir(dir, out);
+		if (!plat_file_exists(dir))
+			return err_set(e, EXO_ERR_NOTFOUND, "the folder %s of "
+			    "the settings file %s does not exist; check the "
+			    "path given with -c, or create the folder", dir,
+			    out);
 		return 0;
 	}
 	if (plat_exe_dir(dir) == 0 &&

@@ -100,9 +100,10 @@ struct settings {
 void config_defaults(struct settings *s);
 
 /*
- * Finds the settings file: explicit_path when not NULL; else
- * exoconnect.conf beside the executable when that folder holds one or is
- * writable; else in the per-user config folder.
+ * Finds the settings file: explicit_path when not NULL, whose folder must
+ * exist (else EXO_ERR_NOTFOUND); else exoconnect.conf beside the
+ * executable when that folder holds one or is writable; else in the
+ * per-user config folder.
  */
 int config_locate(const char *explicit_path, char out[PLAT_PATH_MAX],
     struct exo_error *e);

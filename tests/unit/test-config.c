@@ -655,8 +655,13 @@ TEST(locate_settings_file)
 	char			out[PLAT_PATH_MAX];
 	size_t			n;
 
-	CHECK_INT(config_locate("/some/where.conf", out, &e), 0);
-	CHECK_STR(out, "/some/where.conf");
+	CHECK_INT(config_locate("/tmp/where.conf", out, &e), 0);
+	CHECK_STR(out, "/tmp/where.conf");
+	CHECK_INT(config_locate("/nonexistent-exo/x.conf", out, &e),
+	    EXO_ERR_NOTFOUND);
+	CHECK(strstr(e.msg, "the folder /nonexistent-exo of") != NULL);
+	CHECK(strstr(e.msg, "does not exist") != NULL);
+	CHECK_INT(config_locate("where.conf", out, &e), 0);
 	CHECK_INT(config_locate(NULL, out, &e), 0);
 	n = strlen(out);
 	CHECK(n > strlen(CONFIG_FILE_NAME));

@@ -403,6 +403,21 @@ server_tls_log(const struct server *srv, const struct server_tls_settings *t,
 		    kind_names[srv->kind], "section", t->section, (char *)NULL);
 }
 
+/* Forgets the credentials of an earlier start. */
+static void
+server_tls_drop(struct server *srv)
+{
+	/* Sessions of an earlier start may still hold the old credentials
+	 * when their threads outlived the stop, so those stay allocated. */
+	if (srv->creds != NULL && atomic_load(&srv->stats.active) == 0)
+		tls_server_creds_free(srv->creds);
+	srv->creds = NULL;
+	srv->fingerprint[0] = '\0';
+	plat_mutex_lock(srv->sv->mu);
+	srv->status.tls_fingerprint[0] = '\0';
+	plat_mutex_unlock(srv->sv->mu);
+}
+
 /*
  * Loads the device certificate of srv when its settings offer TLS,
  * making a self-signed one when none is configured.
@@ -419,6 +434,7 @@ server_tls_setup(struct server *srv, struct exo_error *e)
 	server_tls_settings(srv, &t);
 	if ((rc = server_tls_check(srv, &t, e)) != EXO_OK)
 		return rc;
+	server_tls_drop(srv);
 	if (!t.starttls && t.tls_port == 0)
 		return EXO_OK;
 
@@ -430,11 +446,11 @@ server_tls_setup(struct server *srv, struct exo_error *e)
 		return rc;
 	tls_server_creds_set_legacy(creds, t.legacy_tls);
 
-	/* Sessions of an earlier start may still hold the old credentials
-	 * when their threads outlived the stop, so those stay allocated. */
-	if (srv->creds != NULL && atomic_load(&srv->stats.active) == 0)
-		tls_server_creds_free(srv->creds);
 	srv->creds = creds;
+	plat_mutex_lock(srv->sv->mu);
+	str_copy(srv->status.tls_fingerprint, srv->fingerprint,
+	    sizeof(srv->status.tls_fingerprint));
+	plat_mutex_unlock(srv->sv->mu);
 	server_tls_log(srv, &t, cert, generated);
 	return EXO_OK;
 }
@@ -455,6 +471,9 @@ server_tls_listen(struct server *srv, const char *addr, struct exo_error *e)
 	if (rc != EXO_OK)
 		return rc;
 	srv->tls_port = (unsigned)plat_socket_port(srv->tls_sock);
+	plat_mutex_lock(srv->sv->mu);
+	srv->status.tls_port = srv->tls_port;
+	plat_mutex_unlock(srv->sv->mu);
 	snprintf(port, sizeof(port), "%u", srv->tls_port);
 	ev_emit(EV_INFO, 0, "service.listening_tls",
 	    "{server} server listening with implicit TLS on {address} port "
@@ -471,6 +490,9 @@ server_tls_close(struct server *srv)
 	plat_socket_close(srv->tls_sock);
 	srv->tls_sock = PLAT_SOCKET_INVALID;
 	srv->tls_port = 0;
+	plat_mutex_lock(srv->sv->mu);
+	srv->status.tls_port = 0;
+	plat_mutex_unlock(srv->sv->mu);
 }
 
 static int

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "oauth.h"
 #include "session.h"
+#include "tls-cert.h"
 #include "users.h"
 
 #define EXO_VERSION "0.1.0"
@@ -56,6 +57,10 @@ struct server_status {
 	char		listen[PLAT_ADDR_MAX];
 	unsigned	port;			/* bound port; 0 when stopped */
 	char		last_error[EXO_ERROR_MSG_MAX];
+	unsigned	tls_port;		/* bound implicit-TLS port, or 0 */
+	/* SHA-256 of the device certificate ("AB:CD:..."); empty without
+	 * device-side TLS. */
+	char		tls_fingerprint[TLS_CERT_FINGERPRINT_MAX];
 };
 
 struct service;

@@ -1,10 +1,11 @@
 """End-to-end tests of TLS toward the devices.
 
-STLS and STARTTLS on the plain ports, implicit TLS (POP3S, SMTPS) on the
-second listeners, require_tls, the self-signed certificate made at the
-first start, legacy TLS for old devices, and the log lines that tell the
-admin how to fix a device set to the wrong kind of TLS. Clients: python's
-poplib and smtplib, curl, openssl s_client and raw sockets.
+Covered: STLS and STARTTLS on the plain ports, implicit TLS (POP3S,
+SMTPS) on the second listeners, require_tls, the self-signed certificate
+made at the first start and legacy TLS for old devices. The log lines
+that tell the admin how to fix a device set to the wrong kind of TLS are
+checked too. Clients: python's poplib and smtplib, curl, openssl s_client
+and raw sockets.
 """
 
 import os
@@ -326,7 +327,7 @@ class RequireTlsTest(TlsTest):
 
 
 class NoCertificateTest(ProductTest):
-    """Default settings: no device-side TLS at all (C02 without one)."""
+    """Default settings: no device-side TLS and no certificate."""
 
     def test_stls_without_certificate(self):
         login, password = self.login()

@@ -1301,6 +1301,18 @@ pop3_stopping(const struct pop3_session *ps)
 	return ps->ctx->stopping != NULL && atomic_load(ps->ctx->stopping);
 }
 
+/*
+ * Returns 1 when the session should end because the service stops. A
+ * logged-in device keeps its session through the service's grace period,
+ * so a QUIT sent then still commits its deletions; the service cuts the
+ * connection when the period ends.
+ */
+static int
+pop3_stop_now(const struct pop3_session *ps)
+{
+	return pop3_stopping(ps) && ps->state != POP3_TRANSACTION;
+}
+
 static void
 pop3_loop(struct pop3_session *ps)
 {
@@ -1308,7 +1320,7 @@ pop3_loop(struct pop3_session *ps)
 	size_t		len;
 
 	for (;;) {
-		if (pop3_stopping(ps))
+		if (pop3_stop_now(ps))
 			break;
 		r = pop3_read_line(ps, ps->line, sizeof(ps->line), &len);
 		if (r == POP3_READ_GONE) {
@@ -1318,7 +1330,7 @@ pop3_loop(struct pop3_session *ps)
 		}
 		if (r == POP3_READ_REPLIED)
 			continue;
-		if (pop3_stopping(ps))
+		if (pop3_stop_now(ps))
 			break;
 		if (pop3_dispatch(ps, len) == POP3_END)
 			return;

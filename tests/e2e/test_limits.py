@@ -1,10 +1,11 @@
 """Limits on devices that have not logged in, and sessions that the
 administrator or a stop ends."""
 
+import signal
 import subprocess
 import time
 
-from harness import ProductTest, Raw
+from harness import MAILBOX, ProductTest, Raw
 
 
 class PreauthDeadlineTest(ProductTest):
@@ -149,3 +150,28 @@ class SetPasswordTest(ProductTest):
         self.assertIn("NUL byte", proc.stderr.decode())
         raw, reply = self.pop3_login(password="ab")
         self.assertTrue(reply.startswith("-ERR"), reply)
+
+
+class StopGraceTest(ProductTest):
+
+    def test_pop3_quit_within_grace_commits(self):
+        message = (b"From: <a@example.org>\r\nSubject: one\r\n\r\n"
+                   b"first message\r\n")
+        self.doubles.seed(MAILBOX, [message])
+        raw, reply = self.pop3_login()
+        self.assertEqual(reply[:3], "+OK")
+        self.assertTrue(raw.cmd("DELE 1").startswith(b"+OK"))
+        self.product.serve_proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        self.assertTrue(raw.cmd("NOOP").startswith(b"+OK"))
+        self.assertTrue(raw.cmd("QUIT").startswith(b"+OK"))
+        self.assertEqual(self.doubles.mailbox(MAILBOX), [])
+
+    def test_pop3_login_refused_while_stopping(self):
+        raw = Raw(self.product.pop3_port)
+        self.addCleanup(raw.close)
+        self.assertTrue(raw.text().startswith("+OK"))
+        self.product.serve_proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        self.assertEqual(raw.cmd("USER x").rstrip(b"\r\n"),
+                         b"-ERR [SYS/TEMP] exoconnect is stopping")

@@ -654,10 +654,12 @@ cli_user_set(struct cli_args *a)
 		snprintf(key, sizeof(key), "%.*s", (int)(eq - a->args[i]),
 		    a->args[i]);
 		err_clear(&err);
-		if (service_user_set(sv, a->args[0], key, eq + 1, &err) !=
-		    EXO_OK) {
+		rc = service_user_set(sv, a->args[0], key, eq + 1, &err);
+		if (rc != EXO_OK) {
 			cli_fail(&err);
-			rc = CLI_FAIL;
+			/* An invalid value is a usage error, like an unknown
+			 * key; a missing user or a failed write is not. */
+			rc = rc == EXO_ERR_INVALID ? CLI_USAGE : CLI_FAIL;
 		} else
 			cli_out(_("Set %s for %s.\n"), key, a->args[0]);
 	}

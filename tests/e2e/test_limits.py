@@ -137,6 +137,17 @@ class CommandLineTest(ProductTest):
                     "encode_utf8_headers=", "relabel_iso2022jp="):
             self.assertIn(key, text)
 
+    def test_user_set_exit_statuses(self):
+        login, _ = self.login()
+        self.assertEqual(self.product.run("user", "set", login,
+                                          "bogus=1").returncode, 2)
+        self.assertEqual(self.product.run("user", "set", login,
+                                          "sender=maybe").returncode, 2)
+        self.assertEqual(self.product.run("user", "set", "nosuch",
+                                          "sender=pass").returncode, 1)
+        self.assertEqual(self.product.run("user", "set", login,
+                                          "sender=pass").returncode, 0)
+
 
 class SetPasswordTest(ProductTest):
 

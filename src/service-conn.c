@@ -83,9 +83,9 @@ conn_tls_fix(const struct conn *c, int rc, const char *msg, char *buf,
 
 	legacy = c->srv->kind == SERVER_POP3 ? s->pop3.legacy_tls :
 	    s->smtp.legacy_tls;
-	if (rc == EXO_ERR_TIMEOUT || strstr(msg, "BearSSL error") != NULL) {
-		/* A plain-text client waits for the greeting, so nothing or
-		 * no TLS record arrives. */
+	if (rc == EXO_ERR_TIMEOUT || strstr(msg, TLS_CERT_NOT_TLS) != NULL) {
+		/* A plain-text client waits for the greeting, or sends text
+		 * that BearSSL reads as a record of an unknown version. */
 		snprintf(buf, cap, "this device probably speaks plain text on "
 		    "port %u, the implicit-TLS (SSL/TLS) port; set the device "
 		    "to SSL/TLS, or to plain text or STARTTLS on port %u",

@@ -699,6 +699,8 @@ const char *
 tls_cert_handshake_fix(const char *msg, int legacy, const char *section,
     char *buf, size_t cap)
 {
+	if (strstr(msg, TLS_CERT_NOT_TLS) != NULL)
+		return NULL;
 	if (strstr(msg, "no common TLS version") != NULL && legacy) {
 		snprintf(buf, cap, "the device offered only SSL 3.0 or older, "
 		    "which exoconnect never accepts; update the device's "

@@ -73,11 +73,17 @@ int tls_cert_fingerprint(const char *path,
     char out[TLS_CERT_FINGERPRINT_MAX], struct exo_error *e);
 
 /*
+ * Part of the stream's message when the first bytes were no TLS record
+ * (BR_ERR_UNSUPPORTED_VERSION), as with plain text on a TLS port.
+ */
+#define TLS_CERT_NOT_TLS	"does not offer the versions accepted here"
+
+/*
  * Writes the fix for a failed device-side handshake into buf (cap bytes),
  * judged from the stream's error message msg: turning on legacy_tls under
  * [section] when no version or suite matched, or the fact that SSL 3.0
  * is never accepted when legacy is already on. Returns buf, or NULL when
- * there is no fix to suggest.
+ * there is no fix to suggest, as for bytes that were no TLS record.
  */
 const char *tls_cert_handshake_fix(const char *msg, int legacy,
     const char *section, char *buf, size_t cap);

@@ -206,6 +206,16 @@ class Pop3TlsTest(TlsTest):
         self.assertIn("probably speaks plain text", log)
 
 
+    def test_plain_command_on_pop3s_port_is_logged(self):
+        raw = Raw(self.pop3s_port)
+        self.addCleanup(raw.close)
+        raw.send(b"USER scanner\r\n")
+        self.assertTrue(raw.closed())
+        log = self.wait_log("probably speaks plain text on port %d"
+                            % self.pop3s_port)
+        self.assertNotIn("turn on legacy_tls", log)
+
+
 class SmtpTlsTest(TlsTest):
     def test_smtplib_starttls_then_send(self):
         smtp = smtplib.SMTP("127.0.0.1", self.product.smtp_port, timeout=30)

@@ -234,10 +234,13 @@ TEST(handshake_fix_by_reason)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		fix = tls_cert_handshake_fix(cases[i].msg, cases[i].legacy,
 		    "smtp", buf, sizeof(buf));
-		if (cases[i].want == NULL)
+		if (cases[i].want == NULL) {
 			CHECK(fix == NULL);
-		else
-			CHECK(fix != NULL && strstr(fix, cases[i].want) != NULL);
+			continue;
+		}
+		CHECK(fix != NULL);
+		if (fix != NULL)
+			CHECK(strstr(fix, cases[i].want) != NULL);
 	}
 }
 

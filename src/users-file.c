@@ -425,6 +425,32 @@ users_read_secrets(const struct users_files *files, char **text,
 	return rc;
 }
 
+/*
+ * Marks users without a refresh token as needing a sign-in, so that a
+ * deleted or replaced secrets.dat shows in user list and on the screen
+ * instead of every user looking valid.
+ */
+static void
+users_mark_missing_tokens(struct users_list *l, const char *secrets)
+{
+	struct user	*u;
+	size_t		 i;
+
+	for (i = 0; i < l->count; i++) {
+		u = &l->users[i];
+		if (u->refresh_token[0] != '\0' || u->state != USER_OK)
+			continue;
+		u->state = USER_SIGNIN_REQUIRED;
+		str_copy(u->state_code, "no-token", sizeof(u->state_code));
+		snprintf(u->state_reason, sizeof(u->state_reason), "%.200s has no "
+		    "password or refresh token for this user (the file is "
+		    "missing or was replaced); restore it from a backup, or "
+		    "run exoconnect user signin %s and "
+		    "exoconnect user reset-password %s", secrets, u->login,
+		    u->login);
+	}
+}
+
 /* Reads both files into l; the caller frees l. */
 static int
 users_read(const struct users_files *files, struct users_list *l,
@@ -451,6 +477,8 @@ users_read(const struct users_files *files, struct users_list *l,
 	if (rc == 0)
 		rc = users_parse(l, secrets, files->secrets,
 		    users_secret_fields, 0, e);
+	if (rc == 0)
+		users_mark_missing_tokens(l, files->secrets);
 	free(conf);
 	if (secrets != NULL) {
 		plat_wipe(secrets, strlen(secrets));

@@ -1,6 +1,8 @@
 """Limits on devices that have not logged in, and sessions that the
 administrator or a stop ends."""
 
+import json
+import os
 import signal
 import subprocess
 import time
@@ -136,6 +138,18 @@ class CommandLineTest(ProductTest):
         for key in ("mailbox=", "sender=", "accept_legacy_charset=",
                     "encode_utf8_headers=", "relabel_iso2022jp="):
             self.assertIn(key, text)
+
+    def test_list_after_secrets_deleted(self):
+        os.remove(os.path.join(self.product.dir, "secrets.dat"))
+        proc = self.product.run("user", "list", "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        users = json.loads(proc.stdout)
+        self.assertEqual(len(users), 1)
+        self.assertNotEqual(users[0]["state"], "valid")
+        self.assertEqual(users[0]["state_code"], "no-token")
+        self.assertIn("secrets.dat", users[0]["state_reason"])
+        proc = self.product.run("user", "list", "--check")
+        self.assertEqual(proc.returncode, 1)
 
     def test_user_set_exit_statuses(self):
         login, _ = self.login()

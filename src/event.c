@@ -352,6 +352,23 @@ ev_put_field(struct ev_out *o, const struct ev_param *p)
 }
 
 /*
+ * Returns 1 when a value put into the text could pass for a key=value
+ * field: it has an "=" right after a non-space byte, or a '"'.
+ */
+static int
+ev_value_needs_quotes(const char *value)
+{
+	const char	*eq;
+
+	if (strchr(value, '"') != NULL)
+		return 1;
+	for (eq = strchr(value, '='); eq != NULL; eq = strchr(eq + 1, '='))
+		if (eq > value && eq[-1] != ' ')
+			return 1;
+	return 0;
+}
+
+/*
  * Looks up the placeholder at t ("{name}...") and returns the index of its
  * parameter, storing the placeholder's length in *skip, or returns -1.
  */
@@ -383,14 +400,20 @@ ev_render(const struct ev *ev, const char *template, char *buf, size_t cap)
 	const char	*t = template != NULL ? template : ev->text;
 	unsigned	 used = 0;
 	size_t		 skip, start;
-	int		 i;
+	int		 i, quoted;
 
 	if (cap > 0)
 		buf[0] = '\0';
 	while (*t != '\0') {
 		if (*t == '{' && (i = ev_placeholder(ev, t, &skip)) >= 0) {
+			/* "USER a event=x" must not add a field to the line. */
+			quoted = ev_value_needs_quotes(ev->params[i].value);
+			if (quoted)
+				ev_put(&o, "\"", 1);
 			ev_put_escaped(&o, ev->params[i].value,
-			    strlen(ev->params[i].value), 0);
+			    strlen(ev->params[i].value), quoted);
+			if (quoted)
+				ev_put(&o, "\"", 1);
 			used |= 1u << i;
 			t += skip;
 			continue;

@@ -133,6 +133,24 @@ TEST(render_placeholder_and_fields)
 	CHECK_STR(out, "{unknown} and { user=x");
 }
 
+TEST(render_value_cannot_fake_field)
+{
+	char	out[512];
+
+	render_one(out, sizeof(out), "login failed for {user}", "user",
+	    "evil event=user.deleted");
+	CHECK_STR(out, "login failed for \"evil event=user.deleted\"");
+
+	render_one(out, sizeof(out), "login failed for {user}", "user",
+	    "a\"b");
+	CHECK_STR(out, "login failed for \"a\\\"b\"");
+
+	/* Prose such as "set x = y" stays unquoted. */
+	render_one(out, sizeof(out), "failed: {error}", "error",
+	    "set require_tls = yes");
+	CHECK_STR(out, "failed: set require_tls = yes");
+}
+
 TEST(render_escapes_control_characters)
 {
 	char	out[512];
@@ -580,6 +598,7 @@ int
 main(void)
 {
 	RUN(render_placeholder_and_fields);
+	RUN(render_value_cannot_fake_field);
 	RUN(render_escapes_control_characters);
 	RUN(render_utf8_kept_invalid_escaped);
 	RUN(render_random_bytes_stay_printable);

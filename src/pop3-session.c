@@ -74,6 +74,7 @@ struct pop3_session {
 	int			 stls_logged;
 	int			 tls_required_logged;
 	int			 first_read;	/* the first byte was checked */
+	int			 bad_input_logged; /* once per connection */
 	int			 on_login_called;
 	unsigned long		 deletions;	/* DELE answered "+OK" */
 
@@ -485,6 +486,18 @@ pop3_login(struct pop3_session *ps, enum pop3_proof proof, const char *user,
 /* ---- AUTHORIZATION state ---- */
 
 /* Result of reading a line from the device. */
+/* Logs the first malformed command of the connection. */
+static void
+pop3_log_bad_input(struct pop3_session *ps, const char *problem)
+{
+	if (ps->bad_input_logged)
+		return;
+	ps->bad_input_logged = 1;
+	ev_emit(EV_WARN, ps->ctx->conn, "pop3.bad_input", "Device {peer} sent {problem}; further faults on this "
+	    "connection are not logged",
+	    "peer", ps->ctx->peer, "problem", problem, (char *)NULL);
+}
+
 enum pop3_read {
 	POP3_READ_OK,		/* a complete line */
 	POP3_READ_REPLIED,	/* the line was rejected with a reply */
@@ -573,6 +586,7 @@ pop3_read_line(struct pop3_session *ps, char *buf, size_t cap, size_t *len)
 			ps->reason = "device closed";
 			return POP3_READ_GONE;
 		}
+		pop3_log_bad_input(ps, "a command line over 512 bytes");
 		return pop3_reply(ps, "-ERR Line too long") == POP3_END ?
 		    POP3_READ_GONE : POP3_READ_REPLIED;
 	}
@@ -1262,8 +1276,10 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 	enum pop3_next			 next;
 	char				*line = ps->line, *args;
 
-	if (memchr(line, '\0', len) != NULL)
+	if (memchr(line, '\0', len) != NULL) {
+		pop3_log_bad_input(ps, "a NUL byte in a command");
 		return pop3_reply(ps, "-ERR NUL byte in command");
+	}
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
 
@@ -1272,8 +1288,10 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 		*args++ = '\0';
 	else
 		args = line + len;
-	if ((cmd = pop3_command_find(line)) == NULL)
+	if ((cmd = pop3_command_find(line)) == NULL) {
+		pop3_log_bad_input(ps, "an unknown command");
 		return pop3_reply(ps, "-ERR Unknown command");
+	}
 
 	/* A password is taken as sent, trailing spaces included (RFC 1939
 	 * section 7); other commands tolerate surrounding spaces. */

@@ -51,6 +51,7 @@ struct session {
 	int			 done;		/* end the session */
 	int			 need_ehlo;	/* TLS started, no EHLO since */
 	int			 first_read;	/* the first byte was checked */
+	int			 bad_input_logged; /* once per connection */
 	int			 starttls_logged;
 	int			 tls_required_logged;
 	const char		*reason;	/* why it ended, for the log */
@@ -1432,6 +1433,18 @@ device_line(struct session *s, size_t *len)
 	return (rc);
 }
 
+/* Logs the first malformed command of the connection. */
+static void
+log_bad_input(struct session *s, const char *problem)
+{
+	if (s->bad_input_logged)
+		return;
+	s->bad_input_logged = 1;
+	ev_emit(EV_WARN, s->ctx->conn, "smtp.bad_input", "Device {peer} sent {problem}; further faults on this "
+	    "connection are not logged",
+	    "peer", s->ctx->peer, "problem", problem, (char *)NULL);
+}
+
 /*
  * Reads one command line into s->line without its line end. Returns 1 for
  * a line to run, 0 when the line was rejected, and -1 when the session
@@ -1454,6 +1467,7 @@ read_command(struct session *s)
 			end_session(s, "device closed");
 			return (-1);
 		}
+		log_bad_input(s, "a command line over 512 bytes");
 		reply(s, "500 5.5.2 Line too long");
 		return (0);
 	}
@@ -1467,6 +1481,7 @@ read_command(struct session *s)
 		return (-1);
 	}
 	if (memchr(s->line, '\0', len) != NULL) {
+		log_bad_input(s, "a NUL byte in a command");
 		reply(s, "500 5.5.2 Invalid character in command");
 		return (0);
 	}
@@ -1494,6 +1509,7 @@ run_command(struct session *s)
 			return;
 		}
 	}
+	log_bad_input(s, "an unknown command");
 	reply(s, "500 5.5.2 Command not recognized");
 }
 

@@ -200,3 +200,24 @@ class StopGraceTest(ProductTest):
         time.sleep(1.5)
         self.assertEqual(raw.cmd("USER x").rstrip(b"\r\n"),
                          b"-ERR [SYS/TEMP] exoconnect is stopping")
+
+
+class BadInputTest(ProductTest):
+
+    def test_bad_input_logged_once(self):
+        raw = Raw(self.product.pop3_port)
+        self.addCleanup(raw.close)
+        self.assertTrue(raw.text().startswith("+OK"))
+        self.assertEqual(raw.cmd(b"A" * 600).rstrip(b"\r\n"),
+                         b"-ERR Line too long")
+        self.assertEqual(raw.cmd(b"NO\0OP").rstrip(b"\r\n"),
+                         b"-ERR NUL byte in command")
+        self.assertTrue(raw.cmd("QUIT").startswith(b"+OK"))
+        smtp = self.smtp_connect(ehlo=False)
+        self.assertTrue(smtp.cmd(b"\x01\x02junk")[:3] == b"500")
+        self.assertTrue(smtp.cmd(b"B" * 600)[:3] == b"500")
+        self.assertTrue(smtp.cmd("QUIT").startswith(b"221"))
+        log = self.product.log()
+        self.assertEqual(log.count("sent a command line over 512 bytes"), 1)
+        self.assertNotIn("sent a NUL byte", log)
+        self.assertEqual(log.count("sent an unknown command"), 1)

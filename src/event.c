@@ -33,6 +33,7 @@ struct ev_out {
 	size_t	 cap;
 	size_t	 len;
 	int	 full;	/* a piece did not fit, so nothing more is added */
+	int	 keep_backslash; /* for the screen: "\\" stays one byte */
 };
 
 static _Atomic(struct plat_mutex *) ev_mutex;
@@ -323,7 +324,7 @@ ev_put_escaped(struct ev_out *o, const char *value, size_t n, int quoted)
 			ev_put(o, "\\n", 2);
 		else if (s[i] == '\t')
 			ev_put(o, "\\t", 2);
-		else if (s[i] == '\\')
+		else if (s[i] == '\\' && !o->keep_backslash)
 			ev_put(o, "\\\\", 2);
 		else if (s[i] == '"' && quoted)
 			ev_put(o, "\\\"", 2);
@@ -393,17 +394,37 @@ ev_placeholder(const struct ev *ev, const char *t, size_t *skip)
 	return -1;
 }
 
+static size_t ev_render_out(const struct ev *, const char *,
+    struct ev_out *);
+
 size_t
 ev_render(const struct ev *ev, const char *template, char *buf, size_t cap)
 {
-	struct ev_out	 o = { buf, cap, 0, 0 };
+	struct ev_out	o = { buf, cap, 0, 0, 0 };
+
+	return ev_render_out(ev, template, &o);
+}
+
+size_t
+ev_render_display(const struct ev *ev, const char *template, char *buf,
+    size_t cap)
+{
+	struct ev_out	o = { buf, cap, 0, 0, 1 };
+
+	return ev_render_out(ev, template, &o);
+}
+
+static size_t
+ev_render_out(const struct ev *ev, const char *template, struct ev_out *out)
+{
+	struct ev_out	 o = *out;
 	const char	*t = template != NULL ? template : ev->text;
 	unsigned	 used = 0;
 	size_t		 skip, start;
 	int		 i, quoted;
 
-	if (cap > 0)
-		buf[0] = '\0';
+	if (o.cap > 0)
+		o.buf[0] = '\0';
 	while (*t != '\0') {
 		if (*t == '{' && (i = ev_placeholder(ev, t, &skip)) >= 0) {
 			/* "USER a event=x" must not add a field to the line. */

@@ -73,6 +73,13 @@ const char *ev_param(const struct ev *ev, const char *name);
  */
 size_t ev_render(const struct ev *ev, const char *template, char *buf,
     size_t cap);
+/*
+ * Renders like ev_render for the screen: control characters are still
+ * escaped, but a backslash stays one backslash, so Windows paths read
+ * as typed.
+ */
+size_t ev_render_display(const struct ev *ev, const char *template,
+    char *buf, size_t cap);
 
 /*
  * A subscriber. ev and its strings are valid only during the call, so a

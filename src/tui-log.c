@@ -35,7 +35,7 @@ tui_log_event(const struct ev *ev, void *ctx)
 	/* "17:40:02 " from "2026-12-04T17:40:02Z". */
 	memcpy(line->text, when + 11, 8);
 	line->text[8] = ' ';
-	n = ev_render(ev, tr(ev->text), line->text + 9,
+	n = ev_render_display(ev, tr(ev->text), line->text + 9,
 	    sizeof(line->text) - 9);
 	line->text[9 + n] = '\0';
 	lg->added++;

@@ -151,6 +151,22 @@ TEST(render_value_cannot_fake_field)
 	CHECK_STR(out, "failed: set require_tls = yes");
 }
 
+TEST(render_display_keeps_backslash)
+{
+	struct ev	ev;
+	char		out[256];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.text = "folder {dir}";
+	ev.nparams = 1;
+	ev.params[0].name = "dir";
+	ev.params[0].value = "C:\\ProgramData\\exoconnect\r";
+	ev_render_display(&ev, NULL, out, sizeof(out));
+	CHECK_STR(out, "folder C:\\ProgramData\\exoconnect\\r");
+	ev_render(&ev, NULL, out, sizeof(out));
+	CHECK_STR(out, "folder C:\\\\ProgramData\\\\exoconnect\\r");
+}
+
 TEST(render_escapes_control_characters)
 {
 	char	out[512];
@@ -599,6 +615,7 @@ main(void)
 {
 	RUN(render_placeholder_and_fields);
 	RUN(render_value_cannot_fake_field);
+	RUN(render_display_keeps_backslash);
 	RUN(render_escapes_control_characters);
 	RUN(render_utf8_kept_invalid_escaped);
 	RUN(render_random_bytes_stay_printable);

@@ -46,9 +46,17 @@ setup(void)
 {
 	struct exo_error	e;
 	char			notice[512];
+	unsigned char		nonce[4];
 
-	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/exo-test-auth-%ld",
-	    plat_getpid());
+	/*
+	 * Process ids repeat under wine, whose "rm -rf" in teardown does not
+	 * run, so a random part keeps a leftover folder from being reused.
+	 */
+	if (plat_random(nonce, sizeof(nonce)) != EXO_OK)
+		return -1;
+	snprintf(tmp_dir, sizeof(tmp_dir),
+	    "/tmp/exo-test-auth-%ld-%02x%02x%02x%02x", plat_getpid(),
+	    nonce[0], nonce[1], nonce[2], nonce[3]);
 	if (plat_mkdir_p(tmp_dir, 1, &e) != EXO_OK)
 		return -1;
 	config_defaults(&settings);

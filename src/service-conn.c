@@ -176,9 +176,12 @@ conn_limit_hit(struct service *sv, const char *peer)
 	return NULL;
 }
 
-/* Logs rejected connections, at most once per BUSY_LOG_PERIOD_MS. */
+/*
+ * Logs rejected connections, at most once per BUSY_LOG_PERIOD_MS unless
+ * flush is set. The count is of the rejections since the last report.
+ */
 static void
-busy_log(struct service *sv, const char *limit, const char *peer)
+busy_log(struct service *sv, const char *limit, const char *peer, int flush)
 {
 	char	count[32];
 	int64_t	now = plat_now_ms();
@@ -188,7 +191,7 @@ busy_log(struct service *sv, const char *limit, const char *peer)
 	if (limit != NULL)
 		sv->busy_unlogged++;
 	n = sv->busy_unlogged;
-	if (n == 0 || (sv->busy_logged_ms != 0 &&
+	if (n == 0 || (!flush && sv->busy_logged_ms != 0 &&
 	    now - sv->busy_logged_ms < BUSY_LOG_PERIOD_MS)) {
 		plat_mutex_unlock(sv->mu);
 		return;
@@ -199,8 +202,9 @@ busy_log(struct service *sv, const char *limit, const char *peer)
 
 	snprintf(count, sizeof(count), "%ld", n);
 	ev_emit(EV_WARN, 0, "service.busy",
-	    "Rejected {count} connections over a connection limit; raise "
-	    "the limit under [limits] if devices need more", "count", count,
+	    "Connections rejected over a connection limit since the last "
+	    "report: {count}; raise the limit under [limits] if devices "
+	    "need more", "count", count,
 	    "limit", limit, "peer", peer, (char *)NULL);
 }
 
@@ -212,7 +216,7 @@ conn_reject(struct server *srv, plat_socket s, const char *limit,
 
 	plat_send_all(s, reply, strlen(reply), BUSY_REPLY_MS);
 	plat_socket_close(s);
-	busy_log(srv->sv, limit, peer);
+	busy_log(srv->sv, limit, peer, 0);
 }
 
 /* Marks older entries that still name the fd s, which accept reused. */
@@ -462,7 +466,7 @@ service_background_main(void *arg)
 		plat_mutex_unlock(sv->mu);
 
 		check_deleted_users(sv);
-		busy_log(sv, NULL, NULL);
+		busy_log(sv, NULL, NULL, 0);
 		if (plat_now_ms() >= next_keepalive) {
 			token_keepalive(sv->tokens);
 			next_keepalive = plat_now_ms() +
@@ -471,6 +475,11 @@ service_background_main(void *arg)
 
 		plat_mutex_lock(sv->mu);
 	}
+	plat_mutex_unlock(sv->mu);
+	/* Rejections of the last period would otherwise go unreported. */
+	busy_log(sv, NULL, NULL, 1);
+
+	plat_mutex_lock(sv->mu);
 	sv->threads--;
 	plat_cond_broadcast(sv->cond);
 	plat_mutex_unlock(sv->mu);

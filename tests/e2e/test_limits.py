@@ -3,6 +3,7 @@ administrator or a stop ends."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -221,3 +222,31 @@ class BadInputTest(ProductTest):
         self.assertEqual(log.count("sent a command line over 512 bytes"), 1)
         self.assertNotIn("sent a NUL byte", log)
         self.assertEqual(log.count("sent an unknown command"), 1)
+
+
+class BusyCountTest(ProductTest):
+    SERVE = False
+
+    def test_rejections_counted(self):
+        with open(self.product.conf) as f:
+            text = f.read()
+        text = text.replace("preauth_timeout = 60\n", "preauth_timeout = 60\n"
+                            "max_preauth_per_address = 2\n")
+        with open(self.product.conf, "w") as f:
+            f.write(text)
+        self.product.serve()
+        time.sleep(1)  # the start-up probes release their slots
+        held = [Raw(self.product.pop3_port) for _ in range(2)]
+        for raw in held:
+            self.addCleanup(raw.close)
+            self.assertTrue(raw.text().startswith("+OK"))
+        for _ in range(3):
+            raw = Raw(self.product.pop3_port)
+            self.assertIn(b"Too many connections", raw.line())
+            raw.close()
+        for raw in held:
+            raw.close()
+        self.product.stop()
+        counts = [int(n) for n in re.findall(
+            r"since the last report: (\d+);", self.product.log())]
+        self.assertEqual(sum(counts), 3, self.product.log())

@@ -236,15 +236,15 @@ class BusyCountTest(ProductTest):
             f.write(text)
         self.product.serve()
         time.sleep(1)  # the start-up probes release their slots
-        held = [Raw(self.product.pop3_port) for _ in range(2)]
-        for raw in held:
+        open_conns = [Raw(self.product.pop3_port) for _ in range(2)]
+        for raw in open_conns:
             self.addCleanup(raw.close)
             self.assertTrue(raw.text().startswith("+OK"))
         for _ in range(3):
             raw = Raw(self.product.pop3_port)
             self.assertIn(b"Too many connections", raw.line())
             raw.close()
-        for raw in held:
+        for raw in open_conns:
             raw.close()
         self.product.stop()
         counts = [int(n) for n in re.findall(

@@ -31,7 +31,8 @@ TEST(settings_doc_up_to_date)
 	if (rc == 0 && (len != b.len || memcmp(text, b.data, len) != 0))
 		printf("  docs/settings.md is stale; run build/debug/tests/"
 		    "test-config-doc --write docs/settings.md\n");
-	CHECK(rc == 0 && len == b.len && memcmp(text, b.data, len) == 0);
+	CHECK_INT((int)len, (int)b.len);
+	CHECK(len == b.len && memcmp(text, b.data, len) == 0);
 	free(text);
 	buf_free(&b);
 }

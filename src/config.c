@@ -7,6 +7,7 @@
  * are checked here, and each error names the key and the accepted values.
  */
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,9 @@ config_parse_size(const char *text, long long *out)
 		return EXO_ERR_INVALID;
 	for (i = 0; config_size_units[i].unit != NULL; i++) {
 		if (str_casecmp(unit, config_size_units[i].unit) == 0) {
+			/* "3222222222222g" would overflow a long long. */
+			if (v > LLONG_MAX / config_size_units[i].factor)
+				return EXO_ERR_INVALID;
 			*out = v * config_size_units[i].factor;
 			return 0;
 		}

@@ -237,6 +237,22 @@ TEST(parse_sizes)
 	}
 }
 
+/* Found by the config fuzzer: a size whose unit pushes it past LLONG_MAX. */
+TEST(parse_size_overflow_rejected)
+{
+	static const char *const texts[] = {
+		"3222222222222g", "1125899906842624 GB", "9007199254740992 KB",
+	};
+	char	text[128];
+	size_t	i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		snprintf(text, sizeof(text), "[smtp]\nmax_message_size = %s\n",
+		    texts[i]);
+		CHECK(parse(text, NULL) != 0);
+	}
+}
+
 TEST(parse_other_types)
 {
 	const char	*text =
@@ -717,6 +733,7 @@ main(void)
 	RUN(key_table_complete);
 	RUN(parse_bool_words);
 	RUN(parse_sizes);
+	RUN(parse_size_overflow_rejected);
 	RUN(parse_other_types);
 	RUN(parse_crlf_and_bom);
 	RUN(error_messages_name_file_and_line);

@@ -1400,12 +1400,45 @@ TEST(upstream_close_without_reply)
 	up_finish(&f);
 }
 
-TEST(stopping_ends_session)
+TEST(stopping_refuses_before_login)
 {
-	static const struct up_step conn[] = { UP_LOGIN, UP_END };
+	static const struct up_step conn[] = { UP_END };
 	struct fake_upstream	 f;
 	struct device		 d;
 	const char		*text;
+
+	tokens_reset();
+	events_clear();
+	up_start(&f, conn, NULL);
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		up_finish(&f);
+		return;
+	}
+	CHECK_STR(device_line(&d), "+OK exoconnect POP3 ready\r\n");
+	atomic_store(&d.stopping, 1);
+	device_send(&d, "USER scanner1\r\n");
+	CHECK(strncmp(device_line(&d), "-ERR [SYS/TEMP]", 15) == 0);
+	CHECK(device_closed(&d));
+	device_close(&d);
+	up_finish(&f);
+	CHECK(strstr(f.log, "AUTH") == NULL);
+	text = event_find("pop3.session_end");
+	CHECK(text != NULL);
+	if (text != NULL)
+		CHECK(strstr(text, "stopping") != NULL);
+}
+
+/* A logged-in device keeps working while the service stops. */
+TEST(stopping_keeps_logged_in_session)
+{
+	static const struct up_step conn[] = {
+		UP_LOGIN,
+		{ "STAT", { "+OK 0 0\r\n" }, 0 },
+		UP_END,
+	};
+	struct fake_upstream	 f;
+	struct device		 d;
 
 	tokens_reset();
 	events_clear();
@@ -1418,16 +1451,10 @@ TEST(stopping_ends_session)
 	CHECK_STR(device_line(&d), "+OK Logged in\r\n");
 	atomic_store(&d.stopping, 1);
 	device_send(&d, "STAT\r\n");
-	CHECK(strncmp(device_line(&d), "-ERR [SYS/TEMP]", 15) == 0);
-	CHECK(device_closed(&d));
+	CHECK_STR(device_line(&d), "+OK 0 0\r\n");
 	device_close(&d);
 	up_finish(&f);
-	CHECK(strstr(f.log, "STAT") == NULL);
-	CHECK(strstr(f.log, "QUIT") == NULL);
-	text = event_find("pop3.session_end");
-	CHECK(text != NULL);
-	if (text != NULL)
-		CHECK(strstr(text, "stopping") != NULL);
+	CHECK(strstr(f.log, "STAT") != NULL);
 }
 
 TEST(idle_timeout_keeps_deletions)
@@ -1810,7 +1837,8 @@ main(void)
 	RUN(quit_reply_comes_from_upstream);
 	RUN(server_unavailable_closes_device);
 	RUN(upstream_close_without_reply);
-	RUN(stopping_ends_session);
+	RUN(stopping_refuses_before_login);
+	RUN(stopping_keeps_logged_in_session);
 	RUN(idle_timeout_keeps_deletions);
 	RUN(repeated_failures_close_connection);
 	RUN(upstream_check_reports_steps);

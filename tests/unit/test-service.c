@@ -362,6 +362,9 @@ TEST(deleted_user_sessions_closed)
 	CHECK_INT(service_user_delete(sv, "scan", NULL), EXO_OK);
 	n = read_line(a, line, sizeof(line),
 	    (SERVICE_CHECK_SECONDS + 5) * 1000);
+	CHECK(n > 0);
+	CHECK(strncmp(line, "-ERR [SYS/PERM] this user was deleted", 37) == 0);
+	n = read_line(a, line, sizeof(line), 5000);
 	CHECK(n == -1);
 	CHECK(plat_now_ms() - start < (SERVICE_CHECK_SECONDS + 5) * 1000);
 	plat_socket_close(a);

@@ -37,10 +37,15 @@ struct stream {
 	unsigned char		 wbuf[STREAM_WRITE_BUF];
 };
 
+struct tls_session_cache;
+
 struct trust_store {
 	br_x509_trust_anchor	*anchors;
 	size_t			 count;
 	size_t			 cap;
+	/* TLS sessions of servers checked against these anchors, for
+	 * resumption (stream-tls.c). */
+	struct tls_session_cache *sessions;
 };
 
 struct tls_server_creds {
@@ -67,6 +72,19 @@ int stream_read_wait_ms(const struct stream *s);
 long stream_tls_read(struct stream *s, void *buf, size_t cap);
 /* Encrypts and sends all len bytes. */
 int stream_tls_write(struct stream *s, const void *buf, size_t len);
+/*
+ * The client's TLS session cache: up to 16 sessions, one per server name,
+ * the least recently used replaced first; any number of threads may use
+ * one. stream_start_tls_client offers the session kept for its server
+ * name and keeps the one it ends with. NULL when out of memory.
+ */
+struct tls_session_cache *tls_session_cache_new(void);
+void tls_session_cache_free(struct tls_session_cache *c);
+/* Number of handshakes that resumed a session of c. */
+unsigned long tls_session_cache_resumed(struct tls_session_cache *c);
+/* 1 when the stream's client handshake resumed a kept session. */
+int stream_tls_resumed(const struct stream *s);
+
 /* Sends close_notify without waiting for the reply, and frees the TLS
  * state. */
 void stream_tls_close(struct stream *s);

@@ -14,23 +14,82 @@
 /*
  * Buffer sizes. The input buffer must hold a whole record of 16 KB
  * because Exchange Online does not negotiate a smaller maximum fragment
- * length. Output records are cut at 4 KB of plain text, which POP3 and
- * SMTP commands never reach and which costs only a few more records on a
- * large DATA upload. The engine runs in full duplex, because in
- * half-duplex (mono) mode unread incoming data blocks every write
- * (bearssl_ssl.h, br_ssl_engine_set_buffer). On x86_64 with BearSSL 0.6,
- * sizeof gives 28 KB for struct stream_tls and 20 KB for struct stream.
- * A TLS stream thus takes about 48 KB, against about 61 KB with
- * BR_SSL_BUFSIZE_BIDI. Untouched buffer pages stay out of resident
- * memory (tls_alloc): 300 loopback TLS pairs that exchanged one line each
- * measured about 25 KB resident per TLS stream and 6 KB per plain one
- * (glibc, x86_64, VmRSS before and after).
+ * length. Output records take up to 16 KB of plain text too, so a large
+ * DATA upload or RETR relay needs a quarter of the records and send
+ * calls that 4 KB records took. The engine runs in full duplex, because
+ * in half-duplex (mono) mode unread incoming data blocks every write
+ * (bearssl_ssl.h, br_ssl_engine_set_buffer). A TLS stream thus takes
+ * the buffers of BR_SSL_BUFSIZE_BIDI, about 33 KB, besides its contexts.
+ * Untouched buffer pages stay out of resident memory (tls_alloc), and
+ * POP3 and SMTP commands fill only the first page of the output buffer:
+ * 300 loopback TLS pairs that exchanged one line each measured about
+ * 25 KB resident per TLS stream and 6 KB per plain one with 4 KB output
+ * records (glibc, x86_64, VmRSS before and after).
  */
 #define TLS_INPUT_BUF	BR_SSL_BUFSIZE_INPUT
-#define TLS_OUTPUT_BUF	(4096 + 85)
+#define TLS_OUTPUT_BUF	BR_SSL_BUFSIZE_OUTPUT
 
 /* Maximum wait for sending close_notify when a stream closes. */
 #define TLS_CLOSE_TIMEOUT_MS	2000
+
+/*
+ * Upstream TLS sessions kept for resumption, per trust store: a device
+ * login then skips the ECDHE key exchange and the chain check, which
+ * BearSSL 0.6's portable P-256 code makes the largest part of a login's
+ * CPU time. A session older than TLS_SESSION_MAX_AGE_MS is not offered.
+ */
+#define TLS_SESSION_SLOTS	16
+#define TLS_SESSION_NAME_MAX	256
+#define TLS_SESSION_MAX_AGE_MS	(60 * 60 * 1000)
+
+struct tls_session_slot {
+	char				name[TLS_SESSION_NAME_MAX];
+	br_ssl_session_parameters	params;
+	int64_t				stored;	/* plat_monotonic_ms() */
+	uint64_t			used;	/* recency, 0 while free */
+};
+
+struct tls_session_cache {
+	struct plat_mutex	*lock;
+	uint64_t		 clock;
+	unsigned long		 resumed;
+	struct tls_session_slot	 slots[TLS_SESSION_SLOTS];
+};
+
+/*
+ * The client's cipher suites with AES-GCM first, for when the CPU has
+ * AES-NI and PCLMUL. BearSSL then seals and opens AES-GCM records at
+ * about a fifth of ChaCha20-Poly1305's cost (tests/bench/tls-floor.c:
+ * 0.4 against 2 s of CPU per GB). A server that takes the client's first
+ * choice, as BearSSL's does, follows this order. The rest follows
+ * BearSSL 0.6's list for br_ssl_client_init_full, without the static
+ * ECDH suites and most CCM ones. Without AES-NI, BearSSL's default
+ * order (ChaCha20 first) stays.
+ */
+static const uint16_t tls_suites_gcm_first[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CCM,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	BR_TLS_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_RSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_RSA_WITH_AES_128_CBC_SHA256,
+	BR_TLS_RSA_WITH_AES_256_CBC_SHA256,
+	BR_TLS_RSA_WITH_AES_128_CBC_SHA,
+	BR_TLS_RSA_WITH_AES_256_CBC_SHA,
+};
 
 struct stream_tls {
 	union {
@@ -43,6 +102,8 @@ struct stream_tls {
 						 * socket, or 0 */
 	int64_t			 deadline;	/* plat_monotonic_ms() limit
 						 * of the handshake, or 0 */
+	int			 resumed;	/* 1 when the handshake
+						 * resumed a session */
 	unsigned char		 ibuf[TLS_INPUT_BUF];
 	unsigned char		 obuf[TLS_OUTPUT_BUF];
 };
@@ -370,12 +431,139 @@ tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
 	return (tls_error(e, peer, br_ssl_engine_last_error(eng)));
 }
 
+struct tls_session_cache *
+tls_session_cache_new(void)
+{
+	struct tls_session_cache	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	if ((c->lock = plat_mutex_new()) == NULL) {
+		free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+tls_session_cache_free(struct tls_session_cache *c)
+{
+	if (c == NULL)
+		return;
+	plat_mutex_free(c->lock);
+	plat_wipe(c, sizeof(*c));
+	free(c);
+}
+
+unsigned long
+tls_session_cache_resumed(struct tls_session_cache *c)
+{
+	unsigned long	n;
+
+	plat_mutex_lock(c->lock);
+	n = c->resumed;
+	plat_mutex_unlock(c->lock);
+	return (n);
+}
+
+/* Returns the slot kept for name, or NULL; the caller holds the lock. */
+static struct tls_session_slot *
+tls_session_find(struct tls_session_cache *c, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < TLS_SESSION_SLOTS; i++) {
+		if (c->slots[i].used != 0 &&
+		    strcmp(c->slots[i].name, name) == 0)
+			return (&c->slots[i]);
+	}
+	return (NULL);
+}
+
+/* Copies the session kept for name into p; 0 when there is none. */
+static int
+tls_session_get(struct tls_session_cache *c, const char *name,
+    br_ssl_session_parameters *p)
+{
+	struct tls_session_slot	*slot;
+	int			 found = 0;
+
+	if (c == NULL)
+		return (0);
+	plat_mutex_lock(c->lock);
+	slot = tls_session_find(c, name);
+	if (slot != NULL && plat_monotonic_ms() - slot->stored <
+	    TLS_SESSION_MAX_AGE_MS) {
+		*p = slot->params;
+		slot->used = ++c->clock;
+		found = 1;
+	}
+	plat_mutex_unlock(c->lock);
+	return (found);
+}
+
+/*
+ * Keeps p as the session for name, in name's slot, a free one or the
+ * least recently used one. p NULL forgets name's session.
+ */
+static void
+tls_session_put(struct tls_session_cache *c, const char *name,
+    const br_ssl_session_parameters *p, int resumed)
+{
+	struct tls_session_slot	*slot;
+	size_t			 i;
+
+	if (c == NULL || strlen(name) >= TLS_SESSION_NAME_MAX)
+		return;
+	plat_mutex_lock(c->lock);
+	if (resumed)
+		c->resumed++;
+	slot = tls_session_find(c, name);
+	if (p == NULL) {
+		if (slot != NULL)
+			plat_wipe(slot, sizeof(*slot));
+		goto out;
+	}
+	if (slot == NULL) {
+		slot = &c->slots[0];
+		for (i = 1; i < TLS_SESSION_SLOTS; i++) {
+			if (c->slots[i].used < slot->used)
+				slot = &c->slots[i];
+		}
+		str_copy(slot->name, name, sizeof(slot->name));
+	}
+	if (!resumed)
+		slot->stored = plat_monotonic_ms();
+	slot->params = *p;
+	slot->used = ++c->clock;
+out:
+	plat_mutex_unlock(c->lock);
+}
+
+int
+stream_tls_resumed(const struct stream *s)
+{
+	return (s->tls != NULL && s->tls->resumed);
+}
+
+/* Sets the client's suites: AES-GCM first where the CPU speeds it up. */
+static void
+tls_client_suites(br_ssl_engine_context *eng)
+{
+	if (br_aes_x86ni_ctr_get_vtable() != NULL && br_ghash_pclmul_get() !=
+	    0)
+		br_ssl_engine_set_suites(eng, tls_suites_gcm_first,
+		    sizeof(tls_suites_gcm_first) /
+		    sizeof(tls_suites_gcm_first[0]));
+}
+
 int
 stream_start_tls_client(struct stream *s, const char *server_name,
     const struct trust_store *trust, struct exo_error *e)
 {
-	struct stream_tls	*t;
-	int			 rc;
+	struct stream_tls		*t;
+	br_ssl_session_parameters	 offered, got;
+	int				 rc, resume;
 
 	if (s->tls != NULL)
 		return (err_set(e, EXO_ERR_INVALID, "TLS with %s is already "
@@ -396,18 +584,44 @@ stream_start_tls_client(struct stream *s, const char *server_name,
 	    trust->count);
 	t->eng = &t->ctx.client.eng;
 	br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+	tls_client_suites(t->eng);
 	br_ssl_engine_set_buffers_bidi(t->eng, t->ibuf, sizeof(t->ibuf),
 	    t->obuf, sizeof(t->obuf));
+
+	/*
+	 * A server that no longer knows the offered session answers with a
+	 * new one, and the handshake goes on in full, chain check included.
+	 */
+	resume = tls_session_get(trust->sessions, server_name, &offered);
+	if (resume)
+		br_ssl_engine_set_session_parameters(t->eng, &offered);
 
 	/*
 	 * From here the stream stays in TLS even when the handshake fails,
 	 * so no later write can send plain text by mistake.
 	 */
 	s->tls = t;
-	if (!br_ssl_client_reset(&t->ctx.client, server_name, 0))
-		return (tls_error(e, server_name,
-		    br_ssl_engine_last_error(t->eng)));
-	return (tls_handshake(s, server_name, e));
+	if (!br_ssl_client_reset(&t->ctx.client, server_name, resume)) {
+		rc = tls_error(e, server_name,
+		    br_ssl_engine_last_error(t->eng));
+		goto out;
+	}
+	if ((rc = tls_handshake(s, server_name, e)) != EXO_OK) {
+		tls_session_put(trust->sessions, server_name, NULL, 0);
+		goto out;
+	}
+	br_ssl_engine_get_session_parameters(t->eng, &got);
+	t->resumed = resume && got.session_id_len > 0 &&
+	    got.session_id_len == offered.session_id_len &&
+	    memcmp(got.session_id, offered.session_id,
+	    got.session_id_len) == 0;
+	if (got.session_id_len > 0)
+		tls_session_put(trust->sessions, server_name, &got,
+		    t->resumed);
+out:
+	if (resume)
+		plat_wipe(&offered, sizeof(offered));
+	return (rc);
 }
 
 int

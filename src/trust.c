@@ -310,6 +310,10 @@ trust_load(const char *ca_file, struct trust_store **out,
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return (err_set(e, EXO_ERR_NOMEM, "out of memory"));
+	if ((t->sessions = tls_session_cache_new()) == NULL) {
+		rc = EXO_ERR_NOMEM;
+		goto fail;
+	}
 
 	/* A broken system store only costs anchors. */
 	if ((rc = plat_system_roots(trust_system_cert, t)) == EXO_ERR_NOMEM)
@@ -365,6 +369,7 @@ trust_free(struct trust_store *t)
 		trust_free_pkey(&t->anchors[i].pkey);
 	}
 	free(t->anchors);
+	tls_session_cache_free(t->sessions);
 	free(t);
 }
 

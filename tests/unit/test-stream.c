@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "../../src/stream.h"
+#include "../../src/stream-int.h"
 #include "../../src/util.h"
 
 static char	tmpdir[64];
@@ -594,6 +594,167 @@ TEST(tls_round_trip_ec)
 		tls_round_trip(ec_cert_file, ec_key_file);
 }
 
+/*
+ * A BearSSL server with a session cache, which exoconnect's own server
+ * side does not keep, for the client's session resumption.
+ */
+struct resume_server {
+	plat_socket			 listener;
+	const struct tls_server_creds	*creds;
+	br_ssl_session_cache_lru	 lru;
+	unsigned char			 store[4096];
+	int				 use_cache;
+	int				 clients;	/* to serve */
+	int				 served;
+	atomic_int			 done;
+};
+
+static int
+resume_sock_read(void *ctx, unsigned char *buf, size_t len)
+{
+	long	n = plat_recv(*(plat_socket *)ctx, buf, len, 5000);
+
+	return (n > 0 ? (int)n : -1);
+}
+
+static int
+resume_sock_write(void *ctx, const unsigned char *buf, size_t len)
+{
+	if (plat_send_all(*(plat_socket *)ctx, buf, len, 5000) != 0)
+		return (-1);
+	return ((int)len);
+}
+
+/* Serves each client one line back, with or without the cache. */
+static void
+resume_server_run(void *arg)
+{
+	static br_ssl_server_context	 sc;
+	static unsigned char		 iobuf[BR_SSL_BUFSIZE_BIDI];
+	struct resume_server		*r = arg;
+	br_sslio_context		 io;
+	plat_socket			 sock;
+	char				 peer[PLAT_ADDR_MAX], line[16];
+	int				 i;
+
+	for (i = 0; i < r->clients; i++) {
+		if (plat_accept(r->listener, 5000, &sock, peer) != 0)
+			break;
+		br_ssl_server_init_full_ec(&sc, r->creds->chain,
+		    r->creds->chain_len, r->creds->issuer_key_type,
+		    &r->creds->ec);
+		br_ssl_engine_set_buffer(&sc.eng, iobuf, sizeof(iobuf), 1);
+		if (r->use_cache)
+			br_ssl_server_set_cache(&sc, &r->lru.vtable);
+		br_ssl_server_reset(&sc);
+		br_sslio_init(&io, &sc.eng, resume_sock_read, &sock,
+		    resume_sock_write, &sock);
+		if (br_sslio_read_all(&io, line, 6) == 0 &&
+		    br_sslio_write_all(&io, line, 6) == 0 &&
+		    br_sslio_flush(&io) == 0)
+			r->served++;
+		/* The client may close before close_notify comes back. */
+		br_sslio_close(&io);
+		plat_socket_close(sock);
+	}
+	atomic_store(&r->done, 1);
+}
+
+/* Connects, sends a line and checks it comes back; returns resumed. */
+static int
+resume_client(struct resume_server *r, struct trust_store *trust)
+{
+	struct exo_error	 e;
+	struct stream		*c = NULL;
+	char			 line[16];
+	size_t			 len;
+	int			 resumed = -1;
+
+	CHECK_INT(stream_connect("127.0.0.1", (unsigned)plat_socket_port(
+	    r->listener), 5000, &c, &e), 0);
+	if (c == NULL)
+		return (-1);
+	CHECK_INT(stream_start_tls_client(c, "localhost", trust, &e), 0);
+	CHECK_INT(stream_puts(c, "NOOP\r\n"), 0);
+	CHECK_INT(stream_flush(c), 0);
+	CHECK_INT(stream_read_line(c, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "NOOP\r\n");
+	if (stream_is_tls(c))
+		resumed = stream_tls_resumed(c);
+	stream_close(c);
+	return (resumed);
+}
+
+static void
+resume_run(int use_cache, int *resumed, int n, unsigned long *count)
+{
+	struct resume_server	*r;
+	struct tls_server_creds	*creds = NULL;
+	struct trust_store	*trust = NULL;
+	struct exo_error	 e;
+	int			 i, j;
+
+	r = calloc(1, sizeof(*r));
+	CHECK(r != NULL);
+	CHECK_INT(tls_server_creds_load(ec_cert_file, ec_key_file, &creds,
+	    &e), 0);
+	CHECK_INT(trust_load(ca_file, &trust, &e), 0);
+	if (r == NULL || creds == NULL || trust == NULL)
+		goto out;
+	r->creds = creds;
+	r->use_cache = use_cache;
+	r->clients = n;
+	br_ssl_session_cache_lru_init(&r->lru, r->store, sizeof(r->store));
+	CHECK_INT(plat_listen("127.0.0.1", 0, &r->listener, &e), 0);
+	CHECK_INT(plat_thread_start(resume_server_run, r, 0), 0);
+	for (i = 0; i < n; i++)
+		resumed[i] = resume_client(r, trust);
+	for (j = 0; j < 500 && !atomic_load(&r->done); j++)
+		plat_sleep_ms(10);
+	CHECK(atomic_load(&r->done));
+	CHECK_INT(r->served, n);
+	*count = tls_session_cache_resumed(trust->sessions);
+	plat_socket_close(r->listener);
+out:
+	trust_free(trust);
+	tls_server_creds_free(creds);
+	free(r);
+}
+
+TEST(tls_session_resumed)
+{
+	int		resumed[3];
+	unsigned long	count = 0;
+
+	if (!have_certs) {
+		CHECK(!"openssl could not create the test certificates");
+		return;
+	}
+	/* The first login runs in full, the next ones resume. */
+	resume_run(1, resumed, 3, &count);
+	CHECK_INT(resumed[0], 0);
+	CHECK_INT(resumed[1], 1);
+	CHECK_INT(resumed[2], 1);
+	CHECK_INT(count, 2);
+}
+
+TEST(tls_session_refused_full_handshake)
+{
+	int		resumed[3];
+	unsigned long	count = 1;
+
+	if (!have_certs) {
+		CHECK(!"openssl could not create the test certificates");
+		return;
+	}
+	/* A server that forgot the session: each handshake runs in full. */
+	resume_run(0, resumed, 3, &count);
+	CHECK_INT(resumed[0], 0);
+	CHECK_INT(resumed[1], 0);
+	CHECK_INT(resumed[2], 0);
+	CHECK_INT(count, 0);
+}
+
 #define BULK_SIZE	(1024 * 1024 + 17)
 
 /* The byte at offset i of the bulk transfer test. */
@@ -1027,6 +1188,8 @@ main(void)
 	RUN(tls_rejects_expired_cert);
 	RUN(tls_server_rejects_tls11);
 	RUN(tls_server_legacy_allows_tls11);
+	RUN(tls_session_resumed);
+	RUN(tls_session_refused_full_handshake);
 	RUN(tls_handshake_deadline);
 	RUN(tls_client_rejects_early_data);
 	RUN(trust_load_errors);

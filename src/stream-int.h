@@ -12,7 +12,8 @@
 
 /* Received plain text buffered for the line reader. */
 #define STREAM_READ_BUF		16384
-/* Output collected before it goes to the socket or the TLS engine. */
+/* Output collected before it goes to the socket. Over TLS, output goes
+ * straight into the engine's buffer instead. */
 #define STREAM_WRITE_BUF	4096
 
 /* stream.end after a plain end of stream or a TLS close_notify. */
@@ -72,6 +73,13 @@ int stream_read_wait_ms(const struct stream *s);
 long stream_tls_read(struct stream *s, void *buf, size_t cap);
 /* Encrypts and sends all len bytes. */
 int stream_tls_write(struct stream *s, const void *buf, size_t len);
+/*
+ * Copies len bytes into the engine's output buffer, sending each record
+ * that fills it (16 KB of plain text). stream_tls_flush sends the rest
+ * as a shorter record; a read that has to wait sends it too.
+ */
+int stream_tls_append(struct stream *s, const void *buf, size_t len);
+int stream_tls_flush(struct stream *s);
 /*
  * The client's TLS session cache: up to 16 sessions, one per server name,
  * the least recently used replaced first; any number of threads may use

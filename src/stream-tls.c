@@ -272,7 +272,7 @@ tls_run_until(struct stream *s, unsigned target)
 	unsigned		 state;
 	size_t			 len;
 	long			 n;
-	int			 rc, wait;
+	int			 rc, wait, flushed = 0;
 
 	for (;;) {
 		if (s->tls->sock_end != 0)
@@ -298,6 +298,16 @@ tls_run_until(struct stream *s, unsigned target)
 			return (EXO_ERR_TLS);
 
 		if (state & BR_SSL_RECVREC) {
+			/*
+			 * Output that stream_write left in the engine goes
+			 * out before waiting for the peer, which may be
+			 * waiting for it.
+			 */
+			if ((target & BR_SSL_RECVAPP) && !flushed) {
+				br_ssl_engine_flush(eng, 0);
+				flushed = 1;
+				continue;
+			}
 			if ((wait = tls_read_wait_ms(s)) == 0)
 				return (EXO_ERR_TIMEOUT);
 			buf = br_ssl_engine_recvrec_buf(eng, &len);
@@ -348,7 +358,7 @@ stream_tls_read(struct stream *s, void *buf, size_t cap)
 }
 
 int
-stream_tls_write(struct stream *s, const void *buf, size_t len)
+stream_tls_append(struct stream *s, const void *buf, size_t len)
 {
 	br_ssl_engine_context	*eng = s->tls->eng;
 	const unsigned char	*src = buf;
@@ -356,6 +366,7 @@ stream_tls_write(struct stream *s, const void *buf, size_t len)
 	size_t			 avail;
 	int			 rc;
 
+	/* The engine seals a record by itself once its buffer is full. */
 	while (len > 0) {
 		rc = tls_run_until(s, BR_SSL_SENDAPP);
 		if (rc != EXO_OK)
@@ -368,8 +379,26 @@ stream_tls_write(struct stream *s, const void *buf, size_t len)
 		src += avail;
 		len -= avail;
 	}
-	br_ssl_engine_flush(eng, 0);
+	return (EXO_OK);
+}
+
+int
+stream_tls_flush(struct stream *s)
+{
+	if (s->tls->sock_end != 0)
+		return (s->tls->sock_end);
+	br_ssl_engine_flush(s->tls->eng, 0);
 	return (tls_send_records(s, s->timeout_ms));
+}
+
+int
+stream_tls_write(struct stream *s, const void *buf, size_t len)
+{
+	int	rc;
+
+	if ((rc = stream_tls_append(s, buf, len)) != EXO_OK)
+		return (rc);
+	return (stream_tls_flush(s));
 }
 
 void

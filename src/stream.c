@@ -265,6 +265,8 @@ stream_flush(struct stream *s)
 {
 	int	rc;
 
+	if (s->wlen == 0 && s->tls != NULL)
+		return (stream_tls_flush(s));
 	if (s->wlen == 0)
 		return (EXO_OK);
 	rc = stream_raw_write(s, s->wbuf, s->wlen);
@@ -278,6 +280,15 @@ stream_write(struct stream *s, const void *buf, size_t len)
 {
 	int	rc;
 
+	/*
+	 * Over TLS the engine's buffer collects the output, which saves a
+	 * copy and lets records carry 16 KB. The TLS upgrade flushed wbuf.
+	 */
+	if (s->tls != NULL && s->wlen == 0) {
+		if ((rc = stream_tls_append(s, buf, len)) == EXO_OK)
+			s->bytes_out += len;
+		return (rc);
+	}
 	if (len <= sizeof(s->wbuf) - s->wlen) {
 		memcpy(s->wbuf + s->wlen, buf, len);
 		s->wlen += len;

@@ -490,14 +490,14 @@ class Bench:
         """Name the suite the upstream picks from those BearSSL offers."""
         ctx = tls_context(self.doubles.ca_file)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        # BearSSL's client offers these in this order
-        # (br_ssl_client_init_full).
-        ctx.set_ciphers("ECDHE-ECDSA-CHACHA20-POLY1305:"
-                        "ECDHE-RSA-CHACHA20-POLY1305:"
-                        "ECDHE-ECDSA-AES128-GCM-SHA256:"
+        # exoconnect's client offers these in this order on a CPU with
+        # AES-NI and PCLMUL (tls_suites_gcm_first in src/stream-tls.c).
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:"
                         "ECDHE-RSA-AES128-GCM-SHA256:"
                         "ECDHE-ECDSA-AES256-GCM-SHA384:"
-                        "ECDHE-RSA-AES256-GCM-SHA384")
+                        "ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                        "ECDHE-RSA-CHACHA20-POLY1305")
         raw = socket.create_connection(("127.0.0.1", self.up["pop3"]), 10)
         s = ctx.wrap_socket(raw, server_hostname="localhost")
         name = s.cipher()[0]

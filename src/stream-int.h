@@ -82,9 +82,10 @@ int stream_tls_append(struct stream *s, const void *buf, size_t len);
 int stream_tls_flush(struct stream *s);
 /*
  * The client's TLS session cache: up to 16 sessions, one per server name,
- * the least recently used replaced first; any number of threads may use
- * one. stream_start_tls_client offers the session kept for its server
- * name and keeps the one it ends with. NULL when out of memory.
+ * and the least recently used is replaced first. Any number of threads
+ * may use one. stream_start_tls_client offers the session kept for its
+ * server name and keeps the one it ends with. The constructor returns
+ * NULL when out of memory.
  */
 struct tls_session_cache *tls_session_cache_new(void);
 void tls_session_cache_free(struct tls_session_cache *c);

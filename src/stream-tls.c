@@ -651,6 +651,7 @@ stream_start_tls_client(struct stream *s, const char *server_name,
 	if (got.session_id_len > 0)
 		tls_session_put(trust->sessions, server_name, &got,
 		    t->resumed);
+	plat_wipe(&got, sizeof(got));
 out:
 	if (resume)
 		plat_wipe(&offered, sizeof(offered));

@@ -21,7 +21,7 @@
  * (bearssl_ssl.h, br_ssl_engine_set_buffer). A TLS stream thus takes
  * the buffers of BR_SSL_BUFSIZE_BIDI, about 33 KB, besides its contexts.
  * Untouched buffer pages stay out of resident memory (tls_alloc), and
- * POP3 and SMTP commands fill only the first page of the output buffer:
+ * POP3 and SMTP commands fill only the first page of the output buffer.
  * 300 loopback TLS pairs that exchanged one line each measured about
  * 25 KB resident per TLS stream and 6 KB per plain one with 4 KB output
  * records (glibc, x86_64, VmRSS before and after).
@@ -537,7 +537,7 @@ tls_session_get(struct tls_session_cache *c, const char *name,
 
 /*
  * Keeps p as the session for name, in name's slot, a free one or the
- * least recently used one. p NULL forgets name's session.
+ * least recently used one. p NULL removes name's session.
  */
 static void
 tls_session_put(struct tls_session_cache *c, const char *name,
@@ -622,8 +622,8 @@ stream_start_tls_client(struct stream *s, const char *server_name,
 	    t->obuf, sizeof(t->obuf));
 
 	/*
-	 * A server that no longer knows the offered session answers with a
-	 * new one, and the handshake goes on in full, chain check included.
+	 * A server without a record of the offered session replies with a
+	 * new one, and the handshake runs in full, chain check included.
 	 */
 	resume = tls_session_get(trust->sessions, server_name, &offered);
 	if (resume)

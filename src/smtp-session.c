@@ -48,6 +48,7 @@ struct session {
 	int			 in_mail;	/* MAIL FROM accepted */
 	int			 rcpts;		/* RCPT TO accepted */
 	int			 auth_failures;
+	int			 auth_tried;	/* AUTH was sent on this session */
 	int			 done;		/* end the session */
 	int			 need_ehlo;	/* TLS started, no EHLO since */
 	int			 first_read;	/* the first byte was checked */
@@ -653,6 +654,7 @@ cmd_auth(struct session *s, char *arg)
 		reply(s, "501 5.5.4 Syntax: AUTH mechanism");
 		return;
 	}
+	s->auth_tried = 1;
 	if ((initial = strchr(arg, ' ')) != NULL) {
 		*initial++ = '\0';
 		while (*initial == ' ')
@@ -677,14 +679,21 @@ cmd_auth(struct session *s, char *arg)
 /*
  * Finds the user a device may send as without AUTH: trusted_user for an
  * address in trusted_devices, or the user of a POP3 login from the same
- * address within pop_before_smtp minutes. Copies the name into login and
- * returns the method for the log, or NULL.
+ * address within pop_before_smtp minutes, unless the device sent AUTH on
+ * this session. Copies the name into login and returns the method for the
+ * log, or NULL.
  */
 static const char *
 implicit_user(struct session *s, char login[USER_LOGIN_MAX])
 {
 	const struct settings	*st = s->ctx->settings;
 
+	/*
+	 * A device that tried AUTH on this session and failed must not fall
+	 * back to another identity: its AUTH named the user it meant.
+	 */
+	if (s->auth_tried)
+		return (NULL);
 	if (st->smtp.trusted_devices[0] != '\0' &&
 	    st->smtp.trusted_user[0] != '\0' &&
 	    auth_net_list_match(st->smtp.trusted_devices, s->ctx->peer)) {

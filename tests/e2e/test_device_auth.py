@@ -271,6 +271,13 @@ class WithoutAuthTest(DeviceAuthTest):
         other.smtp_reply()
         self.assertEqual(other.cmd("MAIL FROM:<%s>" % MAILBOX)[:3], b"530")
 
+        # A session whose AUTH failed must not fall back to the POP3 login.
+        self.extra_secrets.append("wrong-pbs")
+        raw = self.smtp_connect()
+        token = base64.b64encode(b"\0nobody\0wrong-pbs").decode()
+        self.assertEqual(raw.cmd("AUTH PLAIN " + token)[:3], b"535")
+        self.assertEqual(raw.cmd("MAIL FROM:<%s>" % MAILBOX)[:3], b"530")
+
         # Eleven minutes later the address must log in again.
         self.product.advance(11 * 60)
         raw = self.smtp_connect()

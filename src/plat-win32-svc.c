@@ -68,6 +68,10 @@
 /* The files of a data folder that plat_svc_install copies. */
 static const wchar_t *const svc_data_files[] = {
 	L"users.conf",
+	/* The device-side certificate: a new one would break the devices
+	 * that were set up to trust this one. */
+	L"device-cert.pem",
+	L"device-key.pem",
 };
 #define SVC_SECRETS_FILE	L"secrets.dat"
 #define SVC_CONFIG_FILE		L"exoconnect.conf"

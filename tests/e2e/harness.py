@@ -174,6 +174,11 @@ class Product:
         self.env["XDG_DATA_HOME"] = os.path.join(test_dir, "xdg-data")
         self.env["EXO_TEST_CLOCK_FILE"] = self.clock_file
         self.env["TERM"] = "dumb"
+        # Tests compare English command output, whatever the caller's
+        # language; the product translates from LC_ALL, LC_MESSAGES, LANG.
+        self.env.pop("LC_MESSAGES", None)
+        self.env["LC_ALL"] = "C.UTF-8"
+        self.env["LANG"] = "C.UTF-8"
 
     def write_conf(self, client_id=CLIENT_ID, tenant="common",
                    authority=None, proxy="", pop3_idle=600, smtp_idle=300,

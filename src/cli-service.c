@@ -19,7 +19,7 @@
 
 /* Maximum length of a service account's password, in bytes. */
 #define CLI_ACCOUNT_PASSWORD_MAX 256
-/* Maximum length of the answer before data is deleted, in bytes. */
+/* Maximum length of the yes/no reply read before data is deleted, in bytes. */
 #define CLI_ANSWER_MAX 16
 
 /* ---- alerts ---- */

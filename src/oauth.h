@@ -36,7 +36,7 @@ struct idtoken_claims {
  * the token endpoint over verified TLS). */
 int idtoken_parse(const char *jwt, struct idtoken_claims *out);
 
-/* How a failed token request should be treated. */
+/* Class of a failed token request, which decides the retry policy. */
 enum oauth_failure {
 	OAUTH_FAIL_NONE = 0,
 	OAUTH_FAIL_TRANSIENT,	/* 5xx, 429, timeouts, HTML: retry, keep tokens */

@@ -280,8 +280,8 @@ struct plat_ipc;
 void plat_ipc_endpoint(const char *data_dir, char out[PLAT_PATH_MAX]);
 
 /*
- * Listens on the endpoint of data_dir. A stale endpoint that no process
- * answers is replaced; one that answers is EXO_ERR_LOCKED.
+ * Listens on the endpoint of data_dir. A stale endpoint that accepts no
+ * connection is replaced. A live one makes this fail with EXO_ERR_LOCKED.
  */
 int plat_ipc_listen(const char *data_dir, struct plat_ipc **out,
     struct exo_error *e);
@@ -320,7 +320,7 @@ void plat_ipc_close(struct plat_ipc *c);
 /* Largest system CA bundle file plat_system_roots reads. */
 #define PLAT_ROOTS_FILE_MAX	(16 * 1024 * 1024)
 
-/* How plat_system_roots passes certificates to its callback. */
+/* Format of the certificates plat_system_roots passes to its callback. */
 enum plat_cert_format {
 	PLAT_CERT_PEM,	/* a whole bundle of PEM text */
 	PLAT_CERT_DER	/* one DER-encoded certificate */
@@ -379,7 +379,7 @@ void plat_ui_language(char *buf, size_t cap);
 /* Receives one line (no line end) of what an operation did. */
 typedef void (*plat_svc_say_fn)(void *ctx, const char *line);
 
-/* What plat_svc_install installs. */
+/* Files and options of a service installation. */
 struct plat_svc_install {
 	const char	*config_path;	/* settings file to copy */
 	const char	*data_dir;	/* folder of users.conf */

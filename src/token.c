@@ -321,7 +321,7 @@ token_store_failure(struct user *u, void *ctx)
 	if (memcmp(now_hash, o->spent_hash, sizeof(now_hash)) != 0)
 		return EXO_ERR_CANCELLED;	/* replaced meanwhile */
 	token_set_state(u, &o->oauth);
-	/* A settings failure says nothing about the token itself. */
+	/* A settings failure does not show that the token itself is bad. */
 	if (o->oauth.kind != OAUTH_FAIL_CONFIG)
 		u->refresh_token_rejected = 1;
 	return 0;

@@ -8,7 +8,7 @@
 #                         {placeholders} of the English text; make check
 #                         runs it
 #   make messages         tools/extract-messages: rewrite
-#                         locale/messages.pot from _(), N_() and ev_emit
+#                         locale/messages.pot from _(), N_(), ev_emit and err_set
 #                         calls in src/*.c
 #
 # tools/gen-catalogs compiles locale/*.po into build/gen/catalogs.c, which

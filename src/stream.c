@@ -254,6 +254,26 @@ stream_read(struct stream *s, void *buf, size_t cap)
 	return ((long)take);
 }
 
+long
+stream_peek(struct stream *s, const void **data)
+{
+	long	n;
+
+	*data = NULL;
+	if (s->rpos == s->rlen && (n = stream_fill(s)) <= 0)
+		return (n);
+	*data = s->rbuf + s->rpos;
+	return ((long)(s->rlen - s->rpos));
+}
+
+void
+stream_consume(struct stream *s, size_t n)
+{
+	if (n > s->rlen - s->rpos)
+		n = s->rlen - s->rpos;
+	s->rpos += n;
+}
+
 size_t
 stream_pending(const struct stream *s)
 {

@@ -98,6 +98,17 @@ int stream_skip_line(struct stream *s);
  */
 long stream_read(struct stream *s, void *buf, size_t cap);
 
+/*
+ * Reads without copying: waits only when nothing is buffered, then points
+ * *data at the buffered bytes and returns their count (> 0), or returns
+ * 0 or a negative error as stream_read does. The bytes stay valid until
+ * the next call on s, and stay unread until stream_consume takes them,
+ * so a caller can leave what follows its own framing for the next read.
+ */
+long stream_peek(struct stream *s, const void **data);
+/* Marks n of the bytes stream_peek returned as read (n <= that count). */
+void stream_consume(struct stream *s, size_t n);
+
 /* Number of received bytes buffered and not yet read. */
 size_t stream_pending(const struct stream *s);
 

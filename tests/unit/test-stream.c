@@ -341,6 +341,42 @@ TEST(read_after_line_uses_buffer)
 	stream_close(c);
 }
 
+TEST(peek_leaves_unconsumed_bytes)
+{
+	static const char *const pieces[] = { "body\r\n.\r\nQUIT\r\n", NULL };
+	struct writer	 w = { 0 };
+	struct stream	*a, *c;
+	const void	*data;
+	char		 line[32];
+	size_t		 len;
+	long		 n;
+
+	make_pair(&a, &c, 2000);
+	w.s = c;
+	w.pieces = pieces;
+	w.close_after = 1;
+	CHECK_INT(plat_thread_start(writer_run, &w, 0), 0);
+
+	/* The peek waits for the bytes and copies nothing. */
+	n = stream_peek(a, &data);
+	CHECK_INT(n, 15);
+	CHECK(data != NULL && memcmp(data, "body\r\n.\r\n", 9) == 0);
+	stream_consume(a, 4);
+	CHECK_INT(stream_pending(a), 11);
+	CHECK_INT(stream_peek(a, &data), 11);
+	CHECK(memcmp(data, "\r\n.\r\nQUIT", 9) == 0);
+	stream_consume(a, 5);
+
+	/* What the caller left is read as usual. */
+	CHECK_INT(stream_read_line(a, line, sizeof(line), &len), 0);
+	CHECK_STR(line, "QUIT\r\n");
+	writer_wait(&w);
+	CHECK_INT(stream_peek(a, &data), 0);
+	CHECK(data == NULL);
+	stream_close(a);
+	stream_close(c);
+}
+
 TEST(write_buffer_and_printf)
 {
 	struct stream	*a, *c;
@@ -1178,6 +1214,7 @@ main(void)
 	RUN(read_line_keeps_nul);
 	RUN(read_timeout);
 	RUN(read_after_line_uses_buffer);
+	RUN(peek_leaves_unconsumed_bytes);
 	RUN(write_buffer_and_printf);
 	RUN(tls_round_trip_rsa);
 	RUN(tls_round_trip_ec);

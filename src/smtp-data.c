@@ -2,7 +2,8 @@
  * smtp-data.c: the streaming normalizer for message data, between a
  * device's DATA and the upstream. The rules are in smtp.h; this file is a
  * byte-at-a-time state machine so chunk boundaries never matter. Runs of
- * bytes inside a line, which cannot change the state, are copied whole.
+ * bytes that cannot change the state, ordinary lines included, are
+ * copied whole.
  */
 #include <stdint.h>
 #include <string.h>
@@ -146,6 +147,27 @@ plain_run(const unsigned char *p, size_t len)
 	return (i);
 }
 
+/*
+ * Returns the length of the bytes at p, inside a line, that pass unchanged
+ * and end inside a line again: runs without CR or LF, joined by CRLF line
+ * ends whose next line starts with a byte that is none of ".", CR and LF.
+ * Such a line start changes nothing, so whole blocks of ordinary lines
+ * are copied at once.
+ */
+static size_t
+plain_span(const unsigned char *p, size_t len)
+{
+	size_t	i = 0;
+
+	for (;;) {
+		i += plain_run(p + i, len - i);
+		if (len - i < 3 || p[i] != '\r' || p[i + 1] != '\n' ||
+		    p[i + 2] == '.' || p[i + 2] == '\r' || p[i + 2] == '\n')
+			return (i);
+		i += 3;
+	}
+}
+
 size_t
 smtp_data_feed(struct smtp_data *d, const void *in, size_t len, char *out,
     size_t *out_len)
@@ -157,7 +179,7 @@ smtp_data_feed(struct smtp_data *d, const void *in, size_t len, char *out,
 		/* Inside a line only CR and LF change the state, so the bytes
 		 * up to the next one are copied at once. */
 		if (d->state == DATA_MIDDLE) {
-			run = plain_run(p + i, len - i);
+			run = plain_span(p + i, len - i);
 			put(out, &n, (const char *)p + i, run);
 			i += run;
 			if (i == len)

@@ -647,6 +647,41 @@ rw_header(struct smtp_rewrite *r, const char *in, size_t len,
 	return i;
 }
 
+/*
+ * Consumes body bytes when no part header needs a look (no relabel_jp):
+ * only the end mark ends the body, so the search jumps from line end to
+ * line end and the bytes pass as one block.
+ */
+static size_t
+rw_body_plain(struct smtp_rewrite *r, const char *in, size_t len,
+    struct buf *out)
+{
+	const char	*nl;
+	size_t		 i = 0, n;
+
+	while (i < len) {
+		if (r->body_bol) {
+			r->body_bol = 0;
+			r->line_len = 0;
+			r->line_first = in[i];
+		}
+		nl = memchr(in + i, '\n', len - i);
+		n = nl == NULL ? len - i : (size_t)(nl - (in + i)) + 1;
+		r->line_len += n;
+		i += n;
+		if (nl == NULL)
+			break;
+		r->body_bol = 1;
+		if (r->line_len == 3 && r->line_first == '.') {
+			rw_emit(r, in, i, out);
+			r->phase = RW_DONE;
+			return i;
+		}
+	}
+	rw_emit(r, in, len, out);
+	return len;
+}
+
 /* Consumes body bytes; returns how many. */
 static size_t
 rw_body(struct smtp_rewrite *r, const char *in, size_t len, struct buf *out)
@@ -654,6 +689,8 @@ rw_body(struct smtp_rewrite *r, const char *in, size_t len, struct buf *out)
 	size_t	i, start = 0;
 	char	c;
 
+	if (!r->opts.relabel_jp)
+		return rw_body_plain(r, in, len, out);
 	for (i = 0; i < len; i++) {
 		c = in[i];
 		if (r->body_bol) {

@@ -20,7 +20,7 @@
 
 #define SMTP_AUTH_FAILURES_MAX 5	/* failed AUTH before the session ends */
 #define SMTP_RCPT_MAX 1000		/* recipients per message */
-#define SMTP_DATA_CHUNK 8192		/* device bytes read at a time in DATA */
+#define SMTP_DATA_CHUNK 8192		/* device bytes fed at a time in DATA */
 /* Wait for the reply to the final dot (RFC 5321 4.5.3.2.6: 10 minutes). */
 #define SMTP_FINAL_REPLY_TIMEOUT_MS 600000
 
@@ -36,7 +36,6 @@ struct session {
 	char			 sender[SMTP_PATH_MAX + 1];
 	char			 line[SMTP_LINE_MAX + 1];
 	char			 sasl[SASL_LINE_MAX + 1];
-	char			 data_in[SMTP_DATA_CHUNK + 1];
 	char			 data_out[SMTP_DATA_OUT_MAX(SMTP_DATA_CHUNK)];
 	char			 cram[AUTH_CHALLENGE_MAX];	/* CRAM-MD5 */
 	int			 rewrite;	/* sender = rewrite */
@@ -1054,30 +1053,35 @@ message_done(struct session *s, const struct smtp_data *d, int code)
  * writing, but keeps reading, when the upstream fails (*up_rc) or the
  * message passes the size limit (*too_big). Returns the device stream's
  * error, or 0 when the end mark came.
+ *
+ * The data is fed to the normalizer in blocks straight from the stream's
+ * buffer, whatever the line lengths, and only the bytes up to the end
+ * mark are consumed: a command the device pipelined after the final dot
+ * (RFC 2920) stays buffered for the command loop.
  */
 static int
 stream_message(struct session *s, struct smtp_data *d,
     struct smtp_rewrite *rw, int *up_rc, int *too_big)
 {
 	long long	 max = s->ctx->settings->smtp.max_message_size;
+	const void	*in;
 	const char	*chunk;
-	size_t		 len, n;
-	int		 rc;
+	size_t		 n, used;
+	long		 got;
 
 	*up_rc = EXO_OK;
 	*too_big = 0;
 	while (!smtp_data_done(d)) {
-		rc = stream_read_line(s->dev, s->data_in, sizeof(s->data_in),
-		    &len);
-		if (rc == EXO_ERR_TOOLONG)
-			rc = EXO_OK;	/* a piece of a long line */
-		if (rc == EXO_OK && len == 0)
-			rc = EXO_ERR_CLOSED;
-		if (rc != EXO_OK)
-			return (rc);
+		got = stream_peek(s->dev, &in);
+		if (got == 0)
+			return (EXO_ERR_CLOSED);
+		if (got < 0)
+			return ((int)got);
+		if (got > SMTP_DATA_CHUNK)
+			got = SMTP_DATA_CHUNK;
 
-		/* Pieces end at "\n" or mid-line, so all of it is used. */
-		smtp_data_feed(d, s->data_in, len, s->data_out, &n);
+		used = smtp_data_feed(d, in, (size_t)got, s->data_out, &n);
+		stream_consume(s->dev, used);
 		if (max > 0 && d->bytes_out > (unsigned long long)max)
 			*too_big = 1;
 		chunk = s->data_out;

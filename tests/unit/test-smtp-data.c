@@ -270,6 +270,64 @@ TEST(random_chunks_match_whole)
 	}
 }
 
+/*
+ * Mail-like lines: mostly CRLF line ends, some bare LF or CR, some lines
+ * starting with ".", and runs of ordinary lines that the normalizer
+ * copies as whole blocks. Fed at once and in random chunks, the output
+ * must match the output of one byte at a time, which never takes the
+ * block path.
+ */
+TEST(ordinary_lines_match_byte_at_a_time)
+{
+	static const char *const ends[] = { "\r\n", "\r\n", "\r\n", "\n",
+	    "\r" };
+	uint32_t	 seed = 1234;
+	char		*in = malloc(40000);
+	size_t		 round, i, len, one = 1;
+
+	for (round = 0; round < 40; round++) {
+		struct fed	whole, bytes, chunks;
+		size_t		sizes[8];
+
+		len = 0;
+		while (len < 30000) {
+			size_t	n = next_random(&seed) % 90;
+			int	kind = (int)(next_random(&seed) % 20);
+
+			/* No lone "." line: the data would end there. */
+			if (kind <= 1 && n == 0)
+				n = 1;
+
+			if (kind == 0)
+				in[len++] = '.';
+			for (i = 0; i < n; i++)
+				in[len++] = (char)('a' + next_random(&seed) %
+				    26);
+			if (kind == 1)
+				in[len++] = '.';
+			memcpy(in + len, ends[next_random(&seed) % 5], 2);
+			len += in[len] == '\r' && in[len + 1] == '\n' ? 2 : 1;
+		}
+		memcpy(in + len, "\r\n.\r\n", 5);
+		len += 5;
+		for (i = 0; i < 8; i++)
+			sizes[i] = 1 + next_random(&seed) % 9000;
+		whole = feed_chunks(in, len, NULL, 0);
+		bytes = feed_chunks(in, len, &one, 1);
+		chunks = feed_chunks(in, len, sizes, 8);
+		CHECK(whole.done && bytes.done && chunks.done);
+		CHECK_INT(whole.consumed, len);
+		CHECK(whole.len == bytes.len &&
+		    memcmp(whole.out, bytes.out, whole.len) == 0);
+		CHECK(chunks.len == bytes.len &&
+		    memcmp(chunks.out, bytes.out, bytes.len) == 0);
+		fed_free(&whole);
+		fed_free(&bytes);
+		fed_free(&chunks);
+	}
+	free(in);
+}
+
 TEST(long_lines_not_cut)
 {
 	size_t		 len = 5000, i;
@@ -363,6 +421,42 @@ TEST(rewrite_from_keeps_display_name)
 	    7, &rep);
 	CHECK_INT(rep.from_rewritten, 1);
 	CHECK_STR(rep.old_from, "scanner@example.net");
+}
+
+/*
+ * Without relabel_iso2022jp the body passes as a block: MIME part headers
+ * keep their From fields and raw UTF-8, bytes after the end mark are
+ * dropped, and a "." line ends the data only when it is the end mark.
+ */
+TEST(rewrite_body_passes_parts_unchanged)
+{
+	struct smtp_rewrite_opts	o = { "mfp@example.com", 1, 0 };
+	struct smtp_rewrite		*r;
+	struct buf			 out;
+	static const char		 body[] = "--b\r\nFrom: <x@y>\r\n"
+	    "Subject: \xc3\xa9t\xc3\xa9\r\n\r\n..lead\r\n.x\r\n--b--\r\n";
+
+	check_rewrite("From: <scanner@example.net>\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nFrom: <x@y>\r\n"
+	    "Subject: \xc3\xa9t\xc3\xa9\r\n\r\n.lead\r\n..x\r\n--b--\r\n"
+	    ".\r\n", &o,
+	    "From: <mfp@example.com>\r\nContent-Type: "
+	    "multipart/mixed; boundary=b\r\n\r\n--b\r\nFrom: <x@y>\r\n"
+	    "Subject: \xc3\xa9t\xc3\xa9\r\n\r\n.lead\r\n..x\r\n--b--\r\n"
+	    ".\r\n");
+
+	/* Normalized input straight into the stage, with a tail after the
+	 * end mark. */
+	buf_init(&out);
+	r = smtp_rewrite_new(&o);
+	CHECK_INT(smtp_rewrite_feed(r, "X: 1\r\n\r\n", 8, &out), EXO_OK);
+	CHECK_INT(smtp_rewrite_feed(r, body, sizeof(body) - 1, &out), EXO_OK);
+	CHECK_INT(smtp_rewrite_feed(r, ".", 1, &out), EXO_OK);
+	CHECK_INT(smtp_rewrite_feed(r, "\r\nNOOP\r\n", 8, &out), EXO_OK);
+	CHECK_INT(out.len, 8 + sizeof(body) - 1 + 3);
+	CHECK(out.len >= 3 && memcmp(out.data + out.len - 3, ".\r\n", 3) == 0);
+	smtp_rewrite_free(r);
+	buf_free(&out);
 }
 
 TEST(rewrite_from_folded_and_bare)
@@ -575,9 +669,11 @@ main(void)
 	RUN(final_dot_split_everywhere);
 	RUN(every_split_of_sample);
 	RUN(random_chunks_match_whole);
+	RUN(ordinary_lines_match_byte_at_a_time);
 	RUN(long_lines_not_cut);
 	RUN(no_end_keeps_waiting);
 	RUN(rewrite_from_keeps_display_name);
+	RUN(rewrite_body_passes_parts_unchanged);
 	RUN(rewrite_from_folded_and_bare);
 	RUN(rewrite_from_same_mailbox_unchanged);
 	RUN(rewrite_off_passes_everything);

@@ -1243,6 +1243,148 @@ TEST(large_message_random_chunks)
 	buf_free(&msg);
 }
 
+/*
+ * Sends one message whose data is the pieces, with a pause after each so
+ * they arrive in separate reads, and checks that the upstream got expect
+ * and the device the upstream's 250.
+ */
+static int
+send_pieces(struct device *d, struct script *sc,
+    const char *const *pieces, size_t npieces, const char *expect,
+    size_t expect_len)
+{
+	char	text[512];
+	size_t	i;
+
+	sc->data.len = 0;
+	if (!dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n") ||
+	    !dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n") ||
+	    dev_cmd(d, "DATA", text, sizeof(text)) != 354)
+		return (0);
+	for (i = 0; i < npieces; i++) {
+		stream_puts(d->c, pieces[i]);
+		stream_flush(d->c);
+		plat_sleep_ms(30);
+	}
+	if (!dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
+	    "[Hostname=fake]\r\n"))
+		return (0);
+	if (sc->data.len != expect_len ||
+	    memcmp(sc->data.data, expect, expect_len) != 0) {
+		printf("  upstream got %zu bytes, expected %zu\n",
+		    sc->data.len, expect_len);
+		return (0);
+	}
+	return (1);
+}
+
+#define PIECES(...) (const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)
+#define WANT(text) (text), strlen(text)
+
+TEST(data_line_rules_across_reads)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 text[512];
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+
+	/* The end mark cut after its dot, and after its CR. */
+	CHECK(send_pieces(d, &sc, PIECES("Subject: a\r\n\r\nbody\r\n.",
+	    "\r\n"), WANT("Subject: a\r\n\r\nbody\r\n.\r\n")));
+	CHECK(send_pieces(d, &sc, PIECES("x\r\n", ".\r", "\n"),
+	    WANT("x\r\n.\r\n")));
+	CHECK(send_pieces(d, &sc, PIECES("x\r", "\n.\r\n"),
+	    WANT("x\r\n.\r\n")));
+
+	/* Bare LF line ends, and a lone "." ended by one, across reads. */
+	CHECK(send_pieces(d, &sc, PIECES("Subject: b\n\nx\n", ".", "\ny\r\n",
+	    ".\r\n"), WANT("Subject: b\r\n\r\nx\r\n..\r\ny\r\n.\r\n")));
+
+	/* A command pipelined after the end mark, in the same read. */
+	sc.data.len = 0;
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_cmd(d, "DATA", text, sizeof(text)) == 354);
+	stream_puts(d->c, "p\r\n.\r\nNOOP\r\n");
+	stream_flush(d->c);
+	CHECK(dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
+	    "[Hostname=fake]\r\n"));
+	CHECK(dev_reply(d, text, sizeof(text)) == 250);
+	CHECK(sc.data.len == 6 && memcmp(sc.data.data, "p\r\n.\r\n", 6) == 0);
+
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/*
+ * The session feeds the normalizer at most 8192 bytes at a time: a dot
+ * line, a bare LF and the end mark at every position around that edge
+ * keep their meaning, and a line longer than every buffer passes whole.
+ */
+TEST(data_line_rules_at_block_edges)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	struct buf	 in, want;
+	size_t		 at, i, in_base, want_base;
+	static const char filler[] = "0123456789012345678901234567890\r\n";
+
+	buf_init(&in);
+	buf_init(&want);
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	for (at = 8186; at <= 8196; at++) {
+		in.len = want.len = 0;
+		/* Filler lines so the next line starts at offset at. */
+		while (in.len + sizeof(filler) - 1 + 2 <= at)
+			buf_puts(&in, filler);
+		while (in.len + 2 < at)
+			buf_puts(&in, "f");
+		buf_puts(&in, "\r\n");
+		buf_append(&want, in.data, in.len);
+		in_base = in.len;
+		want_base = want.len;
+		buf_puts(&in, "..stuffed\r\nbare\n.\nend\r\n.\r\n");
+		buf_puts(&want, "..stuffed\r\nbare\r\n..\r\nend\r\n.\r\n");
+		buf_append(&in, "", 1);
+		CHECK(send_pieces(d, &sc, PIECES(in.data), want.data,
+		    want.len));
+
+		/* The same with the end mark right at the edge. */
+		in.len = in_base;
+		want.len = want_base;
+		buf_puts(&in, ".\r\n");
+		buf_puts(&want, ".\r\n");
+		buf_append(&in, "", 1);
+		CHECK(send_pieces(d, &sc, PIECES(in.data), want.data,
+		    want.len));
+	}
+
+	/* 40,000 bytes without a line end, then the end mark. */
+	in.len = 0;
+	for (i = 0; i < 40000; i++)
+		buf_append(&in, "z", 1);
+	buf_puts(&in, "\r\n.\r\n");
+	buf_append(&in, "", 1);
+	CHECK(send_pieces(d, &sc, PIECES(in.data), in.data, in.len - 1));
+
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+	buf_free(&in);
+	buf_free(&want);
+}
+
 TEST(message_over_limit_552)
 {
 	struct script	 sc = { 0 };
@@ -1843,6 +1985,8 @@ main(void)
 	RUN(local_commands_and_limits);
 	RUN(preauth_timeout_421);
 	RUN(large_message_random_chunks);
+	RUN(data_line_rules_across_reads);
+	RUN(data_line_rules_at_block_edges);
 	RUN(message_over_limit_552);
 	RUN(reply_line_parsing);
 	RUN(long_multiline_reply_keeps_last);

@@ -305,7 +305,7 @@ pop3_relay_multiline(struct stream *up, struct stream *device,
 {
 	enum pop3_scan		 st = POP3_SCAN_LINE_START;
 	unsigned long long	 total = 0, line_start = 0;
-	char			*chunk, *nl;
+	char			*chunk, *dot;
 	long			 n, i;
 	int			 rc = EXO_OK;
 
@@ -325,14 +325,25 @@ pop3_relay_multiline(struct stream *up, struct stream *device,
 			goto out;
 		}
 		for (i = 0; i < n && st != POP3_SCAN_END; i++) {
-			/* Only line starts matter, so skip to the line end. */
+			/*
+			 * Only a "." at a line start can begin the final line,
+			 * so skip to the next "." that follows a LF. Inside a
+			 * line the byte before i is never a LF.
+			 */
 			if (st == POP3_SCAN_MIDDLE) {
-				nl = memchr(chunk + i, '\n', (size_t)(n - i));
-				if (nl == NULL) {
+				dot = memchr(chunk + i, '.', (size_t)(n - i));
+				if (dot == NULL) {
+					if (chunk[n - 1] == '\n')
+						st = POP3_SCAN_LINE_START;
 					i = n;
 					break;
 				}
-				i = nl - chunk;
+				if (dot == chunk + i || dot[-1] != '\n') {
+					i = dot - chunk;
+					continue;
+				}
+				i = dot - chunk;
+				st = POP3_SCAN_LINE_START;
 			}
 			if (st == POP3_SCAN_LINE_START)
 				line_start = total + (unsigned long long)i;

@@ -1197,6 +1197,48 @@ TEST(top_and_retr_dot_stuffing_split)
 		CHECK(strstr(retr, "12 bytes") != NULL);
 }
 
+/*
+ * The relay looks only at dots after a line end: dots inside lines, a dot
+ * that starts a read in the middle of a line, and a line end that ends a
+ * read before the final dot.
+ */
+TEST(retr_dots_inside_lines_and_at_reads)
+{
+	static const struct up_step conn[] = {
+		UP_LOGIN,
+		{ "RETR 1", { "+OK\r\n", "a.b.c\r\n.", ".x\r\n", "y", ".\r\n",
+		    "..\r\n", "last\r\n", ".\r\n" }, 0 },
+		{ "NOOP", { "+OK\r\n" }, 0 },
+		UP_END,
+	};
+	struct fake_upstream	 f;
+	struct device		 d;
+	const char		*retr;
+
+	tokens_reset();
+	events_clear();
+	up_start(&f, conn, NULL);
+	if (device_login(&d) != 0) {
+		CHECK(0);
+		up_finish(&f);
+		return;
+	}
+	CHECK_STR(device_line(&d), "+OK Logged in\r\n");
+	device_send(&d, "RETR 1\r\n");
+	CHECK_STR(device_lines(&d, "+OK\r\na.b.c\r\n..x\r\ny.\r\n..\r\n"
+	    "last\r\n.\r\n"), "+OK\r\na.b.c\r\n..x\r\ny.\r\n..\r\n"
+	    "last\r\n.\r\n");
+	device_send(&d, "NOOP\r\n");
+	CHECK_STR(device_line(&d), "+OK\r\n");
+	device_close(&d);
+	up_finish(&f);
+	CHECK_INT(f.mismatches, 0);
+	retr = event_find("pop3.retr");
+	CHECK(retr != NULL);
+	if (retr != NULL)
+		CHECK(strstr(retr, "26 bytes") != NULL);
+}
+
 TEST(uidl_and_list_relayed_unchanged)
 {
 	static const struct up_step conn[] = {
@@ -1832,6 +1874,7 @@ main(void)
 	RUN(token_errors_reach_device);
 	RUN(upstream_unavailable_during_pass);
 	RUN(top_and_retr_dot_stuffing_split);
+	RUN(retr_dots_inside_lines_and_at_reads);
 	RUN(uidl_and_list_relayed_unchanged);
 	RUN(device_reset_sends_no_quit);
 	RUN(quit_reply_comes_from_upstream);

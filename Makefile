@@ -144,23 +144,29 @@ $(GEN_ROOTS): tools/gen-roots $(ROOT_CERTS) | deps
 deps:
 	@sh third_party/deps.sh
 
+# Runs a third_party script under a lock per target (flock(1), from
+# util-linux), so two make runs in one tree never build one library in
+# the same work folder at once. The run that waited skips the script when
+# the other one has made the target newer than its prerequisites.
+TP_LOCKED = mkdir -p $(@D) && flock $@.lock sh -c 'test -f $@ && \
+	test -z "$$(find $^ -newer $@)" || exec "$$@"' tp
+
 $(TP)/src/.fetched: third_party/fetch.sh third_party/versions | deps
-	sh third_party/fetch.sh $(TP)
-	@touch $@
+	$(TP_LOCKED) sh -c 'sh third_party/fetch.sh $(TP) && touch $@'
 
 TP_COMMON := third_party/common.sh third_party/versions
 
 $(MUSL)/bearssl.version: third_party/bearssl.sh $(TP_COMMON) \
 	$(TP)/src/.fetched $(wildcard third_party/patches/bearssl/*)
-	sh third_party/bearssl.sh $(TP)
+	$(TP_LOCKED) sh third_party/bearssl.sh $(TP)
 
 $(MUSL)/ncurses.version: third_party/ncurses.sh $(TP_COMMON) \
 	$(TP)/src/.fetched $(wildcard third_party/patches/ncurses/*)
-	sh third_party/ncurses.sh $(TP)
+	$(TP_LOCKED) sh third_party/ncurses.sh $(TP)
 
 $(MUSL)/jsmn.version: third_party/jsmn.sh $(TP_COMMON) \
 	$(wildcard third_party/patches/jsmn/*) | deps
-	sh third_party/jsmn.sh $(TP)
+	$(TP_LOCKED) sh third_party/jsmn.sh $(TP)
 
 # The Windows binaries are built and tested too: the tests in tests/wine
 # run the test build under wine and check how both release binaries are

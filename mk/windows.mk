@@ -108,16 +108,16 @@ deps-windows: deps
 $(MINGW)/bearssl.version: third_party/bearssl.sh $(TP_COMMON) \
 	$(TP)/src/.fetched $(wildcard third_party/patches/bearssl/*) \
 	| deps-windows
-	sh third_party/bearssl.sh $(TP) mingw
+	$(TP_LOCKED) sh third_party/bearssl.sh $(TP) mingw
 
 $(MINGW)/ncurses.version: third_party/ncurses.sh $(TP_COMMON) \
 	$(TP)/src/.fetched $(wildcard third_party/patches/ncurses/*) \
 	| deps-windows
-	sh third_party/ncurses.sh $(TP) mingw
+	$(TP_LOCKED) sh third_party/ncurses.sh $(TP) mingw
 
 $(MINGW)/jsmn.version: third_party/jsmn.sh $(TP_COMMON) \
 	$(wildcard third_party/patches/jsmn/*) | deps-windows
-	sh third_party/jsmn.sh $(TP) mingw
+	$(TP_LOCKED) sh third_party/jsmn.sh $(TP) mingw
 
 # ---- release packages ----
 

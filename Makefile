@@ -180,7 +180,8 @@ check: all test-bin debug windows windows-test
 	python3 tests/run.py --unit-dir $(B)/debug/tests --bin $(B)/test/exoconnect \
 	    --wine-exe $(B)/windows-test/exoconnect.exe \
 	    --wine-unit-dir $(B)/windows-test/tests \
-	    --check-bin $(B)/exoconnect --check-bin $(B)/windows/exoconnect.exe
+	    --check-bin $(B)/exoconnect --check-bin $(B)/windows/exoconnect.exe \
+	    $(CHECK_COUNTED)
 
 run: all
 	./$(B)/exoconnect serve $(ARGS)

@@ -46,11 +46,12 @@ $(B)/fuzz/bin/fuzz-%: $(B)/fuzz/tobj/fuzz-%.o $(FUZZ_LIB_OBJS)
 	$(fuzz_CC) $(FUZZ_LDFLAGS) -o $@ $< \
 	    $(filter-out $(FUZZ_OMIT_$*),$(FUZZ_LIB_OBJS)) $(debug_LIBS)
 
-.PHONY: fuzz fuzz-bins fuzz-check memcheck
+# Only the pattern rule above names these objects, which makes them
+# intermediate files that make deletes after each build.
+.SECONDARY: $(FUZZ_LIB_OBJS) \
+	$(patsubst tests/fuzz/%.c,$(B)/fuzz/tobj/%.o,$(FUZZ_SRCS))
 
-# make check replays the corpora with a short pass and runs memcheck
-# (about two minutes together on two cores).
-check: fuzz-check memcheck
+.PHONY: fuzz fuzz-bins fuzz-check memcheck
 
 fuzz-bins: $(FUZZ_BINS)
 
@@ -72,16 +73,7 @@ fuzz: $(FUZZ_BINS)
 	done
 
 fuzz-check: $(FUZZ_BINS)
-	@mkdir -p $(B)/fuzz/crash
-	@set -e; for t in $(FUZZ_NAMES); do \
-	    mkdir -p $(B)/fuzz/check/$$t; rm -f $(B)/fuzz/check/$$t/*; \
-	    $(call FUZZ_RUN,$$t) -max_total_time=$(FUZZ_CHECK_SECONDS) \
-	        $(B)/fuzz/check/$$t tests/fuzz/corpus/$$t \
-	        > $(B)/fuzz/$$t.check.log 2>&1 || \
-	        { echo "fail fuzz-$$t"; tail -40 $(B)/fuzz/$$t.check.log; \
-	        exit 1; }; \
-	    echo "pass fuzz-$$t"; \
-	done
+	@sh tests/fuzz/check.sh $(B) $(FUZZ_CHECK_SECONDS) $(FUZZ_NAMES)
 
 # ---- memcheck: a glibc build without sanitizers, under valgrind ----
 
@@ -92,12 +84,6 @@ $(eval $(call build_config,memcheck))
 
 MEMCHECK_BINS := $(patsubst tests/unit/%.c,$(B)/memcheck/tests/%,$(UNIT_SRCS))
 MEMCHECK_LIB_OBJS := $(filter-out $(B)/memcheck/obj/main.o,$(memcheck_OBJS))
-# "Possibly lost" is left out: a thread that still runs at exit, such as
-# the signal thread, shows its thread-local block that way.
-VALGRIND := valgrind --quiet --leak-check=full \
-	--show-leak-kinds=definite,indirect \
-	--errors-for-leak-kinds=definite,indirect \
-	--error-exitcode=99 --track-fds=no
 
 $(B)/memcheck/unit-obj/%.o: tests/unit/%.c | deps
 	@mkdir -p $(@D)
@@ -114,16 +100,13 @@ $(MEMCHECK_BINS): $(B)/memcheck/tests/%: $(B)/memcheck/unit-obj/%.o \
 # valgrind's own findings fail here: a test that fails under valgrind's
 # slowdown is listed, and make check runs it again without valgrind.
 memcheck: $(MEMCHECK_BINS)
-	@fail=0; for t in $(MEMCHECK_BINS); do \
-	    name=$$(basename $$t); \
-	    (cd $(B)/memcheck/tests && $(VALGRIND) --log-file=$$name.valgrind \
-	        ./$$name > $$name.out 2>&1); rc=$$?; \
-	    if [ $$rc -eq 99 ] || [ $$rc -gt 128 ]; then \
-	        echo "fail memcheck-$$name"; \
-	        sed 's/^/  /' $$t.valgrind | head -60; \
-	        fail=1; \
-	    else \
-	        echo "pass memcheck-$$name"; \
-	        grep '^fail' $$t.out | sed 's/^/  under valgrind: /'; \
-	    fi; \
-	done; exit $$fail
+	@sh tests/unit/memcheck.sh $(MEMCHECK_BINS)
+
+# make check replays the corpora with a short pass and runs memcheck
+# (about two minutes together on two cores). It builds the programs here,
+# and tests/run.py runs the commands of fuzz-check and memcheck and counts
+# their results with the others.
+check: $(FUZZ_BINS) $(MEMCHECK_BINS)
+CHECK_COUNTED += --counted 'sh tests/fuzz/check.sh $(B) \
+	$(FUZZ_CHECK_SECONDS) $(FUZZ_NAMES)' \
+	--counted 'sh tests/unit/memcheck.sh $(MEMCHECK_BINS)'

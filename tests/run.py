@@ -3,7 +3,8 @@
 
 Usage: python3 tests/run.py --unit-dir DIR --bin PATH [--wine-exe EXE]
                             [--wine-unit-dir DIR] [--wine-e2e]
-                            [--check-bin PATH ...] [-k PATTERN]
+                            [--check-bin PATH ...] [--counted CMD ...]
+                            [-k PATTERN]
 
 Every executable named test-* in DIR runs first. Each prints "pass NAME" or
 "fail NAME" per test, followed by indented detail lines. A program that
@@ -23,6 +24,12 @@ the whole run and removes it at the end. The Windows unit test programs in
 the tests in tests/wine check (static for Linux, system DLLs only for
 Windows).
 
+--counted runs a shell command whose output has its own "pass NAME" and
+"fail NAME" lines, such as the soak tests, the fuzz replay and memcheck
+of make check. Its results count here, its other lines are shown as they
+come, and its own "N passed, N failed" line is left out. A command that
+exits non-zero without a fail line counts as one failure. These run last.
+
 The output ends with exactly one line "N passed, N failed", and the exit
 status is 1 when anything failed.
 """
@@ -31,6 +38,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -158,6 +166,32 @@ def run_unit_dir(unit_dir, pattern, tally, runner=(), env=None, label=""):
             continue
         run_unit_program(os.path.abspath(path), pattern, tally, runner,
             env, label)
+
+
+# ---- commands that count their own results ---------------------------
+
+SUMMARY = re.compile(r"^\d+ passed, \d+ failed$")
+
+
+def run_counted(cmd, tally):
+    """Run the shell command CMD and record the results it prints."""
+    proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    any_fail = False
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if line.startswith("pass ") or line.startswith("fail "):
+            ok = line.startswith("pass ")
+            any_fail = any_fail or not ok
+            tally.record(ok, line[5:].strip())
+        elif not SUMMARY.match(line):
+            print(line)
+            sys.stdout.flush()
+    proc.wait()
+    if proc.returncode != 0 and not any_fail:
+        script = re.search(r"\S+\.(sh|py)\b", cmd)
+        tally.record(False, script.group(0) if script else cmd,
+            "exited with status %d" % proc.returncode)
 
 
 # ---- end-to-end tests -------------------------------------------------
@@ -474,6 +508,9 @@ def main(argv):
     parser.add_argument("--check-bin", action="append", default=[],
         help="release binary whose linking tests/wine checks "
         "(repeatable)")
+    parser.add_argument("--counted", action="append", default=[],
+        metavar="CMD", help="shell command that prints its own pass and "
+        "fail lines, counted here (repeatable; skipped with -k)")
     parser.add_argument("-k", dest="pattern", help="run only tests "
         "whose name contains PATTERN (or matches it, with wildcards)")
     args = parser.parse_args(argv[1:])
@@ -489,6 +526,9 @@ def main(argv):
     if args.wine_exe:
         run_wine(args.wine_exe, args.check_bin, args.wine_unit_dir,
             args.wine_e2e, args.pattern, tally)
+    if not args.pattern:
+        for cmd in args.counted:
+            run_counted(cmd, tally)
     print("%d passed, %d failed" % (tally.passed, tally.failed))
     return 1 if tally.failed else 0
 

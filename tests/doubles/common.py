@@ -218,23 +218,54 @@ def make_pki(state_dir):
             "untrusted": (path("untrusted.pem"), path("untrusted.key"))}
 
 
-def server_context(pki, which="good", tls_max="", sni_log=None):
-    """Return a TLS server context; SNI_LOG (a dict) receives the server
-    name the client sent, under "sni"."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    if sni_log is not None:
-        def record_sni(sock, name, context):
-            sni_log["sni"] = name
-        ctx.sni_callback = record_sni
-    if tls_max == "1.1":
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    else:
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+_contexts = {}
+_contexts_lock = threading.Lock()
+
+
+def _record_sni(sock, name, context):
+    sock.exo_sni = name
+
+
+def server_context(pki, which="good", tls_max=""):
+    """Return the TLS server context for the certificate WHICH.
+
+    One context serves every connection with the same certificate and
+    versions, so its session cache lets a client resume the session of an
+    earlier connection, as Exchange Online may. OpenSSL keeps only the
+    sessions of connections closed with tls_close. The server name the
+    client sent ends up in the socket's exo_sni attribute."""
     cert, key = pki[which]
-    ctx.load_cert_chain(cert, key)
-    return ctx
+    with _contexts_lock:
+        ctx = _contexts.get((cert, tls_max))
+        if ctx is not None:
+            return ctx
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.sni_callback = _record_sni
+        if tls_max == "1.1":
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        else:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert, key)
+        _contexts[(cert, tls_max)] = ctx
+        return ctx
+
+
+def tls_close(tls):
+    """Send close_notify without waiting for the reply, then close TLS.
+
+    OpenSSL drops the session of a connection freed without close_notify,
+    so only connections closed this way can be resumed."""
+    try:
+        tls.settimeout(0)
+        tls.unwrap()
+    except (OSError, ssl.SSLError, ValueError):
+        pass
+    try:
+        tls.close()
+    except OSError:
+        pass
 
 
 class LineReader:

@@ -12,7 +12,7 @@ import ssl
 import time
 
 from common import (LINE_MAX, SASL_LINE_MAX, LineReader, send_all,
-                    server_context)
+                    server_context, tls_close)
 
 GREETING_HOST = "HE1PR0101CA0007.eurprd01.prod.exchangelabs.com"
 AUTH_FAILED = b"-ERR Authentication failure: unknown user name or bad " \
@@ -375,9 +375,8 @@ class Pop3:
     def handle(self, sock, peer):
         with self.state.lock:
             which = self.state.config["tls_cert"]
-        sni = {"sni": None}
         try:
-            tls = server_context(self.pki, which, sni_log=sni).wrap_socket(
+            tls = server_context(self.pki, which).wrap_socket(
                 sock, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             with self.state.lock:
@@ -385,11 +384,15 @@ class Pop3:
                                                  "tls_error": str(exc)})
             return
         session = Pop3Session(self, tls, peer)
-        session.log["sni"] = sni["sni"]
+        session.log["sni"] = getattr(tls, "exo_sni", None)
         session.log["tls"] = tls.version()
+        session.log["resumed"] = tls.session_reused
         try:
             session.run()
         except (ConnectionError, OSError, ssl.SSLError):
             session.log["closed_by"] = session.log["closed_by"] or "error"
         finally:
             session.log["end"] = time.time()
+            # A scripted drop stays abrupt; an orderly end can be resumed.
+            if session.log["closed_by"] in ("quit", "client"):
+                tls_close(tls)

@@ -14,7 +14,8 @@ import ssl
 import time
 
 from common import (LINE_MAX, SASL_LINE_MAX, LineReader, Message,
-                    random_text, send_all, server_context)
+                    random_text, send_all, server_context,
+                    tls_close)
 from pop3 import parse_xoauth2
 
 HOST = "LO4P302CA0005.outlook.office365.com"
@@ -170,8 +171,9 @@ class SmtpSession:
         self.send(b"220 2.0.0 SMTP server ready\r\n")
         self.reader.take_buffered()
         try:
-            ctx = server_context(self.double.pki, which, tls_max, self.log)
+            ctx = server_context(self.double.pki, which, tls_max)
             self.sock = ctx.wrap_socket(self.sock, server_side=True)
+            self.log["sni"] = getattr(self.sock, "exo_sni", None)
         except (ssl.SSLError, OSError) as exc:
             self.log["tls_error"] = str(exc)
             self.log["closed_by"] = "tls"
@@ -409,7 +411,12 @@ class Smtp:
             session.log["closed_by"] = session.log["closed_by"] or "error"
         finally:
             session.log["end"] = time.time()
-            if session.sock is not sock:
+            if session.sock is not sock and \
+                    session.log["closed_by"] in ("quit", "client"):
+                # An orderly end can be resumed; a scripted drop stays
+                # abrupt.
+                tls_close(session.sock)
+            elif session.sock is not sock:
                 try:
                     session.sock.close()
                 except OSError:

@@ -356,6 +356,25 @@ class Pop3XOAuth2Test(ProductTest):
         self.assertEqual(session["sni"], "localhost")
         self.assertEqual(session["tls"], "TLSv1.2")
 
+    def test_second_login_resumes_upstream_tls(self):
+        # exoconnect keeps the TLS session of each server name and offers
+        # it on the next connection, which then skips the key exchange.
+        # Here every double is "localhost" with one certificate, so even
+        # the first login may resume the token endpoint's session.
+        for _ in range(2):
+            raw, reply = self.pop3_login()
+            self.assertEqual(reply[:3], "+OK")
+            raw.cmd("QUIT")
+            raw.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            sessions = self.doubles.state()["pop3_sessions"]
+            if len([s for s in sessions if s.get("end")]) >= 2:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(sessions), 2)
+        self.assertTrue(sessions[-1]["resumed"], sessions)
+
     def test_continuation_variants(self):
         for prompt in ("+", "+ go ahead"):
             with self.subTest(prompt=prompt):

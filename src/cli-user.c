@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "i18n.h"
 #include "plat.h"
@@ -428,24 +429,52 @@ list_text(const struct user *users, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		list_cells(&users[i], cells, mailbox, pop3, smtp);
 		list_row(cells, widths);
-		if (users[i].state != USER_OK)
+		if (users[i].state != USER_OK &&
+		    users[i].state != USER_REFRESHING)
 			list_state_detail(&users[i]);
 	}
+}
+
+/*
+ * Lists the users through the running serve of the data folder, whose
+ * token manager knows whether a refresh runs or is retried; returns
+ * EXO_ERR_NOTFOUND when no serve answers.
+ */
+static int
+list_from_serve(const struct cli_args *a, struct user **users, size_t *n,
+    struct exo_error *e)
+{
+	struct admin	*adm;
+	int		 rc;
+
+	if ((rc = admin_remote_open(a->config, &adm, e)) != EXO_OK)
+		return EXO_ERR_NOTFOUND;
+	rc = adm->ops->user_list(adm, users, n, e);
+	adm->ops->quit(adm);
+	return rc;
 }
 
 int
 cli_user_list(struct cli_args *a)
 {
-	struct service		*sv;
+	struct service		*sv = NULL;
 	struct user		*users = NULL;
 	struct exo_error	 err;
 	size_t			 n = 0;
-	int			 rc;
+	int			 rc = CLI_OK;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
-		return rc;
 	err_clear(&err);
-	if (service_user_list(sv, &users, &n, &err) != EXO_OK) {
+	switch (list_from_serve(a, &users, &n, &err)) {
+	case EXO_OK:
+		break;
+	case EXO_ERR_NOTFOUND:
+		err_clear(&err);
+		if ((rc = cli_open(a, &sv)) != CLI_OK)
+			return rc;
+		if (service_user_list(sv, &users, &n, &err) == EXO_OK)
+			break;
+		/* FALLTHROUGH */
+	default:
 		cli_fail(&err);
 		service_close(sv);
 		return CLI_FAIL;
@@ -457,7 +486,8 @@ cli_user_list(struct cli_args *a)
 		list_text(users, n);
 	if (a->seen & CLI_OPT_CHECK)
 		for (size_t i = 0; i < n; i++)
-			if (users[i].state != USER_OK)
+			if (users[i].state != USER_OK &&
+			    users[i].state != USER_REFRESHING)
 				rc = CLI_FAIL;
 	userdb_free_list(users, n);
 	service_close(sv);

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "i18n.h"
 #include "oauth.h"
 #include "plat.h"
 #include "service.h"
@@ -600,11 +601,49 @@ service_user_delete(struct service *sv, const char *login,
 	return rc;
 }
 
+/* Shows the token manager's state of u, when the store has no worse. */
+static void
+list_token_state(struct service *sv, struct user *u)
+{
+	struct token_status	st;
+	char			next[64];
+
+	if (u->state != USER_OK)
+		return;
+	token_status(service_tokens(sv), u->login, &st);
+	if (st.refreshing) {
+		u->state = USER_REFRESHING;
+		return;
+	}
+	if (st.reason[0] == '\0')
+		return;
+	u->state = USER_TRANSIENT_ERROR;
+	u->state_code[0] = '\0';
+	if (st.retry_in_s >= 120)
+		snprintf(next, sizeof(next), _("next try in %d min"),
+		    (st.retry_in_s + 59) / 60);
+	else if (st.retry_in_s > 0)
+		snprintf(next, sizeof(next), _("next try in %d s"),
+		    st.retry_in_s);
+	else
+		str_copy(next, _("next try at the next login"), sizeof(next));
+	/* The reason is cut to leave room for the time of the next try. */
+	snprintf(u->state_reason, sizeof(u->state_reason), "%.*s (%s)",
+	    (int)(sizeof(u->state_reason) - sizeof(next) - 4), st.reason,
+	    next);
+}
+
 int
 service_user_list(struct service *sv, struct user **users, size_t *count,
     struct exo_error *e)
 {
-	return userdb_list(service_userdb(sv), users, count, e);
+	int	rc;
+
+	rc = userdb_list(service_userdb(sv), users, count, e);
+	if (rc == EXO_OK && service_tokens(sv) != NULL)
+		for (size_t i = 0; i < *count; i++)
+			list_token_state(sv, &(*users)[i]);
+	return rc;
 }
 
 /* ---- user test ---- */

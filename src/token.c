@@ -59,6 +59,7 @@ struct token_entry {
 	/* Transient failures: no refresh before backoff_until_ms. */
 	int		 backoff_s;
 	int64_t		 backoff_until_ms;
+	char		 transient[USER_REASON_MAX];	/* the last one */
 
 	/* Sign-in or consent failure: the refresh token is flagged. */
 	int		 dead;
@@ -510,6 +511,19 @@ token_apply_transient(struct token_entry *t, const struct token_outcome *o)
 		wait = o->oauth.retry_after < TOKEN_RETRY_AFTER_MAX ?
 		    o->oauth.retry_after : TOKEN_RETRY_AFTER_MAX;
 	t->backoff_until_ms = plat_now_ms() + (int64_t)wait * 1000;
+
+	/* For the admin's list: name the endpoint and the status. A 5xx
+	 * with an OAuth error in JSON describes only the JSON. */
+	if (strncmp(o->oauth.description, "HTTP status ", 12) == 0)
+		snprintf(t->transient, sizeof(t->transient), "the token "
+		    "endpoint returned %.400s", o->oauth.description + 5);
+	else if (o->oauth.http_status > 0)
+		snprintf(t->transient, sizeof(t->transient), "the token "
+		    "endpoint returned status %d: %.400s",
+		    o->oauth.http_status, o->oauth.description);
+	else
+		str_copy(t->transient, o->oauth.description,
+		    sizeof(t->transient));
 }
 
 /* Settings failures back off 5 min, doubling to 1 h. */
@@ -592,6 +606,7 @@ token_apply_success(struct token_entry *t, struct token_outcome *o)
 	t->refreshed_ms = plat_now_ms();
 	t->backoff_s = 0;
 	t->backoff_until_ms = 0;
+	t->transient[0] = '\0';
 	t->config_s = 0;
 	t->config_until_ms = 0;
 	t->dead = 0;
@@ -995,6 +1010,25 @@ token_pop3_success(struct token_mgr *m, const char *login)
 }
 
 void
+token_status(struct token_mgr *m, const char *login,
+    struct token_status *st)
+{
+	struct token_entry	*t;
+	int64_t			 left;
+
+	memset(st, 0, sizeof(*st));
+	plat_mutex_lock(m->mu);
+	if ((t = token_entry_find(m, login)) != NULL) {
+		st->refreshing = t->refreshing;
+		str_copy(st->reason, t->transient, sizeof(st->reason));
+		left = t->backoff_until_ms - plat_now_ms();
+		if (st->reason[0] != '\0' && left > 0)
+			st->retry_in_s = (int)((left + 999) / 1000);
+	}
+	plat_mutex_unlock(m->mu);
+}
+
+void
 token_forget(struct token_mgr *m, const char *login)
 {
 	struct token_entry	*t;
@@ -1007,6 +1041,7 @@ token_forget(struct token_mgr *m, const char *login)
 		t->refreshed_ms = 0;
 		t->backoff_s = 0;
 		t->backoff_until_ms = 0;
+		t->transient[0] = '\0';
 		t->dead = 0;
 		t->config_s = 0;
 		t->config_until_ms = 0;

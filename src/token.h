@@ -112,6 +112,19 @@ void token_pop3_rejected(struct token_mgr *m, const char *login,
     const char *code, const char *reason);
 void token_pop3_success(struct token_mgr *m, const char *login);
 
+/* What the token manager does for one user now, for the admin. */
+struct token_status {
+	int	refreshing;		/* a refresh request is in flight */
+	/* The last refresh failed transiently ("" after a success): */
+	char	reason[USER_REASON_MAX];
+	int	retry_in_s;		/* seconds until the next refresh may
+					 * be sent; 0: at once */
+};
+
+/* Fills st for login; all zero when the manager knows nothing of it. */
+void token_status(struct token_mgr *m, const char *login,
+    struct token_status *st);
+
 /* Forgets cached state for login (after delete, sign-in or password set). */
 void token_forget(struct token_mgr *m, const char *login);
 

@@ -91,7 +91,7 @@ mailbox_width(struct tui *t)
 static int
 state_attr(struct tui *t, enum user_state st)
 {
-	if (st == USER_OK)
+	if (st == USER_OK || st == USER_REFRESHING)
 		return tui_attr(t, TUI_OK);
 	if (st == USER_TRANSIENT_ERROR || st == USER_UPSTREAM_REJECTED)
 		return tui_attr(t, TUI_WARN);

@@ -28,8 +28,8 @@
 /* Names for people, by enum user_state. */
 static const char *const users_state_names[] = {
 	N_("valid"), N_("sign-in required"), N_("consent required"),
-	N_("settings error"), N_("temporary error"),
-	N_("rejected by Exchange"),
+	N_("settings error"), N_("retrying"),
+	N_("rejected by Exchange"), N_("refreshing"),
 };
 
 struct userdb {
@@ -390,7 +390,7 @@ userdb_delete(struct userdb *db, const char *login, struct exo_error *e)
 const char *
 user_state_name(enum user_state st)
 {
-	if ((int)st < 0 || st > USER_UPSTREAM_REJECTED)
+	if ((int)st < 0 || st > USER_REFRESHING)
 		return "unknown";
 	return users_state_names[st];
 }

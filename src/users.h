@@ -36,6 +36,8 @@ enum user_state {
 	USER_CONFIG_ERROR,	/* app registration or settings wrong */
 	USER_TRANSIENT_ERROR,	/* last refresh failed; tokens kept */
 	USER_UPSTREAM_REJECTED,	/* Exchange refused the token (backoff) */
+	USER_REFRESHING,	/* a refresh runs now; lists only, never
+				 * stored (service_user_list) */
 };
 
 struct user {

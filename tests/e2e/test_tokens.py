@@ -359,6 +359,57 @@ class TokenTest(ProductTest):
                     self.product.advance(PAST_BACKOFF)
         self.assertEqual(self.warm_up()[:3], "+OK")
 
+    def test_admin_sees_refresh_and_retry(self):
+        # Issue 7: the state shown to the admin says what the token
+        # manager does and why a refresh failed.
+        self.warm_up()
+        self.assertEqual(self.product.user(self.login(MAILBOX)[0])["state"],
+                         "valid")
+        login, secret = self.login(MAILBOX)
+        self.product.advance(EXPIRED)
+        replies = []
+
+        def device():
+            raw = Raw(self.product.pop3_port)
+            try:
+                raw.text()
+                raw.cmd("USER " + login)
+                replies.append(raw.cmd("PASS " + secret).decode())
+            finally:
+                raw.close()
+
+        # A refresh the token endpoint answers after 2 s.
+        self.doubles.post("/script/token", {"delay": 2})
+        thread = threading.Thread(target=device)
+        thread.start()
+        try:
+            seen = wait_for(lambda: self.product.user(login)["state"] ==
+                            "refreshing", timeout=5, step=0.1)
+        finally:
+            thread.join(30)
+        self.assertTrue(seen, "no refreshing state while the refresh ran")
+        self.assertEqual(replies[0][:3], "+OK", replies)
+        self.assertEqual(self.product.user(login)["state"], "valid")
+
+        # The endpoint fails with 500: retrying, with the reason.
+        self.product.advance(EXPIRED)
+        self.doubles.post("/script/token", {"status": 500})
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        user = self.product.user(login)
+        self.assertEqual(user["state"], "retrying", user)
+        self.assertIn("token endpoint returned status 500",
+                      user["state_reason"])
+        self.assertRegex(user["state_reason"], r"\(next try in [1-5] s\)$")
+        text = self.product.run("user", "list").stdout.decode()
+        self.assertIn("retrying", text)
+        self.assertIn("token endpoint returned status 500", text)
+
+        # After the backoff a refresh works again, and the state is valid.
+        self.product.advance(PAST_BACKOFF)
+        self.assertEqual(self.warm_up()[:3], "+OK")
+        self.assertEqual(self.product.user(login)["state"], "valid")
+
     def check_transient_failure(self, kind, secrets_before):
         raw, reply = self.pop3_login()
         self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)

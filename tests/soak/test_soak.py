@@ -624,9 +624,10 @@ class TokenFaultTest(SoakBase):
             self.assertEqual(self.product.secrets_files(), before)
             self.assertLess(sent, self.DEVICES, "no shared refresh or "
                             "back-off")
-            # A transient failure leaves the stored state alone, and the
-            # service reports it as a warning event in the log.
-            self.assertEqual(state.get("state"), "valid", state)
+            # A transient failure leaves the stored state alone. serve
+            # shows it as "retrying" with the reason and logs a warning.
+            self.assertEqual(state.get("state"), "retrying", state)
+            self.assertIn("next try", state.get("state_reason", ""))
             self.assertRegex(self.product.log(),
                              r"(?i)token refresh for %s failed" % login)
 

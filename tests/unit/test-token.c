@@ -548,6 +548,76 @@ out:
 	free(lease);
 }
 
+TEST(token_status_while_refreshing_and_retrying)
+{
+	struct fixture		 f;
+	struct waiter		 w;
+	struct td_reply		*reply = calloc(1, sizeof(*reply));
+	struct token_lease	*lease = calloc(1, sizeof(*lease));
+	struct token_status	 st;
+	struct plat_mutex	*mu = plat_mutex_new();
+	struct plat_cond	*cond = plat_cond_new();
+	int			 done = 0, i;
+
+	if (fixture_start(&f, "RT-1") != 0 || reply == NULL ||
+	    lease == NULL || mu == NULL || cond == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	token_status(f.m, LOGIN, &st);
+	CHECK(!st.refreshing && st.reason[0] == '\0' && st.retry_in_s == 0);
+
+	/* A refresh that the token endpoint answers after 400 ms. */
+	reply->status = 500;
+	reply->delay_ms = 400;
+	str_copy(reply->body, "{\"error\":\"server_error\","
+	    "\"error_description\":\"AADSTS90033: busy\"}",
+	    sizeof(reply->body));
+	td_push_reply(f.td, reply);
+	memset(&w, 0, sizeof(w));
+	w.f = &f;
+	w.mu = mu;
+	w.cond = cond;
+	w.done = &done;
+	CHECK_INT(plat_thread_start(waiter_run, &w, 0), 0);
+	for (i = 0; i < 100; i++) {
+		token_status(f.m, LOGIN, &st);
+		if (st.refreshing)
+			break;
+		plat_sleep_ms(5);
+	}
+	CHECK(st.refreshing);
+	plat_mutex_lock(mu);
+	while (done < 1)
+		if (plat_cond_wait(cond, mu, 30000) != 0)
+			break;
+	plat_mutex_unlock(mu);
+	CHECK_INT(w.result, EXO_ERR_TRANSIENT);
+
+	/* Then the reason and the time to the next try (5 s at first). */
+	token_status(f.m, LOGIN, &st);
+	CHECK(!st.refreshing);
+	CHECK(strstr(st.reason, "returned status 500: ") != NULL);
+	CHECK(strstr(st.reason, "busy") != NULL);
+	CHECK_INT(st.retry_in_s, 5);
+	advance(&f, 2);
+	token_status(f.m, LOGIN, &st);
+	CHECK_INT(st.retry_in_s, 3);
+
+	/* A success clears it. */
+	advance(&f, 4);
+	td_push(f.td, 200, ok_reply, 0);
+	CHECK_INT(token_get(f.m, LOGIN, 0, lease, NULL), 0);
+	token_status(f.m, LOGIN, &st);
+	CHECK(!st.refreshing && st.reason[0] == '\0' && st.retry_in_s == 0);
+out:
+	fixture_stop(&f);
+	plat_cond_free(cond);
+	plat_mutex_free(mu);
+	free(lease);
+	free(reply);
+}
+
 /* ---- sign-in required ---- */
 
 static int
@@ -929,6 +999,7 @@ main(void)
 	RUN(token_unsaved_rotation_not_used);
 	RUN(token_transient_keeps_store);
 	RUN(token_cached_used_while_down);
+	RUN(token_status_while_refreshing_and_retrying);
 	RUN(token_signin_stops_refreshes);
 	RUN(token_config_and_consent_states);
 	RUN(token_rejected_backoff);

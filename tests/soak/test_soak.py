@@ -424,7 +424,8 @@ class FloodTest(SoakBase):
 
 
 class KillTest(SoakBase):
-    """kill -9 at random moments during token refreshes and store saves.
+    """kill -9 at random moments during token refreshes, store saves and
+    settings saves.
 
     The identity double accepts each refresh token once, while Microsoft
     keeps the previous one valid for a while. A kill after the double
@@ -527,6 +528,53 @@ class KillTest(SoakBase):
             raw.cmd("QUIT")
             raw.close()
         figure("kill -9 during sign-in", "%d rounds" % rounds)
+
+    def test_kill9_during_settings_save(self):
+        # The screen saves settings through serve's control channel.
+        # Saves killed at random moments must leave a settings file that
+        # parses and holds either the old or the new value.
+        from test_control import Channel
+        rng = random.Random(17)
+        path = os.path.join(self.product.dir, "control.sock")
+        folder = os.path.dirname(self.product.conf)
+        old = self.hostname_in_file()
+        outcomes = {}
+        for n in range(KILLS * 2):
+            new = "soak-%d.example.lan" % n
+            wait_for(lambda: os.path.exists(path), timeout=10)
+            channel = Channel(path)
+            try:
+                channel.send({"op": "settings_save", "s.smtp.hostname": new})
+                time.sleep(rng.uniform(0, 0.02))
+            finally:
+                self.product.kill()
+                channel.close()
+
+            now = self.hostname_in_file()
+            self.assertIn(now, (old, new))
+            outcome = "new" if now == new else "old"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            self.product.serve()
+            listed = self.product.run("user", "list", "--json")
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            old = now
+        left = [name for name in os.listdir(folder) if name.startswith(
+            os.path.basename(self.product.conf) + ".")]
+        figure("kill -9 during settings saves", "%s; %d temporary files "
+               "left" % (outcomes, len(left)))
+
+    def hostname_in_file(self):
+        """The [smtp] hostname in the settings file, which must parse."""
+        with open(self.product.conf) as f:
+            text = f.read()
+        section = None
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[smtp]" and line.startswith("hostname"):
+                return line.split("=", 1)[1].strip()
+        self.fail("no [smtp] hostname in the settings file:\n" + text)
 
     def quiet_login(self):
         try:

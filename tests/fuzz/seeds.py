@@ -171,6 +171,12 @@ level = info
                                                       b64("secret")),
         "auth-cancel": "AUTH\r\nAUTH PLAIN\r\n*\r\nAUTH XOAUTH2\r\nSTLS\r\n"
         "APOP scanner1 c4c9334bac560ecc979e58001b3e22fb\r\nQUIT\r\n",
+        "relayed": "USER scanner1\r\nPASS secret\r\nSTAT\r\nLIST\r\n"
+        "LIST 1\r\nUIDL\r\nUIDL 2\r\nTOP 1 5\r\nRETR 2\r\nDELE 1\r\n"
+        "RSET\r\nNOOP\r\nCAPA\r\nLAST\r\nQUIT\r\n",
+        "relayed-junk": "USER scanner1\r\nPASS secret\r\nTOP 1\r\n"
+        "RETR\r\nLIST 1 2 3\r\nDELE x\r\nretr 99999999999\r\n"
+        "TOP 2 -1\r\nUIDL \r\nNOOP\x00\r\n" + "X" * 600 + "\r\n",
         "lf-only": "USER scanner1\nPASS secret\nLIST\nRETR 1\nDELE 1\n"
         "QUIT\n",
     },
@@ -178,6 +184,13 @@ level = info
         "ehlo-auth-plain": "EHLO mfp\r\nAUTH PLAIN %s\r\nMAIL FROM:<mfp@"
         "example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\nSubject: x\r\n"
         "\r\nbody\r\n.\r\nQUIT\r\n" % b64("\0scanner1\0secret"),
+        "two-messages": "EHLO mfp\r\nAUTH PLAIN %s\r\nMAIL FROM:<mfp@"
+        "example.com> SIZE=120\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@"
+        "example.org>\r\nDATA\r\nFrom: Scanner <scan@example.net>\r\n"
+        "Subject: =?UTF-8?B?w6k=?=\r\n\r\n.lead\r\n..stuffed\r\nbare\n"
+        ".\nlone\rcr\r\n.\r\nMAIL FROM:<mfp@example.com>\r\nRCPT TO:"
+        "<a@example.com>\r\nDATA\r\n\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n"
+        % b64("\0scanner1\0secret"),
         "auth-login": "EHLO mfp\r\nAUTH LOGIN\r\n%s\r\n%s\r\nQUIT\r\n"
         % (b64("scanner1"), b64("secret")),
         "auth-login-inline": "ehlo mfp\r\nauth login %s\r\n%s\r\n"

@@ -2,7 +2,8 @@
  * session.h: what the two session fuzz targets share. A real user store
  * in a temporary folder contains one user ("scanner1", "secret"). Tokens
  * come from a stand-in installed through the test seams, and the upstream
- * is a closed port on 127.0.0.1, so a login that passes fails fast.
+ * is the in-process stand-in of upstream.h, so a login that passes goes
+ * on to the relayed commands and the message data.
  * Each input is written whole into one end of a socket pair, which is
  * then shut for writing; the session runs on the other end in the
  * calling thread while a thread drains its replies.
@@ -27,6 +28,7 @@
 #include "../../src/stream.h"
 #include "../../src/users.h"
 #include "../../src/util.h"
+#include "upstream.h"
 
 #define FUZZ_SESSION_MAX 65536		/* longest input; fits a socket */
 #define FUZZ_SESSION_REPLY_MAX (16 * 1024 * 1024) /* replies drained */
@@ -104,20 +106,6 @@ static const struct smtp_test_tokens fuzz_smtp_ops = {
 	fuzz_smtp_get, fuzz_smtp_rejected, fuzz_smtp_success,
 };
 
-/* Returns a port on 127.0.0.1 that nothing listens on. */
-static unsigned
-fuzz_closed_port(void)
-{
-	plat_socket	l;
-	unsigned	port;
-
-	if (plat_listen("127.0.0.1", 0, &l, NULL) != EXO_OK)
-		return 1;
-	port = (unsigned)plat_socket_port(l);
-	plat_socket_close(l);
-	return port;
-}
-
 static void
 fuzz_setup(void)
 {
@@ -125,7 +113,7 @@ fuzz_setup(void)
 	struct exo_error	e;
 	struct user		u;
 	char			notice[512];
-	unsigned		port;
+	unsigned		pop3_port, smtp_port;
 
 	if (fuzz_users != NULL)
 		return;
@@ -135,13 +123,13 @@ fuzz_setup(void)
 		abort();
 	config_defaults(&fuzz_settings);
 	str_copy(fuzz_settings.data_dir, dir, sizeof(fuzz_settings.data_dir));
-	port = fuzz_closed_port();
-	str_copy(fuzz_settings.pop3.upstream.host, "127.0.0.1",
+	fup_start(dir, &pop3_port, &smtp_port);
+	str_copy(fuzz_settings.pop3.upstream.host, "localhost",
 	    sizeof(fuzz_settings.pop3.upstream.host));
-	fuzz_settings.pop3.upstream.port = port;
-	str_copy(fuzz_settings.smtp.upstream.host, "127.0.0.1",
+	fuzz_settings.pop3.upstream.port = pop3_port;
+	str_copy(fuzz_settings.smtp.upstream.host, "localhost",
 	    sizeof(fuzz_settings.smtp.upstream.host));
-	fuzz_settings.smtp.upstream.port = port;
+	fuzz_settings.smtp.upstream.port = smtp_port;
 	fuzz_settings.smtp.upstream_personal = fuzz_settings.smtp.upstream;
 	fuzz_settings.limits.preauth_timeout = 2;
 	fuzz_settings.pop3.idle_timeout = 2;
@@ -224,6 +212,7 @@ fuzz_session(void (*run)(struct session_ctx *, struct stream *),
 		memset(&stats, 0, sizeof(stats));
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.settings = &fuzz_settings;
+		ctx.trust = fup_trust;
 		ctx.users = fuzz_users;
 		ctx.stats = &stats;
 		ctx.conn = 1;

@@ -436,9 +436,9 @@ list_text(const struct user *users, size_t n)
 }
 
 /*
- * Lists the users through the running serve of the data folder, whose
- * token manager knows whether a refresh runs or is retried; returns
- * EXO_ERR_NOTFOUND when no serve answers.
+ * Lists the users through the running serve of the data folder, because
+ * only its token manager tracks whether a refresh runs or is retried.
+ * Returns EXO_ERR_NOTFOUND when no serve replies.
  */
 static int
 list_from_serve(const struct cli_args *a, struct user **users, size_t *n,

@@ -290,10 +290,11 @@ int service_user_delete(struct service *sv, const char *login,
 
 /*
  * All users sorted by login; free with userdb_free_list. For a user whose
- * stored state is USER_OK, the state shows what this process's token
- * manager does now: USER_REFRESHING while a refresh runs, and after a
- * transient failure USER_TRANSIENT_ERROR with the failure and the time
- * to the next try as the reason. Only the process that serves has these.
+ * stored state is USER_OK, the state shows the current work of this
+ * process's token manager. It is USER_REFRESHING while a refresh runs.
+ * After a transient failure it is USER_TRANSIENT_ERROR, with the failure
+ * and the time to the next try as the reason. Only the process that
+ * serves has these states.
  */
 int service_user_list(struct service *sv, struct user **users,
     size_t *count, struct exo_error *e);

@@ -1054,10 +1054,10 @@ message_done(struct session *s, const struct smtp_data *d, int code)
  * message passes the size limit (*too_big). Returns the device stream's
  * error, or 0 when the end mark came.
  *
- * The data is fed to the normalizer in blocks straight from the stream's
- * buffer, whatever the line lengths, and only the bytes up to the end
- * mark are consumed: a command the device pipelined after the final dot
- * (RFC 2920) stays buffered for the command loop.
+ * The data goes to the normalizer in blocks straight from the stream's
+ * buffer, whatever the line lengths. Only the bytes up to the end mark
+ * are consumed, so a command that the device pipelined after the final
+ * dot (RFC 2920) stays buffered for the command loop.
  */
 static int
 stream_message(struct session *s, struct smtp_data *d,

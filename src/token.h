@@ -112,7 +112,7 @@ void token_pop3_rejected(struct token_mgr *m, const char *login,
     const char *code, const char *reason);
 void token_pop3_success(struct token_mgr *m, const char *login);
 
-/* What the token manager does for one user now, for the admin. */
+/* The token manager's current work for one user, for the admin. */
 struct token_status {
 	int	refreshing;		/* a refresh request is in flight */
 	/* The last refresh failed transiently ("" after a success): */
@@ -121,7 +121,7 @@ struct token_status {
 					 * be sent; 0: at once */
 };
 
-/* Fills st for login; all zero when the manager knows nothing of it. */
+/* Fills st for login; all zero when the manager has no entry for it. */
 void token_status(struct token_mgr *m, const char *login,
     struct token_status *st);
 

@@ -360,8 +360,8 @@ class TokenTest(ProductTest):
         self.assertEqual(self.warm_up()[:3], "+OK")
 
     def test_admin_sees_refresh_and_retry(self):
-        # Issue 7: the state shown to the admin says what the token
-        # manager does and why a refresh failed.
+        # The state shown to the admin names the token manager's current
+        # work and why the last refresh failed.
         self.warm_up()
         self.assertEqual(self.product.user(self.login(MAILBOX)[0])["state"],
                          "valid")
@@ -378,7 +378,7 @@ class TokenTest(ProductTest):
             finally:
                 raw.close()
 
-        # A refresh the token endpoint answers after 2 s.
+        # A refresh that the token endpoint completes after 2 s.
         self.doubles.post("/script/token", {"delay": 2})
         thread = threading.Thread(target=device)
         thread.start()

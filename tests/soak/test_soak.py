@@ -532,7 +532,7 @@ class KillTest(SoakBase):
     def test_kill9_during_settings_save(self):
         # The screen saves settings through serve's control channel.
         # Saves killed at random moments must leave a settings file that
-        # parses and holds either the old or the new value.
+        # parses and contains either the old or the new value.
         from test_control import Channel
         rng = random.Random(17)
         path = os.path.join(self.product.dir, "control.sock")

@@ -377,6 +377,20 @@ class UserDialogTests(harness.ProductTest):
         screen.keys("q")
         screen.wait("EXIT=0")
 
+    def test_token_retry_shown_in_state(self):
+        # A transient token failure shows as "retrying" with its reason.
+        screen = self.open_screen()
+        start_servers(screen, "2")
+        screen.wait(r"^POP3 +running")
+        self.doubles.post("/script/token", {"status": 500})
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("-ERR [SYS/TEMP] "), reply)
+        raw.close()
+        screen.wait(r"^mfp +mfp@example\.com +retrying ")
+        screen.wait(r"^mfp: +the token endpoint returned status 500")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
     def test_test_shows_each_step(self):
         screen = self.open_screen()
         screen.keys("e")

@@ -227,17 +227,23 @@ cli_service_install(struct cli_args *a)
 	return (CLI_OK);
 }
 
-/* Asks before data is deleted; returns 1 for yes. */
+/*
+ * Asks before data is deleted; returns 1 for yes. The terminal echoes
+ * the reply's line end; without a terminal, or at the end of stdin, the
+ * question's line is ended here, so the next line starts on its own.
+ */
 static int
 cli_service_confirm(const char *dir)
 {
 	char	answer[CLI_ANSWER_MAX];
+	int	got;
 
 	cli_out(_("Delete the settings, users and secrets in %s? [y/N] "),
 	    dir);
-	if (fgets(answer, sizeof(answer), stdin) == NULL)
-		return (0);
-	return (answer[0] == 'y' || answer[0] == 'Y');
+	got = fgets(answer, sizeof(answer), stdin) != NULL;
+	if (!got || !plat_is_terminal())
+		cli_out("\n");
+	return (got && (answer[0] == 'y' || answer[0] == 'Y'));
 }
 
 int

@@ -166,6 +166,12 @@ static const struct cli_command cli_commands[] = {
 
 #define CLI_COMMAND_COUNT (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
+/*
+ * Commands the command list leaves out, because only the service manager
+ * runs them. `help COMMAND` still describes them.
+ */
+static const char *const cli_unlisted[] = { "service run" };
+
 /* ---- output ---- */
 
 static void
@@ -449,6 +455,16 @@ cli_usage_line(int fd, const struct cli_command *c)
 		cli_err("  exoconnect %s%s%s\n", c->words, space, c->usage);
 }
 
+static int
+cli_is_unlisted(const struct cli_command *c)
+{
+	for (size_t i = 0; i < sizeof(cli_unlisted) / sizeof(cli_unlisted[0]);
+	    i++)
+		if (strcmp(c->words, cli_unlisted[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* Prints the list of commands to fd 1 or 2. */
 static void
 cli_print_help(int fd)
@@ -459,8 +475,9 @@ cli_print_help(int fd)
 	    "Exchange Online\n\nUsage: exoconnect [-c FILE] COMMAND "
 	    "[ARGS]\n\nCommands:\n"), EXO_VERSION);
 	for (size_t i = 0; i < CLI_COMMAND_COUNT; i++)
-		put("  %-22s %s\n", cli_commands[i].words,
-		    tr(cli_commands[i].summary));
+		if (!cli_is_unlisted(&cli_commands[i]))
+			put("  %-22s %s\n", cli_commands[i].words,
+			    tr(cli_commands[i].summary));
 	put("%s", _("\nOptions:\n"
 	    "  -c, --config FILE      the settings file (default: "
 	    "exoconnect.conf beside\n"

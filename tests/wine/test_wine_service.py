@@ -182,6 +182,8 @@ class WineServiceTest(ProductTest):
         status, out, err = self.service("uninstall")
         self.assertEqual(status, 0, out + err)
         self.assertIn("[y/N]", out)
+        # The question's line ends before the next message.
+        self.assertRegex(out, r"\[y/N\] *\r?\n")
         self.assertIn("Kept the settings and data", out)
         self.assertTrue(os.path.isfile(os.path.join(self.data_dir,
                                                     "secrets.dat")))
@@ -266,6 +268,18 @@ class WineServiceTest(ProductTest):
         status, out, err = self.service("run")
         self.assertEqual(status, 1, out + err)
         self.assertIn("for the Windows service manager", err)
+
+    def test_help_hides_service_run(self):
+        proc = self.product.run("--help")
+        out = proc.stdout.decode("utf-8", "replace")
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertIn("service status", out)
+        self.assertNotIn("service run", out)
+        # The command itself keeps its own help.
+        proc = self.product.run("help", "service", "run")
+        out = proc.stdout.decode("utf-8", "replace")
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertIn("Windows service manager", out)
 
     def test_commands_on_missing_service(self):
         for verb in ("start", "stop", "uninstall"):

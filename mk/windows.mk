@@ -77,7 +77,8 @@ $(foreach c,windows windows-test,$(eval $(call win_config,$(c))))
 # Unit tests that are portable C also run on Windows, under wine: each
 # links every object of the test build except main.o and the resources.
 # The list is explicit because a unit test may use POSIX calls.
-WIN_UNIT_NAMES := plat-win32 auth json sasl smtp-data util control tui
+WIN_UNIT_NAMES := plat-win32 auth json sasl smtp-data util control tui \
+	cli-service
 WIN_UNIT_BINS := $(patsubst %,$(B)/windows-test/tests/test-%.exe, \
 	$(WIN_UNIT_NAMES))
 WIN_UNIT_OBJS := $(filter-out $(B)/windows-test/obj/main.o \

@@ -35,6 +35,8 @@
 #include "util.h"
 
 #define PLAT_LISTEN_BACKLOG	128
+/* Longest single wait of plat_recv, in milliseconds. */
+#define PLAT_RECV_SLICE_MS	250
 /* 100-ns intervals between 1601-01-01 and 1970-01-01. */
 #define PLAT_EPOCH_DIFF		116444736000000000LL
 /* Offset of the byte range plat_lock_acquire locks: far past the text the
@@ -472,10 +474,17 @@ plat_send_all(plat_socket s, const void *buf, size_t len, int timeout_ms)
 	return (EXO_OK);
 }
 
+/*
+ * Waits in slices of PLAT_RECV_SLICE_MS and calls recv after each one,
+ * because shutdown(SD_RECEIVE) from another thread does not end a
+ * WSAPoll that is under way (seen under wine 8.0), but makes the next
+ * recv fail with WSAESHUTDOWN.
+ */
 long
 plat_recv(plat_socket s, void *buf, size_t len, int timeout_ms)
 {
-	int	n, rc, err;
+	int64_t	deadline = plat_monotonic_ms() + timeout_ms, left;
+	int	n, rc, err, slice;
 
 	if (len > INT_MAX)
 		len = INT_MAX;
@@ -484,9 +493,21 @@ plat_recv(plat_socket s, void *buf, size_t len, int timeout_ms)
 		if (n >= 0)
 			return (n);
 		err = WSAGetLastError();
+		/* The end of the stream, as recv after SHUT_RD on POSIX. */
+		if (err == WSAESHUTDOWN)
+			return (0);
 		if (err != WSAEWOULDBLOCK)
 			return (plat_socket_code(err));
-		if ((rc = plat_wait_socket((SOCKET)s, 0, timeout_ms)) != 0)
+		slice = PLAT_RECV_SLICE_MS;
+		if (timeout_ms >= 0) {
+			left = deadline - plat_monotonic_ms();
+			if (left <= 0)
+				return (EXO_ERR_TIMEOUT);
+			if (left < slice)
+				slice = (int)left;
+		}
+		rc = plat_wait_socket((SOCKET)s, 0, slice);
+		if (rc != EXO_OK && rc != EXO_ERR_TIMEOUT)
 			return (rc);
 	}
 }
@@ -500,8 +521,7 @@ plat_socket_shutdown(plat_socket s)
 void
 plat_socket_shutdown_read(plat_socket s)
 {
-	/* NOTE: whether this wakes a thread blocked in select() on s is
-	 * untested on Windows; the session then sees it at its next read. */
+	/* A thread in plat_recv sees it within PLAT_RECV_SLICE_MS. */
 	shutdown((SOCKET)s, SD_RECEIVE);
 }
 

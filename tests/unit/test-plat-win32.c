@@ -155,6 +155,58 @@ TEST(socket_pair_and_timeouts)
 	plat_socket_close(l);
 }
 
+struct reader {
+	plat_socket	s;
+	atomic_long	result;
+	atomic_int	done;
+};
+
+static void
+read_once(void *arg)
+{
+	struct reader	*r = arg;
+	char		 buf[16];
+
+	atomic_store(&r->result, plat_recv(r->s, buf, sizeof(buf), 10000));
+	atomic_store(&r->done, 1);
+}
+
+TEST(shutdown_read_wakes_reader)
+{
+	static struct reader	 r;
+	plat_socket		 l, c;
+	struct exo_error	 e;
+	char			 peer[PLAT_ADDR_MAX], buf[16];
+	int64_t			 start, deadline;
+
+	CHECK_INT(plat_listen("127.0.0.1", 0, &l, &e), 0);
+	CHECK_INT(plat_connect("127.0.0.1", (unsigned)plat_socket_port(l),
+	    2000, &c, &e), 0);
+	CHECK_INT(plat_accept(l, 2000, &r.s, peer), 0);
+	atomic_store(&r.result, 1);
+	CHECK_INT(plat_thread_start(read_once, &r, 0), 0);
+
+	/* The reader waits in WSAPoll by then. */
+	plat_sleep_ms(300);
+	CHECK_INT(atomic_load(&r.done), 0);
+	start = plat_monotonic_ms();
+	plat_socket_shutdown_read(r.s);
+	deadline = start + 5000;
+	while (!atomic_load(&r.done) && plat_monotonic_ms() < deadline)
+		plat_sleep_ms(10);
+	CHECK_INT(atomic_load(&r.done), 1);
+	CHECK(plat_monotonic_ms() - start < 3000);
+	CHECK_INT((int)atomic_load(&r.result), 0);
+
+	/* Replies still reach the peer. */
+	CHECK_INT(plat_send_all(r.s, "bye", 3, 1000), 0);
+	CHECK_INT(plat_recv(c, buf, sizeof(buf), 2000), 3);
+	CHECK(memcmp(buf, "bye", 3) == 0);
+	plat_socket_close(r.s);
+	plat_socket_close(c);
+	plat_socket_close(l);
+}
+
 TEST(connect_refused_is_quick)
 {
 	plat_socket		l, c;
@@ -327,6 +379,7 @@ main(void)
 	RUN(atomic_write_from_threads);
 	RUN(lock_excludes_second_holder);
 	RUN(socket_pair_and_timeouts);
+	RUN(shutdown_read_wakes_reader);
 	RUN(connect_refused_is_quick);
 	RUN(listen_port_in_use);
 	RUN(cond_wait_timeout);

@@ -1245,10 +1245,18 @@ plat_secret_copy(const void *in, size_t len, void **out, size_t *out_len,
 	return (EXO_OK);
 }
 
-int
-plat_secret_protect(const void *in, size_t len, void **out,
-    size_t *out_len, struct exo_error *e)
+enum plat_secret_scope
+plat_secret_scope(const char *path)
 {
+	(void)path;
+	return (PLAT_SECRET_USER);
+}
+
+int
+plat_secret_protect(const char *path, const void *in, size_t len,
+    void **out, size_t *out_len, struct exo_error *e)
+{
+	(void)path;
 	return (plat_secret_copy(in, len, out, out_len, e));
 }
 

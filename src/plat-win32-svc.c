@@ -430,8 +430,8 @@ svc_write_new(const wchar_t *path, const BYTE *data, DWORD len,
  * wrote it, and the service runs as another account. So it is decrypted
  * as the installing user and encrypted for the machine, which any
  * account of this machine can decrypt. The access list of SYSTEM,
- * Administrators and the service's account protects the copy, and the
- * service encrypts it for its own account at its next write.
+ * Administrators and the service's account protects the copy, and later
+ * writes keep the machine scope (plat_secret_scope).
  */
 static int
 svc_copy_secrets(const wchar_t *from, const wchar_t *to,

@@ -18,6 +18,7 @@
 #include <bcrypt.h>
 #include <wincrypt.h>
 #include <sddl.h>
+#include <aclapi.h>
 #include <shellapi.h>
 #include <winhttp.h>
 
@@ -35,7 +36,7 @@
 #include "util.h"
 
 #define PLAT_LISTEN_BACKLOG	128
-/* Longest single wait of plat_recv, in milliseconds. */
+/* Maximum single wait of plat_recv, in milliseconds. */
 #define PLAT_RECV_SLICE_MS	250
 /* 100-ns intervals between 1601-01-01 and 1970-01-01. */
 #define PLAT_EPOCH_DIFF		116444736000000000LL
@@ -521,7 +522,7 @@ plat_socket_shutdown(plat_socket s)
 void
 plat_socket_shutdown_read(plat_socket s)
 {
-	/* A thread in plat_recv sees it within PLAT_RECV_SLICE_MS. */
+	/* A thread in plat_recv returns within PLAT_RECV_SLICE_MS. */
 	shutdown((SOCKET)s, SD_RECEIVE);
 }
 
@@ -814,6 +815,80 @@ plat_secret_descriptor(void)
 	return (sd);
 }
 
+/* Groups of ordinary users, which %ProgramData% admits by default. */
+static const WELL_KNOWN_SID_TYPE plat_user_groups[] = {
+	WinWorldSid, WinAuthenticatedUserSid, WinBuiltinUsersSid,
+	WinInteractiveSid,
+};
+
+/*
+ * Returns 1 when dacl lets one of plat_user_groups in; a missing access
+ * list lets everyone in.
+ */
+static int
+plat_dacl_admits_users(PACL dacl)
+{
+	ACL_SIZE_INFORMATION	 info;
+	ACCESS_ALLOWED_ACE	*ace;
+
+	if (dacl == NULL || !GetAclInformation(dacl, &info, sizeof(info),
+	    AclSizeInformation))
+		return (1);
+	for (DWORD i = 0; i < info.AceCount; i++) {
+		if (!GetAce(dacl, i, (void **)&ace) ||
+		    ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+			continue;
+		for (size_t j = 0; j < sizeof(plat_user_groups) /
+		    sizeof(plat_user_groups[0]); j++)
+			if (IsWellKnownSid(&ace->SidStart,
+			    plat_user_groups[j]))
+				return (1);
+	}
+	return (0);
+}
+
+/*
+ * Returns 1 when path is a file directly in the installed service's data
+ * folder (plat_svc_data_dir) and that folder's access list keeps
+ * ordinary users out, as plat_svc_install sets it: only SYSTEM,
+ * Administrators and the service's account may open it. Files there
+ * inherit that list, so the service and an elevated administrator can
+ * both use them. The same folder made by hand, with the access list
+ * %ProgramData% passes on, is treated like any other folder.
+ */
+static int
+plat_in_service_dir(const char *path)
+{
+	PSECURITY_DESCRIPTOR	 sd = NULL;
+	PACL			 dacl = NULL;
+	char			 dir[PLAT_PATH_MAX], svc[PLAT_PATH_MAX];
+	wchar_t			*wdir = NULL, *wsvc = NULL;
+	wchar_t			 full_dir[MAX_PATH], full_svc[MAX_PATH];
+	DWORD			 n;
+	int			 inside = 0;
+
+	plat_path_dir(dir, path);
+	if (plat_svc_data_dir(svc, NULL) != EXO_OK ||
+	    (wdir = plat_wide(dir)) == NULL || (wsvc = plat_wide(svc)) == NULL)
+		goto out;
+	n = GetFullPathNameW(wdir, MAX_PATH, full_dir, NULL);
+	if (n == 0 || n >= MAX_PATH)
+		goto out;
+	n = GetFullPathNameW(wsvc, MAX_PATH, full_svc, NULL);
+	if (n == 0 || n >= MAX_PATH || _wcsicmp(full_dir, full_svc) != 0)
+		goto out;
+	if (GetNamedSecurityInfoW(full_dir, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd) !=
+	    ERROR_SUCCESS)
+		goto out;
+	inside = !plat_dacl_admits_users(dacl);
+	LocalFree(sd);
+out:
+	free(wdir);
+	free(wsvc);
+	return (inside);
+}
+
 /*
  * Renames from over to, retrying for about a second while the target is
  * busy: another rename onto it, or a virus scanner or indexer that opened
@@ -870,7 +945,7 @@ plat_write_file_atomic(const char *path, const void *data, size_t len,
 		rc = err_set(e, EXO_ERR_INVALID, "invalid path %s", path);
 		goto out;
 	}
-	if (secret) {
+	if (secret && !plat_in_service_dir(path)) {
 		if ((sd = plat_secret_descriptor()) == NULL) {
 			rc = err_set(e, EXO_ERR_PERM, "cannot build an access "
 			    "list for %s", path);
@@ -1094,13 +1169,87 @@ plat_mkdir_p(const char *dir, int secret, struct exo_error *e)
 	return (EXO_OK);
 }
 
+/*
+ * Returns 1 when dacl grants access to anyone but SYSTEM, Administrators
+ * and the process's user; a missing access list grants it to everyone.
+ */
+static int
+plat_dacl_open_to_others(PACL dacl)
+{
+	ACL_SIZE_INFORMATION	 info;
+	ACCESS_ALLOWED_ACE	*ace;
+	wchar_t			*self, *text;
+	int			 others = 0;
+
+	if (dacl == NULL)
+		return (1);
+	if (!GetAclInformation(dacl, &info, sizeof(info),
+	    AclSizeInformation) || (self = plat_user_sid()) == NULL)
+		return (1);
+	for (DWORD i = 0; i < info.AceCount && !others; i++) {
+		if (!GetAce(dacl, i, (void **)&ace))
+			continue;
+		if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+			continue;
+		if (IsWellKnownSid(&ace->SidStart, WinLocalSystemSid) ||
+		    IsWellKnownSid(&ace->SidStart,
+		    WinBuiltinAdministratorsSid))
+			continue;
+		if (!ConvertSidToStringSidW(&ace->SidStart, &text)) {
+			others = 1;
+			continue;
+		}
+		others = wcscmp(text, self) != 0;
+		LocalFree(text);
+	}
+	LocalFree(self);
+	return (others);
+}
+
 int
 plat_file_make_private(const char *path, int *changed, struct exo_error *e)
 {
-	(void)e;
+	PSECURITY_DESCRIPTOR	 old = NULL, sd = NULL;
+	PACL			 dacl = NULL;
+	BOOL			 present = FALSE, defaulted = FALSE;
+	wchar_t			*w;
+	DWORD			 rc;
+	int			 others;
+
 	*changed = 0;
-	/* NOTE: the ACL is not checked; the folder's inherited ACL stays. */
-	return (plat_file_exists(path) ? EXO_OK : EXO_ERR_NOTFOUND);
+	if (!plat_file_exists(path))
+		return (plat_file_error(e, ERROR_FILE_NOT_FOUND, "stat", path));
+	/* The service's account must keep reading the installed files. */
+	if (plat_in_service_dir(path))
+		return (EXO_OK);
+	if ((w = plat_wide(path)) == NULL)
+		return (err_set(e, EXO_ERR_INVALID, "invalid path %s", path));
+	rc = GetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &old);
+	others = rc != ERROR_SUCCESS || plat_dacl_open_to_others(dacl);
+	if (old != NULL)
+		LocalFree(old);
+	if (!others) {
+		free(w);
+		return (EXO_OK);
+	}
+	dacl = NULL;
+	if ((sd = plat_secret_descriptor()) == NULL ||
+	    !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) ||
+	    !present) {
+		rc = GetLastError();
+	} else
+		rc = SetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+		    DACL_SECURITY_INFORMATION |
+		    PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL, dacl,
+		    NULL);
+	if (sd != NULL)
+		LocalFree(sd);
+	free(w);
+	if (rc != ERROR_SUCCESS)
+		return (plat_file_error(e, rc, "restrict access to", path));
+	*changed = 1;
+	return (EXO_OK);
 }
 
 int
@@ -1320,17 +1469,34 @@ plat_blob_copy(const DATA_BLOB *b, void **out, size_t *out_len,
 	return (EXO_OK);
 }
 
+/*
+ * In the installed data folder the service's account and elevated
+ * administrators share secrets.dat, which DPAPI for one user would shut
+ * the others out of. DPAPI for the machine lets every account of this
+ * machine decrypt it, so the folder's access list is what protects it
+ * there.
+ */
+enum plat_secret_scope
+plat_secret_scope(const char *path)
+{
+	return (plat_in_service_dir(path) ? PLAT_SECRET_MACHINE :
+	    PLAT_SECRET_USER);
+}
+
 int
-plat_secret_protect(const void *in, size_t len, void **out,
-    size_t *out_len, struct exo_error *e)
+plat_secret_protect(const char *path, const void *in, size_t len,
+    void **out, size_t *out_len, struct exo_error *e)
 {
 	DATA_BLOB	plain, sealed;
+	DWORD		flags = CRYPTPROTECT_UI_FORBIDDEN;
 	int		rc;
 
+	if (plat_secret_scope(path) == PLAT_SECRET_MACHINE)
+		flags |= CRYPTPROTECT_LOCAL_MACHINE;
 	plain.pbData = (BYTE *)in;
 	plain.cbData = (DWORD)len;
 	if (!CryptProtectData(&plain, L"exoconnect secrets", NULL, NULL, NULL,
-	    CRYPTPROTECT_UI_FORBIDDEN, &sealed))
+	    flags, &sealed))
 		return (err_set(e, EXO_ERR_IO, "protecting the secrets with "
 		    "DPAPI failed (Windows error %lu)",
 		    (unsigned long)GetLastError()));

@@ -140,7 +140,8 @@ int plat_read_file(const char *path, size_t max, char **data, size_t *len,
  * to disk, then renames it over path. A crash at any moment leaves the old
  * or the new content. secret != 0 makes the file readable and writable by
  * its owner only (mode 0600; on Windows an ACL for the user, SYSTEM and
- * Administrators). On failure the old file is untouched; a full disk is
+ * Administrators; in the installed service's data folder the
+ * folder's, see plat_secret_scope). On failure the old file is untouched; a full disk is
  * EXO_ERR_NOSPACE.
  */
 int plat_write_file_atomic(const char *path, const void *data, size_t len,
@@ -163,8 +164,11 @@ int plat_mkdir_p(const char *dir, int secret, struct exo_error *e);
 /*
  * Makes path readable and writable by its owner only. On POSIX, when the
  * group or others have any access, it clears those bits (mode 0600 for a
- * file of mode 0644) and sets *changed to 1. On Windows the file keeps
- * the ACL it inherits from its folder, and *changed is 0.
+ * file of mode 0644) and sets *changed to 1. On Windows, when its access
+ * list admits anyone but the current user, SYSTEM and Administrators, it
+ * gets a protected list of those three and *changed is 1. A file in the
+ * installed service's data folder keeps the folder's list (see
+ * plat_secret_scope). EXO_ERR_NOTFOUND when path does not exist.
  */
 int plat_file_make_private(const char *path, int *changed,
     struct exo_error *e);
@@ -210,15 +214,34 @@ int plat_lock_write(struct plat_lock *l, const char *text);
 
 /* ---- secrets ---- */
 
+/* The accounts that can decrypt what plat_secret_protect wrote. */
+enum plat_secret_scope {
+	PLAT_SECRET_USER = 0,	/* the current user (the file's owner) */
+	PLAT_SECRET_MACHINE,	/* any account of this machine */
+};
+
 /*
- * Protects a secret blob for storage on disk: identity on POSIX (the file
- * mode protects it), DPAPI for the current user on Windows. *out is a new
- * buffer freed by the caller.
+ * Returns the scope plat_secret_protect uses for the file path. On
+ * Windows it is PLAT_SECRET_MACHINE in the installed service's data
+ * folder (plat_svc_data_dir) when that folder's access list keeps
+ * ordinary users out, as plat_svc_install sets it. The service's account
+ * and elevated administrators can then all decrypt the file, and the
+ * folder's access list keeps everyone else out. Everywhere else, and
+ * always on POSIX, it is PLAT_SECRET_USER.
  */
-int plat_secret_protect(const void *in, size_t len, void **out,
-    size_t *out_len, struct exo_error *e);
-/* Reverses plat_secret_protect; data from another machine or user fails
- * with EXO_ERR_AUTH and a message asking for a new sign-in. */
+enum plat_secret_scope plat_secret_scope(const char *path);
+
+/*
+ * Protects a secret blob for storage in the file path: identity on POSIX
+ * (the file mode protects it), DPAPI on Windows, for the scope that
+ * plat_secret_scope returns for path. *out is a new buffer freed by the
+ * caller.
+ */
+int plat_secret_protect(const char *path, const void *in, size_t len,
+    void **out, size_t *out_len, struct exo_error *e);
+/* Reverses plat_secret_protect for either scope; data from another
+ * machine or user fails with EXO_ERR_AUTH and a message asking for a
+ * new sign-in. */
 int plat_secret_unprotect(const void *in, size_t len, void **out,
     size_t *out_len, struct exo_error *e);
 

@@ -551,7 +551,8 @@ users_write_one(const char *path, const struct users_list *l,
 		rc = plat_write_file_atomic(path, b.data, b.len, 0, e);
 		goto out;
 	}
-	rc = plat_secret_protect(b.data, b.len, &prot, &prot_len, e);
+	rc = plat_secret_protect(path, b.data, b.len, &prot, &prot_len,
+	    e);
 	if (rc == 0)
 		rc = plat_write_file_atomic(path, prot, prot_len, 1, e);
 out:

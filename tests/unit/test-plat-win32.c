@@ -2,9 +2,14 @@
  * test-plat-win32.c: the Windows platform layer, run under wine by
  * make check: paths with drive letters and backslashes, sockets on
  * 127.0.0.1 and their timeouts, threads, files, locks, DPAPI, the ROOT
- * certificate store and the proxy settings. Only plat.h is used, so the
- * file builds with mingw-w64 alone; the Linux build leaves it out.
+ * certificate store and the proxy settings. Besides plat.h it reads
+ * access lists with the Windows API, so only mk/windows.mk builds it.
  */
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
+#include <wincrypt.h>
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,8 +282,8 @@ TEST(secret_round_trip)
 	size_t			 sealed_len = 0, plain_len = 0;
 	const char		 secret[] = "refresh-token-value";
 
-	CHECK_INT(plat_secret_protect(secret, sizeof(secret) - 1, &sealed,
-	    &sealed_len, &e), 0);
+	CHECK_INT(plat_secret_protect("secrets.dat", secret,
+	    sizeof(secret) - 1, &sealed, &sealed_len, &e), 0);
 	CHECK(sealed_len > sizeof(secret));
 	CHECK(!contains(sealed, sealed_len, secret));
 	CHECK_INT(plat_secret_unprotect(sealed, sealed_len, &plain,
@@ -298,6 +303,221 @@ TEST(secret_round_trip)
 	    &plain_len, &e), EXO_ERR_AUTH);
 	CHECK(strstr(e.msg, "sign each mailbox in again") != NULL);
 	free(sealed);
+}
+
+/*
+ * 1 under wine, which keeps no access lists of files: it turns the one
+ * a file is created with into Unix permissions, ignores
+ * SetNamedSecurityInfoW and reports a list made from the permissions.
+ */
+static int
+under_wine(void)
+{
+	HMODULE	ntdll = GetModuleHandleA("ntdll.dll");
+
+	return (ntdll != NULL &&
+	    GetProcAddress(ntdll, "wine_get_version") != NULL);
+}
+
+/* Offset of dwFlags in a DPAPI blob, in Windows' format and in wine's. */
+#define DPAPI_FLAGS_OFFSET 40
+
+/* Returns the dwFlags that CryptProtectData stored in a blob. */
+static unsigned long
+dpapi_flags(const void *blob, size_t len)
+{
+	const unsigned char	*p = blob;
+
+	if (len < DPAPI_FLAGS_OFFSET + 4)
+		return (0xffffffffUL);
+	p += DPAPI_FLAGS_OFFSET;
+	return ((unsigned long)p[0] | (unsigned long)p[1] << 8 |
+	    (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24);
+}
+
+/* Seals secret for path, checks the scope bit and unseals it again. */
+static void
+check_scope(const char *path, int machine)
+{
+	struct exo_error	 e;
+	void			*sealed = NULL, *plain = NULL;
+	size_t			 sealed_len = 0, plain_len = 0;
+	const char		 secret[] = "refresh-token-value";
+
+	CHECK_INT(plat_secret_scope(path), machine ? PLAT_SECRET_MACHINE :
+	    PLAT_SECRET_USER);
+	CHECK_INT(plat_secret_protect(path, secret, sizeof(secret) - 1,
+	    &sealed, &sealed_len, &e), 0);
+	/* wine 8.0 stores 0 as the blob's flags, whatever the scope. */
+	if (!under_wine())
+		CHECK_INT((dpapi_flags(sealed, sealed_len) &
+		    CRYPTPROTECT_LOCAL_MACHINE) != 0, machine);
+	CHECK_INT(plat_secret_unprotect(sealed, sealed_len, &plain,
+	    &plain_len, &e), 0);
+	CHECK_INT(plain_len, sizeof(secret) - 1);
+	CHECK(plain != NULL && memcmp(plain, secret, plain_len) == 0);
+	free(plain);
+	free(sealed);
+}
+
+/* 1 when the DACL of path is protected from inheritance. */
+static int
+dacl_protected(const char *path)
+{
+	PSECURITY_DESCRIPTOR		sd = NULL;
+	SECURITY_DESCRIPTOR_CONTROL	control = 0;
+	DWORD				revision;
+
+	if (GetNamedSecurityInfoA(path, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, NULL, NULL, &sd) !=
+	    ERROR_SUCCESS)
+		return (-1);
+	GetSecurityDescriptorControl(sd, &control, &revision);
+	LocalFree(sd);
+	return ((control & SE_DACL_PROTECTED) != 0);
+}
+
+TEST(secret_scope_by_folder)
+{
+	struct exo_error	e;
+	char			svc[PLAT_PATH_MAX], path[PLAT_PATH_MAX];
+	int			made = 0;
+
+	/* A portable folder: DPAPI for the current user. */
+	CHECK_INT(plat_path_join(path, tmpdir, "secrets.dat"), 0);
+	check_scope(path, 0);
+
+	/*
+	 * The installed data folder, closed to ordinary users as service
+	 * install leaves it: DPAPI for the machine.
+	 */
+	CHECK_INT(plat_svc_data_dir(svc, &e), 0);
+	if (!plat_file_exists(svc)) {
+		CHECK_INT(plat_mkdir_p(svc, 1, &e), 0);
+		made = 1;
+	}
+	CHECK_INT(plat_path_join(path, svc, "secrets.dat"), 0);
+	check_scope(path, 1);
+	/* Files there inherit the folder's list, which names the service. */
+	CHECK_INT(plat_write_file_atomic(path, "x", 1, 1, &e), 0);
+	if (!under_wine())
+		CHECK_INT(dacl_protected(path), 0);
+	plat_remove(path);
+
+	/* A folder below it is not the data folder. */
+	CHECK_INT(plat_path_join(path, svc, "sub\\secrets.dat"), 0);
+	check_scope(path, 0);
+	if (made)
+		RemoveDirectoryA(svc);
+}
+
+TEST(secret_scope_open_folder)
+{
+	PSECURITY_DESCRIPTOR	sd = NULL;
+	SECURITY_ATTRIBUTES	sa;
+	struct exo_error	e;
+	char			svc[PLAT_PATH_MAX], path[PLAT_PATH_MAX];
+
+	/* The same folder made by hand, open to Everyone: user scope. */
+	CHECK_INT(plat_svc_data_dir(svc, &e), 0);
+	CHECK(!plat_file_exists(svc));
+	CHECK(ConvertStringSecurityDescriptorToSecurityDescriptorA(
+	    "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)",
+	    SDDL_REVISION_1, &sd, NULL));
+	sa.nLength = sizeof(sa);
+	sa.lpSecurityDescriptor = sd;
+	sa.bInheritHandle = FALSE;
+	CHECK(CreateDirectoryA(svc, &sa));
+	LocalFree(sd);
+	CHECK_INT(plat_path_join(path, svc, "secrets.dat"), 0);
+	check_scope(path, 0);
+	RemoveDirectoryA(svc);
+}
+
+/* Counts the ACEs of path's DACL; *others counts those for other SIDs. */
+static int
+count_aces(const char *path, int *others)
+{
+	PSECURITY_DESCRIPTOR	 sd = NULL;
+	PACL			 dacl = NULL;
+	ACL_SIZE_INFORMATION	 info;
+	ACCESS_ALLOWED_ACE	*ace;
+	HANDLE			 token;
+	char			 user[SECURITY_MAX_SID_SIZE + 64];
+	DWORD			 n;
+	PSID			 self;
+
+	*others = 0;
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+		return (-1);
+	if (!GetTokenInformation(token, TokenUser, user, sizeof(user), &n)) {
+		CloseHandle(token);
+		return (-1);
+	}
+	CloseHandle(token);
+	self = ((TOKEN_USER *)user)->User.Sid;
+	if (GetNamedSecurityInfoA(path, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd) !=
+	    ERROR_SUCCESS || dacl == NULL ||
+	    !GetAclInformation(dacl, &info, sizeof(info), AclSizeInformation))
+		return (-1);
+	for (DWORD i = 0; i < info.AceCount; i++) {
+		if (!GetAce(dacl, i, (void **)&ace))
+			continue;
+		if (!IsWellKnownSid(&ace->SidStart, WinLocalSystemSid) &&
+		    !IsWellKnownSid(&ace->SidStart,
+		    WinBuiltinAdministratorsSid) &&
+		    !EqualSid(&ace->SidStart, self))
+			(*others)++;
+	}
+	LocalFree(sd);
+	return ((int)info.AceCount);
+}
+
+TEST(make_private_sets_dacl)
+{
+	PSECURITY_DESCRIPTOR	 sd = NULL;
+	SECURITY_ATTRIBUTES	 sa;
+	struct exo_error	 e;
+	char			 path[PLAT_PATH_MAX];
+	HANDLE			 h;
+	int			 changed = -1, others = -1;
+
+	/* A file that Everyone may read. */
+	CHECK_INT(plat_path_join(path, tmpdir, "open.conf"), 0);
+	CHECK(ConvertStringSecurityDescriptorToSecurityDescriptorA(
+	    "D:P(A;;FA;;;WD)", SDDL_REVISION_1, &sd, NULL));
+	sa.nLength = sizeof(sa);
+	sa.lpSecurityDescriptor = sd;
+	sa.bInheritHandle = FALSE;
+	h = CreateFileA(path, GENERIC_WRITE, 0, &sa, CREATE_ALWAYS,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	CHECK(h != INVALID_HANDLE_VALUE);
+	CloseHandle(h);
+	LocalFree(sd);
+	CHECK(count_aces(path, &others) >= 1);
+	CHECK_INT(others, 1);
+
+	CHECK_INT(plat_file_make_private(path, &changed, &e), 0);
+	CHECK_INT(changed, 1);
+	if (!under_wine()) {
+		CHECK_INT(dacl_protected(path), 1);
+		CHECK_INT(count_aces(path, &others), 3);
+		CHECK_INT(others, 0);
+
+		/* Already private: nothing to change. */
+		CHECK_INT(plat_file_make_private(path, &changed, &e), 0);
+		CHECK_INT(changed, 0);
+	}
+	plat_remove(path);
+
+	/* Created owner-only, which wine can show too: nothing to change. */
+	CHECK_INT(plat_write_file_atomic(path, "x", 1, 1, &e), 0);
+	CHECK_INT(plat_file_make_private(path, &changed, &e), 0);
+	CHECK_INT(changed, 0);
+	plat_remove(path);
+	CHECK_INT(plat_file_make_private(path, &changed, &e),
+	    EXO_ERR_NOTFOUND);
 }
 
 static int
@@ -385,6 +605,9 @@ main(void)
 	RUN(cond_wait_timeout);
 	RUN(random_and_time);
 	RUN(secret_round_trip);
+	RUN(secret_scope_by_folder);
+	RUN(secret_scope_open_folder);
+	RUN(make_private_sets_dacl);
 	RUN(system_roots_as_der);
 	RUN(system_proxy_none);
 	return (TEST_EXIT());

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -51,8 +52,17 @@ plat_ipc_endpoint(const char *data_dir, char out[PLAT_PATH_MAX])
 {
 	struct sockaddr_un	 sun;
 	const char		*base;
+	char			 full[PATH_MAX];
 	int			 n;
 
+	/*
+	 * The absolute path decides between the folder and the short path,
+	 * and is what the short path hashes, so a relative -c path and the
+	 * absolute one reach the same socket. realpath fails for a folder
+	 * that does not exist, which then is used as it is.
+	 */
+	if (realpath(data_dir, full) != NULL)
+		data_dir = full;
 	n = snprintf(out, PLAT_PATH_MAX, "%s/%s", data_dir, PLAT_IPC_NAME);
 	if (n >= 0 && (size_t)n < sizeof(sun.sun_path))
 		return;

@@ -51,11 +51,40 @@ ipc_hash(const char *s)
 	return h;
 }
 
+/*
+ * Writes the absolute path of dir (GetFullPathNameW) without a trailing
+ * backslash, so a relative -c path and the absolute one name the same
+ * pipe. A path that cannot be converted is written as it is.
+ */
+static void
+ipc_full_path(const char *dir, char out[PLAT_PATH_MAX])
+{
+	wchar_t	wdir[PLAT_PATH_MAX], wfull[PLAT_PATH_MAX];
+	DWORD	n;
+
+	snprintf(out, PLAT_PATH_MAX, "%s", dir);
+	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, dir, -1, wdir,
+	    PLAT_PATH_MAX) == 0)
+		return;
+	n = GetFullPathNameW(wdir, PLAT_PATH_MAX, wfull, NULL);
+	if (n == 0 || n >= PLAT_PATH_MAX)
+		return;
+	/* A root such as C:\ keeps its backslash. */
+	if (n > 3 && (wfull[n - 1] == L'\\' || wfull[n - 1] == L'/'))
+		wfull[n - 1] = L'\0';
+	if (WideCharToMultiByte(CP_UTF8, 0, wfull, -1, out, PLAT_PATH_MAX,
+	    NULL, NULL) == 0)
+		snprintf(out, PLAT_PATH_MAX, "%s", dir);
+}
+
 void
 plat_ipc_endpoint(const char *data_dir, char out[PLAT_PATH_MAX])
 {
+	char	full[PLAT_PATH_MAX];
+
+	ipc_full_path(data_dir, full);
 	snprintf(out, PLAT_PATH_MAX, "\\\\.\\pipe\\exoconnect-%016llx",
-	    (unsigned long long)ipc_hash(data_dir));
+	    (unsigned long long)ipc_hash(full));
 }
 
 static void

@@ -111,6 +111,38 @@ TEST(long_folder_uses_short_path)
 	CHECK(!plat_file_exists(path));
 }
 
+/*
+ * A relative data folder whose socket path fits sun_path, while the
+ * absolute one needs the short path: both forms reach the same socket.
+ */
+TEST(relative_folder_same_endpoint)
+{
+	struct plat_ipc	*l = NULL, *c = NULL, *srv = NULL;
+	char		 sub[128], abs_dir[PLAT_PATH_MAX + 128], cwd[PLAT_PATH_MAX];
+	char		 rel_path[PLAT_PATH_MAX], abs_path[PLAT_PATH_MAX];
+
+	make_dir();
+	snprintf(sub, sizeof(sub), "data-%075d", 8);
+	snprintf(abs_dir, sizeof(abs_dir), "%s/%s", dir, sub);
+	CHECK_INT(mkdir(abs_dir, 0700), 0);
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	CHECK_INT(chdir(dir), 0);
+
+	plat_ipc_endpoint(sub, rel_path);
+	plat_ipc_endpoint(abs_dir, abs_path);
+	CHECK_STR(rel_path, abs_path);
+	CHECK(strstr(abs_path, "/exoconnect-") != NULL);
+
+	CHECK_INT(plat_ipc_listen(abs_dir, &l, NULL), EXO_OK);
+	CHECK_INT(plat_ipc_connect(sub, 2000, &c, NULL), EXO_OK);
+	CHECK_INT(plat_ipc_accept(l, 2000, &srv), EXO_OK);
+	plat_ipc_close(srv);
+	plat_ipc_close(c);
+	plat_ipc_close(l);
+	CHECK_INT(chdir(cwd), 0);
+	rmdir(abs_dir);
+}
+
 TEST(stale_socket_replaced)
 {
 	struct sockaddr_un	 sun;
@@ -139,6 +171,7 @@ main(void)
 	RUN(socket_is_owner_only);
 	RUN(other_user_rejected);
 	RUN(long_folder_uses_short_path);
+	RUN(relative_folder_same_endpoint);
 	RUN(stale_socket_replaced);
 	return TEST_EXIT();
 }

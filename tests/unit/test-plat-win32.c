@@ -520,6 +520,33 @@ TEST(make_private_sets_dacl)
 	    EXO_ERR_NOTFOUND);
 }
 
+TEST(relative_folder_same_pipe)
+{
+	struct plat_ipc	*l = NULL, *c = NULL, *srv = NULL;
+	char		 cwd[PLAT_PATH_MAX], rel[PLAT_PATH_MAX];
+	char		 abs_pipe[PLAT_PATH_MAX], up[PLAT_PATH_MAX];
+
+	CHECK(GetCurrentDirectoryA(sizeof(cwd), cwd) > 0);
+	CHECK(SetCurrentDirectoryA(tmpdir));
+	plat_ipc_endpoint(tmpdir, abs_pipe);
+	plat_ipc_endpoint(".", rel);
+	CHECK_STR(rel, abs_pipe);
+	plat_ipc_endpoint(".\\", rel);
+	CHECK_STR(rel, abs_pipe);
+	CHECK_INT(plat_path_join(up, "..", strrchr(tmpdir, '\\') + 1), 0);
+	plat_ipc_endpoint(up, rel);
+	CHECK_STR(rel, abs_pipe);
+
+	/* A serve of the absolute folder answers the relative one. */
+	CHECK_INT(plat_ipc_listen(tmpdir, &l, NULL), EXO_OK);
+	CHECK_INT(plat_ipc_connect(".", 2000, &c, NULL), EXO_OK);
+	CHECK_INT(plat_ipc_accept(l, 2000, &srv), EXO_OK);
+	plat_ipc_close(srv);
+	plat_ipc_close(c);
+	plat_ipc_close(l);
+	CHECK(SetCurrentDirectoryA(cwd));
+}
+
 static int
 count_der(void *arg, enum plat_cert_format format, const void *data,
     size_t len)
@@ -608,6 +635,7 @@ main(void)
 	RUN(secret_scope_by_folder);
 	RUN(secret_scope_open_folder);
 	RUN(make_private_sets_dacl);
+	RUN(relative_folder_same_pipe);
 	RUN(system_roots_as_der);
 	RUN(system_proxy_none);
 	return (TEST_EXIT());

@@ -151,16 +151,102 @@ ipc_descriptor(void)
 }
 
 /*
- * Returns 1 when the pipe's owner is this user, SYSTEM or Administrators,
- * so a pipe another user created first under our name is not trusted.
- * NOTE: a serve under a dedicated service account is rejected as well.
+ * The service manager's names of the built-in service accounts, mapped
+ * to their SIDs directly, because they differ from the names that
+ * LookupAccountNameW knows ("NT AUTHORITY\NETWORK SERVICE").
+ */
+static const struct {
+	const wchar_t		*name;
+	WELL_KNOWN_SID_TYPE	 type;
+} ipc_builtin_accounts[] = {
+	{ L"LocalSystem", WinLocalSystemSid },
+	{ L"NT AUTHORITY\\LocalService", WinLocalServiceSid },
+	{ L"NT AUTHORITY\\NetworkService", WinNetworkServiceSid },
+};
+
+/*
+ * Returns 1 when the account named account (as the service manager
+ * stores it: "LocalSystem", "NT AUTHORITY\LocalService", ".\user",
+ * "DOMAIN\user") has the SID sid.
+ */
+static int
+ipc_account_is(const wchar_t *account, PSID sid)
+{
+	BYTE		 buf[SECURITY_MAX_SID_SIZE];
+	wchar_t		 domain[256];
+	DWORD		 len = sizeof(buf), domain_len = 256;
+	SID_NAME_USE	 use;
+
+	for (size_t i = 0; i < sizeof(ipc_builtin_accounts) /
+	    sizeof(ipc_builtin_accounts[0]); i++)
+		if (_wcsicmp(account, ipc_builtin_accounts[i].name) == 0)
+			return (IsWellKnownSid(sid,
+			    ipc_builtin_accounts[i].type) != 0);
+	/* ".\user" is a local account, which a bare name finds first. */
+	if (account[0] == L'.' && account[1] == L'\\')
+		account += 2;
+	if (account[0] == L'\0' || !LookupAccountNameW(NULL, account, buf,
+	    &len, domain, &domain_len, &use))
+		return (0);
+	return (EqualSid(buf, sid) != 0);
+}
+
+/*
+ * Returns 1 when a pipe owned by owner may be trusted: the owner is
+ * SYSTEM, Administrators, this process's user, or service_account (the
+ * installed service's account, NULL when none). Any other owner is a
+ * process that took our pipe's name first.
+ */
+static int
+ipc_owner_allowed(PSID owner, const wchar_t *service_account)
+{
+	PSID	self;
+	int	ok = 0;
+
+	if (IsWellKnownSid(owner, WinLocalSystemSid) ||
+	    IsWellKnownSid(owner, WinBuiltinAdministratorsSid))
+		return (1);
+	if ((self = ipc_user_sid()) != NULL) {
+		ok = EqualSid(owner, self) != 0;
+		free(self);
+	}
+	if (!ok && service_account != NULL)
+		ok = ipc_account_is(service_account, owner);
+	return (ok);
+}
+
+/*
+ * Writes the account the service manager runs the installed service as
+ * into out, or returns 0 when the service is not installed or cannot be
+ * queried.
+ */
+static int
+ipc_service_account(wchar_t out[256])
+{
+	struct plat_svc_status	st;
+	struct exo_error	e;
+
+	err_clear(&e);
+	if (plat_svc_status(&st, &e) != EXO_OK ||
+	    st.state == PLAT_SVC_NOT_INSTALLED || st.account[0] == '\0')
+		return (0);
+	return (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, st.account,
+	    -1, out, 256) != 0);
+}
+
+/*
+ * Returns 1 when the pipe's owner passes ipc_owner_allowed, so a pipe
+ * another user created first under our name is not trusted. The screen
+ * of an administrator thereby attaches to the installed service under
+ * its own account.
  */
 static int
 ipc_owner_trusted(HANDLE h)
 {
 	PSECURITY_DESCRIPTOR	 sd = NULL;
-	PSID			 owner = NULL, self;
-	int			 ok = 0;
+	PSID			 owner = NULL;
+	wchar_t			 account[256];
+	int			 ok;
 
 	if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
 	    &owner, NULL, NULL, NULL, &sd) != ERROR_SUCCESS)
@@ -168,16 +254,36 @@ ipc_owner_trusted(HANDLE h)
 	/* NOTE: wine may report no owner, which Windows always sets. */
 	if (owner == NULL)
 		ok = 1;
-	else if (IsWellKnownSid(owner, WinLocalSystemSid) ||
-	    IsWellKnownSid(owner, WinBuiltinAdministratorsSid))
-		ok = 1;
-	else if ((self = ipc_user_sid()) != NULL) {
-		ok = EqualSid(owner, self) != 0;
-		free(self);
-	}
+	else
+		ok = ipc_owner_allowed(owner, ipc_service_account(account) ?
+		    account : NULL);
 	LocalFree(sd);
 	return ok;
 }
+
+#ifdef EXO_TEST_SEAMS
+int
+plat_test_ipc_owner_trusted(const char *owner_sid,
+    const char *service_account)
+{
+	wchar_t	 sid_text[256], account[256];
+	PSID	 owner = NULL;
+	int	 ok;
+
+	if (MultiByteToWideChar(CP_UTF8, 0, owner_sid, -1, sid_text,
+	    256) == 0 || !ConvertStringSidToSidW(sid_text, &owner))
+		return (-1);
+	if (service_account != NULL && MultiByteToWideChar(CP_UTF8, 0,
+	    service_account, -1, account, 256) == 0) {
+		LocalFree(owner);
+		return (-1);
+	}
+	ok = ipc_owner_allowed(owner, service_account != NULL ? account :
+	    NULL);
+	LocalFree(owner);
+	return (ok);
+}
+#endif
 
 static HANDLE
 ipc_instance(struct plat_ipc *l, DWORD *err)

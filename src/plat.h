@@ -295,7 +295,8 @@ void plat_raise_fd_limit(void);
  * whether the socket fits sun_path, so a relative and an absolute form
  * of one folder reach the same endpoint. Both sides check that the other
  * runs as the same user or as an administrator (root, SYSTEM) where the
- * platform tells them.
+ * platform tells them. On Windows the client also trusts a pipe of the
+ * account the installed service runs as (plat_svc_status).
  */
 struct plat_ipc;
 
@@ -529,6 +530,14 @@ void plat_test_set_clock_offset(int64_t seconds);
 void plat_test_set_fast_sleep(int on);
 void plat_test_set_write_fail(const char *path_part);
 void plat_test_set_random(const void *bytes, size_t len);
+/*
+ * Windows only: returns 1 when plat_ipc_connect trusts a pipe owned by
+ * the SID owner_sid ("S-1-5-18") while the installed service runs as
+ * service_account (the service manager's name, NULL for none), 0 when
+ * it rejects the pipe, -1 for an invalid SID.
+ */
+int plat_test_ipc_owner_trusted(const char *owner_sid,
+    const char *service_account);
 #endif
 
 #endif

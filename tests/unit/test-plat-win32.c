@@ -547,6 +547,47 @@ TEST(relative_folder_same_pipe)
 	CHECK(SetCurrentDirectoryA(cwd));
 }
 
+TEST(pipe_owner_rules)
+{
+	HANDLE		 token;
+	char		 user[SECURITY_MAX_SID_SIZE + 64], *self = NULL;
+	DWORD		 n;
+	const char	*netsvc = "NT AUTHORITY\\NETWORK SERVICE";
+
+	/* SYSTEM, Administrators and this user, with or without a service. */
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-18", NULL), 1);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-32-544", NULL), 1);
+	CHECK(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
+	CHECK(GetTokenInformation(token, TokenUser, user, sizeof(user), &n));
+	CloseHandle(token);
+	CHECK(ConvertSidToStringSidA(((TOKEN_USER *)user)->User.Sid, &self));
+	if (self != NULL) {
+		CHECK_INT(plat_test_ipc_owner_trusted(self, NULL), 1);
+		CHECK_INT(plat_test_ipc_owner_trusted(self, netsvc), 1);
+		LocalFree(self);
+	}
+
+	/* The service's account only while the service runs as it. */
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-20", NULL), 0);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-20", netsvc), 1);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-20",
+	    "NT AUTHORITY\\NetworkService"), 1);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-19",
+	    "NT AUTHORITY\\LocalService"), 1);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-19", netsvc), 0);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-20", "LocalSystem"), 0);
+
+	/* A squatter: another account, whatever the service runs as. */
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-21-1-2-3-1001", NULL),
+	    0);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-21-1-2-3-1001", netsvc),
+	    0);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-21-1-2-3-1001",
+	    ".\\nosuchaccount"), 0);
+	CHECK_INT(plat_test_ipc_owner_trusted("S-1-5-32-545", NULL), 0);
+	CHECK_INT(plat_test_ipc_owner_trusted("not a SID", NULL), -1);
+}
+
 static int
 count_der(void *arg, enum plat_cert_format format, const void *data,
     size_t len)
@@ -636,6 +677,7 @@ main(void)
 	RUN(secret_scope_open_folder);
 	RUN(make_private_sets_dacl);
 	RUN(relative_folder_same_pipe);
+	RUN(pipe_owner_rules);
 	RUN(system_roots_as_der);
 	RUN(system_proxy_none);
 	return (TEST_EXIT());

@@ -449,9 +449,10 @@ admin_local_open(const char *config_path, struct admin **out,
 		return EXO_ERR_NOMEM;
 
 	/* A first run writes the default file, which then opens. */
-	rc = service_open(config_path, &l->sv, notice, e);
+	rc = service_open(config_path, SERVICE_OPEN_CREATE, &l->sv, notice,
+	    e);
 	if (rc == EXO_ERR_CONFIG)
-		rc = service_open(config_path, &l->sv, notice, e);
+		rc = service_open(config_path, 0, &l->sv, notice, e);
 	if (rc != EXO_OK) {
 		plat_mutex_free(l->snap);
 		plat_mutex_free(l->mu);

@@ -187,7 +187,7 @@ cli_service_install(struct cli_args *a)
 
 	if ((rc = cli_service_admin()) != CLI_OK)
 		return (rc);
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return (rc);
 	memset(&in, 0, sizeof(in));
 	str_copy(config, service_settings(sv)->path, sizeof(config));
@@ -363,7 +363,7 @@ cli_service_serve(void *arg)
 	 * which a service does not have, so that failure goes to the Event
 	 * Log from here. */
 	err_clear(&err);
-	if (service_open(a->config, &sv, notice, &err) != EXO_OK) {
+	if (service_open(a->config, 0, &sv, notice, &err) != EXO_OK) {
 		snprintf(text, sizeof(text), "exoconnect could not start: %s",
 		    err.msg[0] != '\0' ? err.msg : exo_strerror(err.code));
 		plat_svc_alert(PLAT_ALERT_ERROR, CLI_ALERT_LISTENER, text);

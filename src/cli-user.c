@@ -175,7 +175,7 @@ cli_user_add(struct cli_args *a)
 	struct buf		 b;
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, SERVICE_OPEN_CREATE, &sv)) != CLI_OK)
 		return rc;
 	signin_setup(a, &rq, &view);
 	err_clear(&err);
@@ -215,7 +215,7 @@ cli_user_signin(struct cli_args *a)
 	char			 account[USER_MAILBOX_MAX];
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	signin_setup(a, &rq, &view);
 	err_clear(&err);
@@ -469,7 +469,7 @@ cli_user_list(struct cli_args *a)
 		break;
 	case EXO_ERR_NOTFOUND:
 		err_clear(&err);
-		if ((rc = cli_open(a, &sv)) != CLI_OK)
+		if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 			return rc;
 		if (service_user_list(sv, &users, &n, &err) == EXO_OK)
 			break;
@@ -503,7 +503,7 @@ cli_user_delete(struct cli_args *a)
 	struct exo_error	 err;
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	err_clear(&err);
 	if (service_user_delete(sv, a->args[0], &err) != EXO_OK) {
@@ -524,7 +524,7 @@ cli_user_reset_password(struct cli_args *a)
 	char			 password[USER_PASSWORD_MAX];
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	err_clear(&err);
 	if (service_user_reset_password(sv, a->args[0], password, &err) !=
@@ -594,7 +594,7 @@ cli_user_set_password(struct cli_args *a)
 	char			 pw[USER_PASSWORD_MAX], again[USER_PASSWORD_MAX];
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	err_clear(&err);
 	switch (read_new_password(a->args[0], pw, again, sizeof(pw))) {
@@ -677,7 +677,7 @@ cli_user_set(struct cli_args *a)
 
 	if ((rc = check_assignments(a)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	for (int i = 1; i < a->nargs && rc == CLI_OK; i++) {
 		eq = strchr(a->args[i], '=');
@@ -714,7 +714,7 @@ cli_user_test(struct cli_args *a)
 	struct exo_error	 err;
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	err_clear(&err);
 	if (service_user_test(sv, a->args[0], print_step, NULL, &err) !=

@@ -315,13 +315,13 @@ cli_cancel_flag(void)
 }
 
 int
-cli_open(const struct cli_args *a, struct service **sv)
+cli_open(const struct cli_args *a, unsigned flags, struct service **sv)
 {
 	struct exo_error	 err;
 	char			 notice[512];
 
 	err_clear(&err);
-	if (service_open(a->config, sv, notice, &err) != EXO_OK) {
+	if (service_open(a->config, flags, sv, notice, &err) != EXO_OK) {
 		cli_fail(&err);
 		return CLI_FAIL;
 	}
@@ -385,7 +385,8 @@ cli_serve(struct cli_args *a)
 	int			 rc = CLI_FAIL;
 
 	err_clear(&err);
-	if (service_open(a->config, &sv, notice, &err) != EXO_OK)
+	if (service_open(a->config, SERVICE_OPEN_CREATE, &sv, notice, &err) !=
+	    EXO_OK)
 		goto fail;
 	if (service_check_ready(sv, &err) != EXO_OK)
 		goto fail;
@@ -428,7 +429,7 @@ cli_consent_url(struct cli_args *a)
 	char			 url[2048];
 	int			 rc;
 
-	if ((rc = cli_open(a, &sv)) != CLI_OK)
+	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
 		return rc;
 	err_clear(&err);
 	if (service_check_ready(sv, &err) != EXO_OK) {

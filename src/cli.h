@@ -70,10 +70,12 @@ void cli_clean(char *dst, size_t cap, const char *text);
 
 /*
  * Opens the service for a command: settings, trust, user store and token
- * manager, and the log file (no stderr) when one is set. Prints what
- * failed and returns CLI_FAIL, or CLI_OK.
+ * manager, and the log file (no stderr) when one is set. flags are
+ * service_open's (SERVICE_OPEN_CREATE for the commands that create a
+ * missing settings file). Prints what failed and returns CLI_FAIL, or
+ * CLI_OK.
  */
-int cli_open(const struct cli_args *a, struct service **sv);
+int cli_open(const struct cli_args *a, unsigned flags, struct service **sv);
 
 /*
  * Installs the Ctrl+C handler of the sign-in commands and returns the

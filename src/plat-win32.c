@@ -718,7 +718,7 @@ plat_read_file(const char *path, size_t max, char **data, size_t *len,
 	wchar_t		*w;
 	HANDLE		 h;
 	LARGE_INTEGER	 size;
-	DWORD		 got, err;
+	DWORD		 got, err, attr;
 	char		*buf;
 	size_t		 off = 0;
 
@@ -729,9 +729,16 @@ plat_read_file(const char *path, size_t max, char **data, size_t *len,
 	h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE |
 	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL,
 	    NULL);
+	err = h == INVALID_HANDLE_VALUE ? GetLastError() : ERROR_SUCCESS;
+	attr = h == INVALID_HANDLE_VALUE ? GetFileAttributesW(w) :
+	    INVALID_FILE_ATTRIBUTES;
 	free(w);
 	if (h == INVALID_HANDLE_VALUE) {
-		err = GetLastError();
+		/* Opening a folder as a file fails with "access denied". */
+		if (attr != INVALID_FILE_ATTRIBUTES &&
+		    (attr & FILE_ATTRIBUTE_DIRECTORY))
+			return (err_set(e, EXO_ERR_INVALID, "%s is a folder, "
+			    "not a file", path));
 		if (plat_file_code(err) == EXO_ERR_NOTFOUND)
 			return (err_set(e, EXO_ERR_NOTFOUND, "%s not found",
 			    path));

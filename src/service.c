@@ -57,7 +57,7 @@ server_state_name(enum server_state st)
 
 static int
 service_load_settings(struct service *sv, const char *config_path,
-    struct exo_error *e)
+    unsigned flags, struct exo_error *e)
 {
 	char	path[PLAT_PATH_MAX];
 	int	rc;
@@ -69,6 +69,11 @@ service_load_settings(struct service *sv, const char *config_path,
 	rc = config_load(path, &sv->settings, e);
 	if (rc != EXO_ERR_NOTFOUND)
 		return rc;
+	if (!(flags & SERVICE_OPEN_CREATE))
+		return err_set(e, EXO_ERR_NOTFOUND, "settings file %s not "
+		    "found; `exoconnect serve`, `exoconnect user add` or the "
+		    "screen creates it with default values, or give the path "
+		    "of another one with -c", path);
 
 	rc = config_write_default(path, e);
 	if (rc != EXO_OK)
@@ -117,8 +122,8 @@ service_protect_settings(struct service *sv, char notice[512],
 }
 
 int
-service_open(const char *config_path, struct service **out,
-    char notice[512], struct exo_error *e)
+service_open(const char *config_path, unsigned flags,
+    struct service **out, char notice[512], struct exo_error *e)
 {
 	struct service	*sv;
 	int		 rc;
@@ -130,7 +135,7 @@ service_open(const char *config_path, struct service **out,
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
 	atomic_init(&sv->stopping, 0);
 
-	rc = service_load_settings(sv, config_path, e);
+	rc = service_load_settings(sv, config_path, flags, e);
 	if (rc != EXO_OK)
 		goto out;
 	rc = service_check_proxy(&sv->settings, e);

@@ -65,20 +65,25 @@ struct server_status {
 
 struct service;
 
+/* service_open flag: write a missing settings file with the defaults. */
+#define SERVICE_OPEN_CREATE 0x1
+
 /*
  * Loads the settings and opens everything the commands share:
  * config_locate and config_load for config_path (NULL: the default
  * place), trust_load, userdb_open and the token manager. When the
- * settings file is missing, it writes one with the defaults and fails
- * with EXO_ERR_CONFIG and a message that names the file and asks the
- * admin to fill in client_id. notice receives userdb_open's notice (may
+ * settings file is missing and flags has SERVICE_OPEN_CREATE, it writes
+ * one with the defaults and fails with EXO_ERR_CONFIG and a message that
+ * names the file and asks the admin to fill in client_id. Without the
+ * flag it fails with EXO_ERR_NOTFOUND and a message that says which
+ * commands create the file. notice receives userdb_open's notice (may
  * be empty). It does not call config_check_ready, so commands that reach
  * the network call service_check_ready. It selects the language of the
  * [ui] language setting (i18n_set_language) for the screen and command
  * output.
  */
-int service_open(const char *config_path, struct service **out,
-    char notice[512], struct exo_error *e);
+int service_open(const char *config_path, unsigned flags,
+    struct service **out, char notice[512], struct exo_error *e);
 
 /*
  * Frees sv. Call service_stop first when service_start succeeded. When a

@@ -250,3 +250,48 @@ class BusyCountTest(ProductTest):
         counts = [int(n) for n in re.findall(
             r"since the last report: (\d+);", self.product.log())]
         self.assertEqual(sum(counts), 3, self.product.log())
+
+
+class MissingSettingsTest(ProductTest):
+    """A -c path whose folder exists but whose settings file does not."""
+
+    USERS = []
+    SERVE = False
+
+    def run_with(self, conf, *args):
+        proc = subprocess.run([self.bin, "-c", conf] + list(args),
+                              stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=60,
+                              env=self.product.env)
+        err = proc.stderr.decode("utf-8", "replace")
+        self.product.stderr_texts.append(err)
+        return proc.returncode, err
+
+    def test_only_creating_commands_write_file(self):
+        folder = os.path.join(self.dir, "empty")
+        os.makedirs(folder)
+        conf = os.path.join(folder, "exoconnect.conf")
+        for args in (("user", "list"), ("user", "delete", "someone"),
+                     ("user", "test", "someone"), ("consent-url",),
+                     ("help",), ("--help",)):
+            status, err = self.run_with(conf, *args)
+            self.assertFalse(os.path.exists(conf), args)
+            if args[0] in ("help", "--help"):
+                self.assertEqual(status, 0, err)
+                continue
+            self.assertEqual(status, 1, err)
+            self.assertIn("not found", err, args)
+            self.assertIn("exoconnect user add", err, args)
+
+        status, err = self.run_with(conf, "serve")
+        self.assertEqual(status, 1, err)
+        self.assertIn("created the settings file", err)
+        self.assertTrue(os.path.isfile(conf))
+
+    def test_folder_given_as_settings_file(self):
+        folder = os.path.join(self.dir, "folder")
+        os.makedirs(folder)
+        status, err = self.run_with(folder, "user", "list")
+        self.assertEqual(status, 1, err)
+        self.assertIn("is a folder, not a file", err)
+        self.assertEqual(os.listdir(folder), [])

@@ -98,7 +98,7 @@ setup(struct fixture *f)
 	memset(f, 0, sizeof(*f));
 	write_conf();
 	err_clear(&err);
-	CHECK_INT(service_open(conf, &f->sv, notice, &err), EXO_OK);
+	CHECK_INT(service_open(conf, 0, &f->sv, notice, &err), EXO_OK);
 	if (f->sv == NULL)
 		return -1;
 	CHECK_INT(service_start(f->sv, &err), EXO_OK);

@@ -54,8 +54,10 @@ TEST(path_dir_and_join)
 
 TEST(mkdir_write_read)
 {
-	char	 dir[PLAT_PATH_MAX], path[PLAT_PATH_MAX], *data = NULL;
-	size_t	 len = 0;
+	struct exo_error	 e;
+	char			 dir[PLAT_PATH_MAX], path[PLAT_PATH_MAX];
+	char			*data = NULL;
+	size_t			 len = 0;
 
 	CHECK_INT(plat_path_join(dir, tmpdir, "a\\b\\c"), 0);
 	CHECK_INT(plat_mkdir_p(dir, 1, NULL), 0);
@@ -71,6 +73,8 @@ TEST(mkdir_write_read)
 	free(data);
 
 	CHECK_INT(plat_read_file(path, 5, &data, &len, NULL), EXO_ERR_TOOLONG);
+	CHECK_INT(plat_read_file(dir, 64, &data, &len, &e), EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "is a folder, not a file") != NULL);
 	CHECK_INT(plat_remove(path), 0);
 	CHECK_INT(plat_read_file(path, 64, &data, &len, NULL),
 	    EXO_ERR_NOTFOUND);

@@ -80,7 +80,7 @@ open_service(void)
 	int			 rc;
 
 	err_clear(&err);
-	rc = service_open(conf, &sv, notice, &err);
+	rc = service_open(conf, 0, &sv, notice, &err);
 	CHECK_INT(rc, EXO_OK);
 	if (rc != EXO_OK)
 		printf("  service_open: %s\n", err.msg);
@@ -185,11 +185,27 @@ TEST(open_missing_file_writes_default)
 
 	make_dir();
 	err_clear(&err);
-	CHECK_INT(service_open(conf, &sv, notice, &err), EXO_ERR_CONFIG);
+	CHECK_INT(service_open(conf, SERVICE_OPEN_CREATE, &sv, notice, &err),
+	    EXO_ERR_CONFIG);
 	CHECK(sv == NULL);
 	CHECK(strstr(err.msg, conf) != NULL);
 	CHECK(strstr(err.msg, "client_id") != NULL);
 	CHECK(plat_file_exists(conf));
+}
+
+TEST(open_missing_file_without_create)
+{
+	struct service		*sv = NULL;
+	struct exo_error	 err;
+	char			 notice[512];
+
+	make_dir();
+	err_clear(&err);
+	CHECK_INT(service_open(conf, 0, &sv, notice, &err), EXO_ERR_NOTFOUND);
+	CHECK(sv == NULL);
+	CHECK(strstr(err.msg, conf) != NULL);
+	CHECK(strstr(err.msg, "exoconnect user add") != NULL);
+	CHECK(!plat_file_exists(conf));
 }
 
 TEST(start_runs_both_servers)
@@ -626,6 +642,7 @@ main(void)
 {
 	plat_init();
 	RUN(open_missing_file_writes_default);
+	RUN(open_missing_file_without_create);
 	RUN(start_runs_both_servers);
 	RUN(second_start_reports_running);
 	RUN(both_servers_disabled_fail);

@@ -20,6 +20,7 @@ import subprocess
 import time
 
 from harness import MAILBOX, ProductTest
+from wineprefix import services_processes
 
 MESSAGE = (b"From: <mfp@example.com>\r\nTo: <mfp@example.com>\r\n"
            b"Subject: service\r\n\r\nsent through the exoconnect service\r\n")
@@ -27,32 +28,6 @@ MESSAGE = (b"From: <mfp@example.com>\r\nTo: <mfp@example.com>\r\n"
 # DPAPI blobs as wine 8.0 writes them (see test_wine.py).
 WINE_DPAPI_MAGIC = b"\x01\x00\x00\x00Wine Crypt32 ok\x00"
 STOP_TIMEOUT = 60       # seconds for the service to stop and free a port
-BOOT_TIMEOUT = 180      # seconds for wineserver and wineboot
-
-
-def quiet(args):
-    return subprocess.run(["timeout", "-k", "5", str(BOOT_TIMEOUT)] + args,
-                          stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL,
-                          start_new_session=True).returncode
-
-
-def services_processes(prefix):
-    """Return the number of services.exe processes of PREFIX."""
-    count = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmdline = f.read()
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if (b"services.exe" in cmdline and
-                b"WINEPREFIX=" + prefix.encode() in environ):
-            count += 1
-    return count
 
 
 class WineServiceTest(ProductTest):
@@ -60,24 +35,14 @@ class WineServiceTest(ProductTest):
 
     SERVE = False
 
-    @classmethod
-    def setUpClass(cls):
-        # After `wineboot --init`, wine 8.0 runs two services.exe in the
-        # new prefix. Each serves some of the service manager's calls from
-        # its own list, so a service created through one is missing from
-        # the other. A restart of wine leaves one.
-        prefix = os.environ.get("WINEPREFIX", "")
-        if prefix and services_processes(prefix) != 1:
-            quiet(["wineserver", "-k"])
-            quiet(["wineserver", "-p"])
-            quiet(["wine", "wineboot"])
-
     def setUp(self):
         super().setUp()
         prefix = os.environ.get("WINEPREFIX", "")
         self.assertTrue(prefix, "WINEPREFIX is not set")
+        # wineprefix.py waited for exactly one when it booted wine.
         self.assertEqual(services_processes(prefix), 1,
-                         "wine runs more than one service manager")
+                         "wine runs %d service managers"
+                         % services_processes(prefix))
         drive = os.path.join(prefix, "drive_c")
         self.data_dir = os.path.join(drive, "ProgramData", "exoconnect")
         self.program = os.path.join(drive, "Program Files", "exoconnect",

@@ -27,12 +27,15 @@
 static struct cli_alerts	cli_alert_state;
 static int			cli_alert_handle = -1;
 
-/* Renders template with the parameters of ev into out. */
+/*
+ * Renders template with the parameters of ev into out, with single
+ * backslashes, because people read the Event Log and syslog.
+ */
 static void
 cli_alert_text(struct cli_alert *out, const struct ev *ev,
     const char *template)
 {
-	ev_render(ev, template, out->text, sizeof(out->text));
+	ev_render_display(ev, template, out->text, sizeof(out->text));
 }
 
 int

@@ -298,9 +298,24 @@ ev_utf8_len(const unsigned char *s, size_t n)
 }
 
 /*
- * Appends n bytes of value with control characters, backslashes and bytes
- * that are not valid UTF-8 escaped, so nothing in it can end a log line or
- * move a terminal's cursor. quoted != 0 also escapes '"'.
+ * Returns 1 when the backslash at s[i] (of n bytes) must be doubled so a
+ * reader does not take it for the start of an escape. That is so when it
+ * is followed by one of the escape letters, a backslash or '"', or when
+ * it ends the piece, because the next piece may start with one. Other
+ * backslashes stay single, so Windows paths such as
+ * C:\ProgramData\exoconnect read as typed.
+ */
+static int
+ev_backslash_ambiguous(const unsigned char *s, size_t i, size_t n)
+{
+	return (i + 1 >= n || strchr("\\rntx\"", s[i + 1]) != NULL);
+}
+
+/*
+ * Appends n bytes of value with control characters, ambiguous
+ * backslashes and bytes that are not valid UTF-8 escaped, so nothing in
+ * it can end a log line or move a terminal's cursor. quoted != 0 also
+ * escapes '"'.
  */
 static void
 ev_put_escaped(struct ev_out *o, const char *value, size_t n, int quoted)
@@ -324,7 +339,8 @@ ev_put_escaped(struct ev_out *o, const char *value, size_t n, int quoted)
 			ev_put(o, "\\n", 2);
 		else if (s[i] == '\t')
 			ev_put(o, "\\t", 2);
-		else if (s[i] == '\\' && !o->keep_backslash)
+		else if (s[i] == '\\' && !o->keep_backslash &&
+		    ev_backslash_ambiguous(s, i, n))
 			ev_put(o, "\\\\", 2);
 		else if (s[i] == '"' && quoted)
 			ev_put(o, "\\\"", 2);

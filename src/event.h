@@ -70,6 +70,9 @@ const char *ev_param(const struct ev *ev, const char *name);
  * Renders ev into buf: the template with {name} replaced by escaped
  * values, then the parameters the template did not use as name=value.
  * template may be a translation of ev->text. Returns the length written.
+ * Control characters become \r, \n, \t or \xHH, and a backslash is
+ * doubled only before one of \ r n t x " or at the end of a value, so
+ * the result parses back and Windows paths stay mostly readable.
  */
 size_t ev_render(const struct ev *ev, const char *template, char *buf,
     size_t cap);

@@ -7,7 +7,10 @@
  *
  * conn= is left out for events without a connection. The rendered text
  * has its control characters escaped by ev_render, so one event is always
- * one line. A line identical to one written less than LOG_REPEAT_WINDOW
+ * one line. stderr gets the same line from ev_render_display, which keeps
+ * every backslash single for people reading Windows paths. The file
+ * keeps ev_render's escapes, so a program can parse it (the rule is in
+ * docs/architecture.md). A line identical to one written less than LOG_REPEAT_WINDOW
  * seconds ago (time stamp aside) is counted instead of written. When the
  * window ends, one line ending in "(repeated N times)" reports the count.
  * Windows are checked whenever an event arrives, so a count is written
@@ -30,6 +33,7 @@
 
 struct log_repeat {
 	char		*key;		/* the line without its time stamp */
+	char		*display;	/* key as stderr shows it, or NULL */
 	uint64_t	 hash;
 	int64_t		 start;		/* when the key was last written */
 	unsigned long	 count;		/* identical lines not written since */
@@ -40,6 +44,9 @@ static struct log_settings log_settings;
 static struct log_repeat log_repeats[LOG_REPEAT_SLOTS];
 static int log_handle = -1;
 static int log_write_failed;
+/* Buffers of the stderr line, used under log_mutex only. */
+static char log_display[LOG_LINE_MAX];
+static char log_display_line[LOG_LINE_MAX + 64];
 
 static struct plat_mutex *
 log_lock_get(void)
@@ -108,9 +115,9 @@ log_rotate(const char *file, int keep)
 }
 
 /*
- * Writes one finished line. A file that cannot be written is reported on
- * stderr once until a write succeeds again, because the logger has nowhere
- * else to report it.
+ * Writes one finished line to the log file. A file that cannot be
+ * written is reported on stderr once until a write succeeds again,
+ * because the logger has nowhere else to report it.
  */
 static void
 log_write(const char *line, size_t len)
@@ -120,8 +127,6 @@ log_write(const char *line, size_t len)
 	char				 msg[PLAT_PATH_MAX + 128];
 	int				 n;
 
-	if (ls->to_stderr)
-		plat_write_console(2, line, len);
 	if (ls->file[0] == '\0')
 		return;
 	if (ls->max_size > 0 && plat_file_size(ls->file, &size) == 0 &&
@@ -142,33 +147,54 @@ log_write(const char *line, size_t len)
 		    (size_t)n : sizeof(msg) - 1);
 }
 
-static void
-log_write_key(int64_t t, const char *key, unsigned long repeated)
+/* Formats the line of key at time t into line; returns its length. */
+static size_t
+log_format_line(char *line, size_t cap, int64_t t, const char *key,
+    unsigned long repeated)
 {
-	char	line[LOG_LINE_MAX + 64], stamp[32];
+	char	stamp[32];
 	int	n;
 
 	plat_format_time(t, stamp);
 	if (repeated > 0)
-		n = snprintf(line, sizeof(line), "%s %s (repeated %lu %s)\n",
-		    stamp, key, repeated, repeated == 1 ? "time" : "times");
+		n = snprintf(line, cap, "%s %s (repeated %lu %s)\n", stamp,
+		    key, repeated, repeated == 1 ? "time" : "times");
 	else
-		n = snprintf(line, sizeof(line), "%s %s\n", stamp, key);
+		n = snprintf(line, cap, "%s %s\n", stamp, key);
 	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
+		return 0;
+	if ((size_t)n >= cap) {
+		n = (int)cap - 1;
 		line[n - 1] = '\n';
 	}
-	log_write(line, (size_t)n);
+	return (size_t)n;
+}
+
+/* Writes key to the log file and display (NULL: key) to stderr. */
+static void
+log_write_key(int64_t t, const char *key, const char *display,
+    unsigned long repeated)
+{
+	char	line[LOG_LINE_MAX + 64];
+	size_t	n;
+
+	if (log_settings.to_stderr) {
+		n = log_format_line(log_display_line, sizeof(log_display_line), t,
+		    display != NULL ? display : key, repeated);
+		if (n > 0)
+			plat_write_console(2, log_display_line, n);
+	}
+	if ((n = log_format_line(line, sizeof(line), t, key, repeated)) > 0)
+		log_write(line, n);
 }
 
 static void
 log_repeat_end(struct log_repeat *r, int64_t now)
 {
 	if (r->key != NULL && r->count > 0)
-		log_write_key(now, r->key, r->count);
+		log_write_key(now, r->key, r->display, r->count);
 	free(r->key);
+	free(r->display);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -188,9 +214,12 @@ log_repeat_flush(int64_t now)
 	}
 }
 
-/* Counts key and returns 1 when it is a repeat, else remembers it. */
+/*
+ * Counts key and returns 1 when it is a repeat, else remembers it with
+ * its stderr form display (may be NULL).
+ */
 static int
-log_repeat_count(const char *key, int64_t now)
+log_repeat_count(const char *key, const char *display, int64_t now)
 {
 	struct log_repeat	*r, *oldest = &log_repeats[0];
 	uint64_t		 h = log_hash(key);
@@ -211,6 +240,8 @@ log_repeat_count(const char *key, int64_t now)
 	if ((oldest->key = strdup(key)) != NULL) {
 		oldest->hash = h;
 		oldest->start = now;
+		if (display != NULL)
+			oldest->display = strdup(display);
 	}
 	return 0;
 }
@@ -220,7 +251,7 @@ log_event(const struct ev *ev, void *ctx)
 {
 	struct plat_mutex	*m;
 	char			 key[LOG_LINE_MAX];
-	size_t			 n;
+	size_t			 n, display_len;
 	int			 len;
 
 	(void)ctx;
@@ -237,13 +268,23 @@ log_event(const struct ev *ev, void *ctx)
 		len = snprintf(key, sizeof(key), "%s ",
 		    ev_level_name(ev->level));
 	n = (size_t)len;
+	if (log_settings.to_stderr) {
+		memcpy(log_display, key, n);
+		display_len = n + ev_render_display(ev, NULL, log_display + n,
+		    sizeof(log_display) - n);
+		snprintf(log_display + display_len, sizeof(log_display) -
+		    display_len, "%sevent=%s", log_display[display_len - 1] ==
+		    ' ' ? "" : " ", ev->id);
+	}
 	n += ev_render(ev, NULL, key + n, sizeof(key) - n);
 	snprintf(key + n, sizeof(key) - n, "%sevent=%s",
 	    key[n - 1] == ' ' ? "" : " ", ev->id);
 
 	log_repeat_flush(ev->time);
-	if (!log_repeat_count(key, ev->time))
-		log_write_key(ev->time, key, 0);
+	if (!log_repeat_count(key, log_settings.to_stderr ? log_display : NULL,
+	    ev->time))
+		log_write_key(ev->time, key, log_settings.to_stderr ?
+		    log_display : NULL, 0);
 out:
 	plat_mutex_unlock(m);
 }

@@ -207,6 +207,14 @@ TEST(alert_escapes_control_characters)
 	    "error", "bad\nline", (char *)NULL);
 	CHECK_INT(cli_alert_check(&st, &ev, 1, &out), 1);
 	CHECK(strchr(out.text, '\n') == NULL);
+
+	/* People read the Event Log: a path keeps single backslashes. */
+	ev = make_event(EV_ERROR, "service.start_failed", "exoconnect could "
+	    "not start: {error}", "error", "cannot read C:\\temp\\x.pem",
+	    (char *)NULL);
+	CHECK_INT(cli_alert_check(&st, &ev, 1, &out), 1);
+	CHECK_STR(out.text, "exoconnect could not start: cannot read "
+	    "C:\\temp\\x.pem");
 }
 
 int

@@ -163,8 +163,71 @@ TEST(render_display_keeps_backslash)
 	ev.params[0].value = "C:\\ProgramData\\exoconnect\r";
 	ev_render_display(&ev, NULL, out, sizeof(out));
 	CHECK_STR(out, "folder C:\\ProgramData\\exoconnect\\r");
+	/* The log's rendering doubles only backslashes that look escaped. */
 	ev_render(&ev, NULL, out, sizeof(out));
-	CHECK_STR(out, "folder C:\\\\ProgramData\\\\exoconnect\\r");
+	CHECK_STR(out, "folder C:\\ProgramData\\exoconnect\\r");
+	ev.params[0].value = "Z:\\tmp\\new\\x\\b2\\";
+	ev_render(&ev, NULL, out, sizeof(out));
+	CHECK_STR(out, "folder Z:\\\\tmp\\\\new\\\\x\\b2\\\\");
+	ev_render_display(&ev, NULL, out, sizeof(out));
+	CHECK_STR(out, "folder Z:\\tmp\\new\\x\\b2\\");
+}
+
+/*
+ * Reverses ev_render's escapes of one value, as a program reading the
+ * log would: \\, \r, \n, \t, \" and \xHH are escapes, and any other
+ * backslash is itself.
+ */
+static void
+unescape(const char *in, char *out, size_t cap)
+{
+	size_t	n = 0;
+
+	while (*in != '\0' && n + 1 < cap) {
+		if (in[0] != '\\' || in[1] == '\0' ||
+		    strchr("\\rntx\"", in[1]) == NULL) {
+			out[n++] = *in++;
+			continue;
+		}
+		if (in[1] == 'x' && in[2] != '\0' && in[3] != '\0') {
+			char hex[3] = { in[2], in[3], '\0' };
+
+			out[n++] = (char)strtol(hex, NULL, 16);
+			in += 4;
+			continue;
+		}
+		out[n++] = in[1] == 'r' ? '\r' : in[1] == 'n' ? '\n' :
+		    in[1] == 't' ? '\t' : in[1];
+		in += 2;
+	}
+	out[n] = '\0';
+}
+
+TEST(render_backslashes_round_trip)
+{
+	static const char *const values[] = {
+		"C:\\ProgramData\\exoconnect",
+		"Z:\\tmp\\b2\\wine\\B\xc3\xbcro",
+		"ends with \\",
+		"\\\\server\\share",
+		"a\\\\b",
+		"literal \\x41 and \\n",
+		"tab\there\r\n\\",
+		"quote \\\" inside",
+	};
+	char	out[512], back[512];
+	size_t	i;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		render_one(out, sizeof(out), "{v}", "v", values[i]);
+		/* A value with '"' is quoted as a whole. */
+		if (out[0] == '"') {
+			memmove(out, out + 1, strlen(out));
+			out[strlen(out) - 1] = '\0';
+		}
+		unescape(out, back, sizeof(back));
+		CHECK_STR(back, values[i]);
+	}
 }
 
 TEST(render_escapes_control_characters)
@@ -179,7 +242,7 @@ TEST(render_escapes_control_characters)
 	CHECK(strchr(out, '\r') == NULL);
 
 	render_one(out, sizeof(out), "v", "v", "a\"b c\\d\x7f");
-	CHECK_STR(out, "v v=\"a\\\"b c\\\\d\\x7f\"");
+	CHECK_STR(out, "v v=\"a\\\"b c\\d\\x7f\"");
 }
 
 TEST(render_utf8_kept_invalid_escaped)
@@ -388,6 +451,8 @@ TEST(log_writes_stderr_when_asked)
 	ev_emit(EV_INFO, 0, "t.quiet", "below the level", (char *)NULL);
 	ev_emit(EV_WARN, 9, "t.loud", "disk {what}", "what", "full\r\n",
 	    (char *)NULL);
+	ev_emit(EV_WARN, 0, "t.path", "folder {dir}", "dir",
+	    "Z:\\tmp\\b2", (char *)NULL);
 	log_stop();
 	dup2(saved, 2);
 	close(saved);
@@ -396,9 +461,12 @@ TEST(log_writes_stderr_when_asked)
 	text = read_text(path);
 	CHECK(text != NULL);
 	if (text != NULL) {
-		CHECK_INT(count_lines(text), 1);
+		CHECK_INT(count_lines(text), 2);
 		CHECK(strstr(text, "Z warning conn=9 disk full\\r\\n "
 		    "event=t.loud\n") != NULL);
+		/* People read stderr: a path keeps its single backslashes. */
+		CHECK(strstr(text, "Z warning folder Z:\\tmp\\b2 "
+		    "event=t.path\n") != NULL);
 	}
 	free(text);
 	unlink(path);
@@ -443,19 +511,24 @@ TEST(log_line_format)
 	ev_emit(EV_INFO, 17, "pop3.login", "login for {user}", "user",
 	    "scan", "addr", "10.0.0.5", (char *)NULL);
 	ev_emit(EV_ERROR, 0, "svc.fail", "bad\nline", (char *)NULL);
+	ev_emit(EV_INFO, 0, "t.path", "folder {dir}", "dir", "Z:\\tmp\\b2",
+	    (char *)NULL);
 	log_stop();
 
 	text = read_text(ls.file);
 	CHECK(text != NULL);
 	if (text == NULL)
 		return;
-	CHECK_INT(count_lines(text), 2);
+	CHECK_INT(count_lines(text), 3);
 	CHECK(strlen(text) > 21);
 	CHECK(text[4] == '-');
 	CHECK(text[19] == 'Z');
 	CHECK(strstr(text, "Z info conn=17 login for scan addr=10.0.0.5 "
 	    "event=pop3.login\n") != NULL);
 	CHECK(strstr(text, "Z error bad\\nline event=svc.fail\n") != NULL);
+	/* The file doubles the backslash that would read as "\t". */
+	CHECK(strstr(text, "Z info folder Z:\\\\tmp\\b2 event=t.path\n") !=
+	    NULL);
 	CHECK(strstr(text, "hidden") == NULL);
 	free(text);
 	remove_log(dir, ls.file);
@@ -616,6 +689,7 @@ main(void)
 	RUN(render_placeholder_and_fields);
 	RUN(render_value_cannot_fake_field);
 	RUN(render_display_keeps_backslash);
+	RUN(render_backslashes_round_trip);
 	RUN(render_escapes_control_characters);
 	RUN(render_utf8_kept_invalid_escaped);
 	RUN(render_random_bytes_stay_printable);

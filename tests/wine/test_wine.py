@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import poplib
+import re
 import smtplib
 import ssl
 import struct
@@ -145,6 +146,26 @@ class WineSigninTest(ProductTest):
         self.assertTrue(os.path.isfile(os.path.join(folder, "users.conf")))
         self.assertTrue(os.path.isfile(os.path.join(folder,
                                                     "secrets.dat")))
+
+    def test_windows_path_in_log_and_stderr(self):
+        # The data folder as a Windows path holds "\test-folder", which
+        # reads as the escape "\t": the log file doubles that backslash
+        # and no other, and stderr shows the path as typed.
+        folder = os.path.join(self.dir, "test-folder")
+        os.makedirs(folder)
+        product = Product(folder, self.doubles, self.bin)
+        self.addCleanup(product.stop)
+        unix_conf = product.conf
+        product.conf = "Z:" + unix_conf.replace("/", "\\")
+        product.serve()
+        product.stop()
+        data_dir = "Z:" + folder.replace("/", "\\")
+        escaped = re.sub(r'\\(?=[\\rntx"]|$)', r"\\\\", data_dir)
+        self.assertIn("\\\\test-folder", escaped)
+        self.assertIn("with data folder " + data_dir + " event=",
+                      product.serve_stderr())
+        self.assertIn("with data folder " + escaped + " event=",
+                      product.log())
 
     def test_damaged_secrets_ask_for_signin(self):
         # Data from another machine or user fails to decrypt the same way

@@ -320,7 +320,8 @@ config_protect_file(const struct settings *s, char *notice, size_t cap,
 		    "by its owner only failed: %s", s->path, what, why.msg);
 	if (changed)
 		snprintf(notice, cap, "%s holds %s and could be read by other "
-		    "users, so its mode was set to owner-only (0600).", s->path,
+		    "users, so access was limited to its owner (mode 0600; on "
+		    "Windows the owner, SYSTEM and Administrators).", s->path,
 		    what);
 	return 0;
 }

@@ -1244,7 +1244,8 @@ plat_file_make_private(const char *path, int *changed, struct exo_error *e)
 	if ((sd = plat_secret_descriptor()) == NULL ||
 	    !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) ||
 	    !present) {
-		rc = GetLastError();
+		if ((rc = GetLastError()) == ERROR_SUCCESS)
+			rc = ERROR_INVALID_SECURITY_DESCR;
 	} else
 		rc = SetNamedSecurityInfoW(w, SE_FILE_OBJECT,
 		    DACL_SECURITY_INFORMATION |

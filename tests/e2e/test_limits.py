@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from harness import MAILBOX, ProductTest, Raw
+from harness import MAILBOX, ProductTest, Raw, wait_for
 
 
 class PreauthDeadlineTest(ProductTest):
@@ -125,8 +125,10 @@ class TrustedDevicesTest(ProductTest):
         with open(self.product.conf, "w") as f:
             f.write(text)
         self.product.serve()
-        self.assertIn("contains 10.0.0.0/8, so every host in it can send",
-                      self.product.log())
+        # The warning follows the listeners, which serve() waits for.
+        wanted = "contains 10.0.0.0/8, so every host in it can send"
+        wait_for(lambda: wanted in self.product.log())
+        self.assertIn(wanted, self.product.log())
 
 
 class CommandLineTest(ProductTest):

@@ -10,11 +10,12 @@
  * one line. stderr gets the same line from ev_render_display, which keeps
  * every backslash single for people reading Windows paths. The file
  * keeps ev_render's escapes, so a program can parse it (the rule is in
- * docs/architecture.md). A line identical to one written less than LOG_REPEAT_WINDOW
- * seconds ago (time stamp aside) is counted instead of written. When the
- * window ends, one line ending in "(repeated N times)" reports the count.
- * Windows are checked whenever an event arrives, so a count is written
- * with the next event after its window, or by log_stop.
+ * docs/architecture.md). A line identical to one written less than
+ * LOG_REPEAT_WINDOW seconds ago (time stamp aside) is counted instead of
+ * written. When the window ends, one line ending in "(repeated N
+ * times)" reports the count. Windows are checked whenever an event
+ * arrives, so a count is written with the next event after its window,
+ * or by log_stop.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -179,8 +180,9 @@ log_write_key(int64_t t, const char *key, const char *display,
 	size_t	n;
 
 	if (log_settings.to_stderr) {
-		n = log_format_line(log_display_line, sizeof(log_display_line), t,
-		    display != NULL ? display : key, repeated);
+		n = log_format_line(log_display_line,
+		    sizeof(log_display_line), t, display != NULL ? display :
+		    key, repeated);
 		if (n > 0)
 			plat_write_console(2, log_display_line, n);
 	}

@@ -140,9 +140,9 @@ int plat_read_file(const char *path, size_t max, char **data, size_t *len,
  * to disk, then renames it over path. A crash at any moment leaves the old
  * or the new content. secret != 0 makes the file readable and writable by
  * its owner only (mode 0600; on Windows an ACL for the user, SYSTEM and
- * Administrators; in the installed service's data folder the
- * folder's, see plat_secret_scope). On failure the old file is untouched; a full disk is
- * EXO_ERR_NOSPACE.
+ * Administrators; in the installed service's data folder the folder's,
+ * see plat_secret_scope). On failure the old file is untouched; a full
+ * disk is EXO_ERR_NOSPACE.
  */
 int plat_write_file_atomic(const char *path, const void *data, size_t len,
     int secret, struct exo_error *e);

@@ -705,7 +705,7 @@ protect_case(const char *text, int want_private)
 	if (want_private) {
 		CHECK_INT(st.st_mode & 0777, 0600);
 		CHECK(strstr(notice, path) != NULL);
-		CHECK(strstr(notice, "owner-only") != NULL);
+		CHECK(strstr(notice, "limited to its owner (mode 0600") != NULL);
 	} else {
 		CHECK_INT(st.st_mode & 0777, 0644);
 		CHECK_STR(notice, "");

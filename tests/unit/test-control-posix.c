@@ -118,7 +118,8 @@ TEST(long_folder_uses_short_path)
 TEST(relative_folder_same_endpoint)
 {
 	struct plat_ipc	*l = NULL, *c = NULL, *srv = NULL;
-	char		 sub[128], abs_dir[PLAT_PATH_MAX + 128], cwd[PLAT_PATH_MAX];
+	char		 sub[128], cwd[PLAT_PATH_MAX];
+	char		 abs_dir[PLAT_PATH_MAX + 128];
 	char		 rel_path[PLAT_PATH_MAX], abs_path[PLAT_PATH_MAX];
 
 	make_dir();

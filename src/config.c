@@ -511,11 +511,7 @@ config_set_key(struct settings *s, const struct config_key *k,
 	return 0;
 }
 
-/*
- * Returns 1 for "/x", "\x", "C:\x" and "C:/x". Both forms are checked on
- * every platform, as a settings file may move between them.
- */
-static int
+int
 config_path_absolute(const char *p)
 {
 	if (p[0] == '/' || p[0] == '\\')
@@ -672,6 +668,70 @@ config_check_ready(const struct settings *s, struct exo_error *e)
 		return err_set(e, EXO_ERR_CONFIG, "resource = %s in "
 		    "[microsoft] of %s is not an https URL. Use "
 		    "https://outlook.office.com.", s->microsoft.resource, file);
+	return 0;
+}
+
+/* ---- checks across keys ---- */
+
+/* One port a server listens on, for config_check_ports. */
+struct config_listener {
+	const char	*section;
+	const char	*key;
+	const char	*addr;
+	unsigned	 port;
+};
+
+/* Returns 1 when a listener on a also receives connections for b. */
+static int
+config_addr_overlap(const char *a, const char *b)
+{
+	static const char *const	 any[] = { "", "0.0.0.0", "::", NULL };
+
+	for (int i = 0; any[i] != NULL; i++)
+		if (strcmp(a, any[i]) == 0 || strcmp(b, any[i]) == 0)
+			return 1;
+	return strcmp(a, b) == 0;
+}
+
+static size_t
+config_listeners(const struct settings *s, struct config_listener out[4])
+{
+	size_t	n = 0;
+
+	if (s->pop3.enabled) {
+		out[n++] = (struct config_listener){ "pop3", "port",
+		    s->pop3.listen, s->pop3.port };
+		if (s->pop3.tls_port != 0)
+			out[n++] = (struct config_listener){ "pop3",
+			    "tls_port", s->pop3.listen, s->pop3.tls_port };
+	}
+	if (s->smtp.enabled) {
+		out[n++] = (struct config_listener){ "smtp", "port",
+		    s->smtp.listen, s->smtp.port };
+		if (s->smtp.tls_port != 0)
+			out[n++] = (struct config_listener){ "smtp",
+			    "tls_port", s->smtp.listen, s->smtp.tls_port };
+	}
+	return n;
+}
+
+int
+config_check_ports(const struct settings *s, struct exo_error *e)
+{
+	struct config_listener	l[4];
+	size_t			n = config_listeners(s, l);
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			if (l[i].port != l[j].port ||
+			    !config_addr_overlap(l[i].addr, l[j].addr))
+				continue;
+			return err_set(e, EXO_ERR_INVALID, "%s in [%s] and %s "
+			    "in [%s] are both port %u; give each one a port "
+			    "of its own", l[i].key, l[i].section, l[j].key,
+			    l[j].section, l[i].port);
+		}
+	}
 	return 0;
 }
 

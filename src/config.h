@@ -149,6 +149,14 @@ int config_write_default(const char *path, struct exo_error *e);
  */
 int config_check_ready(const struct settings *s, struct exo_error *e);
 
+/*
+ * Checks that no two ports of the enabled servers (port and tls_port
+ * under [pop3] and [smtp]) are the same on overlapping listen addresses,
+ * where 0.0.0.0 and :: overlap every address. The settings file parser
+ * and the Settings form both run it.
+ */
+int config_check_ports(const struct settings *s, struct exo_error *e);
+
 /* Builds "<authority>/<tenant>/oauth2/v2.0/<endpoint>". */
 int config_oauth_url(const struct settings *s, const char *endpoint,
     char *buf, size_t cap);

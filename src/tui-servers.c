@@ -249,16 +249,47 @@ job_busy(struct tui *t, int delta, const char *text)
 	plat_mutex_unlock(t->mu);
 }
 
-/* Shows a failure in the status line and, from the main loop, a dialog. */
+/*
+ * Shows a failure in the status line and, from the main loop, a dialog.
+ * A failure that the dialog has not shown yet stays above this one.
+ */
 static void
 job_alert(struct tui *t, const char *what, const char *why)
 {
+	size_t	len;
+
 	tui_set_status(t, EV_ERROR, "%s %s", what, why);
 	plat_mutex_lock(t->mu);
+	len = strlen(t->alert);
 	/* A cut message still names what failed. */
-	if (snprintf(t->alert, sizeof(t->alert), "%s\n\n%s", what, why) < 0)
-		t->alert[0] = '\0';
+	if (snprintf(t->alert + len, sizeof(t->alert) - len, "%s%s\n\n%s",
+	    len > 0 ? "\n\n" : "", what, why) < 0)
+		t->alert[len] = '\0';
 	plat_mutex_unlock(t->mu);
+}
+
+/*
+ * Reports a restart that failed: each server that failed to start with
+ * its reason, or err when none shows a failure.
+ */
+static void
+job_restart_failed(struct tui *t, const struct exo_error *err)
+{
+	struct admin_server	s;
+	char			text[128];
+	int			shown = 0;
+
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		t->adm->ops->server_info(t->adm, (enum server_kind)k, &s);
+		if (s.status.state != SERVER_FAILED)
+			continue;
+		snprintf(text, sizeof(text), _("The %s server could not "
+		    "start:"), server_kind_name((enum server_kind)k));
+		job_alert(t, text, s.status.last_error);
+		shown = 1;
+	}
+	if (!shown)
+		job_alert(t, _("The servers could not restart:"), err->msg);
 }
 
 static void
@@ -301,8 +332,7 @@ job_main(void *arg)
 		    "settings; open sessions get 10 seconds to finish..."));
 		if (j->t->adm->ops->settings_restart(j->t->adm, &err) !=
 		    EXO_OK)
-			job_alert(j->t, _("The servers could not restart:"),
-			    err.msg);
+			job_restart_failed(j->t, &err);
 		else
 			tui_set_status(j->t, EV_INFO, "%s", _("The servers "
 			    "restarted with the new settings."));

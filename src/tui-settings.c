@@ -83,7 +83,7 @@ check_typed(struct form *f, char *value, size_t cap)
 	*f->scratch = *f->work;
 	err_clear(&err);
 	if (config_set(f->scratch, k->section, k->name, value, &err) !=
-	    EXO_OK) {
+	    EXO_OK || config_check_ports(f->scratch, &err) != EXO_OK) {
 		str_copy(f->error, err.msg, sizeof(f->error));
 		return 0;
 	}
@@ -198,15 +198,15 @@ start_edit(struct form *f)
 {
 	const struct config_key	*k = &f->keys[f->sel];
 	char			 value[CONFIG_TEXT_MAX + 64];
-	struct exo_error	 err;
 
 	if (k->type == CONFIG_BOOL) {
 		/* A yes/no key flips; there is nothing to type. */
 		config_get(f->work, k->section, k->name, value, sizeof(value));
-		err_clear(&err);
-		config_set(f->work, k->section, k->name, strcmp(value, "yes") ==
-		    0 ? "no" : "yes", &err);
-		f->dirty = 1;
+		tui_edit_set(&f->ed, strcmp(value, "yes") == 0 ? "no" : "yes");
+		if (check_typed(f, value, sizeof(value))) {
+			*f->work = *f->scratch;
+			f->dirty = 1;
+		}
 		return;
 	}
 	if (config_get(f->work, k->section, k->name, value, sizeof(value)) !=

@@ -110,7 +110,8 @@ struct tui {
 	int			 status_level;	/* enum ev_level */
 	int			 busy;		/* start or stop jobs running */
 	char			 busy_text[128];
-	char			 alert[EXO_ERROR_MSG_MAX + 128]; /* a dialog */
+	/* A dialog: one failure of each server at most. */
+	char			 alert[SERVER_COUNT * (EXO_ERROR_MSG_MAX + 128)];
 	int			 quit;
 };
 

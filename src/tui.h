@@ -69,6 +69,8 @@ struct tui_user {
 	char		state_reason[USER_REASON_MAX];
 	char		sender[16];
 	int		accept_legacy_charset;
+	int		encode_utf8_headers;
+	int		relabel_iso2022jp;
 	int64_t		last_pop3;
 	int64_t		last_smtp;
 };

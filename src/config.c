@@ -631,12 +631,10 @@ config_is_guid(const char *t)
 	return 1;
 }
 
-int
-config_check_ready(const struct settings *s, struct exo_error *e)
+static int
+config_ready_client_id(const struct settings *s, const char *file,
+    struct exo_error *e)
 {
-	const char	*file = s->path[0] != '\0' ? s->path : CONFIG_FILE_NAME;
-	const char	*t = s->microsoft.tenant;
-
 	if (s->microsoft.client_id[0] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "client_id in [microsoft] "
 		    "of %s is empty. Set it to the Application (client) ID of "
@@ -648,6 +646,15 @@ config_check_ready(const struct settings *s, struct exo_error *e)
 		    "(client) ID from the Overview page of your app "
 		    "registration in Microsoft Entra.",
 		    s->microsoft.client_id, file);
+	return 0;
+}
+
+static int
+config_ready_tenant(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
+	const char	*t = s->microsoft.tenant;
+
 	if (t[0] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "tenant in [microsoft] of "
 		    "%s is empty. Use common, organizations, your domain or "
@@ -658,17 +665,69 @@ config_check_ready(const struct settings *s, struct exo_error *e)
 		return err_set(e, EXO_ERR_CONFIG, "tenant = %s in [microsoft] "
 		    "of %s is invalid. Use common, organizations, a domain "
 		    "or a Directory (tenant) ID.", t, file);
+	return 0;
+}
+
+static int
+config_ready_authority(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
 	if (!str_has_prefix_case(s->microsoft.authority, "https://") ||
 	    s->microsoft.authority[8] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "authority = %s in "
 		    "[microsoft] of %s is not an https URL. Use "
 		    "https://login.microsoftonline.com.",
 		    s->microsoft.authority, file);
+	return 0;
+}
+
+static int
+config_ready_resource(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
 	if (!str_has_prefix_case(s->microsoft.resource, "https://"))
 		return err_set(e, EXO_ERR_CONFIG, "resource = %s in "
 		    "[microsoft] of %s is not an https URL. Use "
 		    "https://outlook.office.com.", s->microsoft.resource, file);
 	return 0;
+}
+
+/* The keys config_check_ready checks, in the order it checks them. */
+static const struct {
+	const char	*section;
+	const char	*name;
+	int		(*check)(const struct settings *, const char *,
+			    struct exo_error *);
+} config_ready_checks[] = {
+	{ "microsoft", "client_id", config_ready_client_id },
+	{ "microsoft", "tenant", config_ready_tenant },
+	{ "microsoft", "authority", config_ready_authority },
+	{ "microsoft", "resource", config_ready_resource },
+	{ NULL, NULL, NULL },
+};
+
+int
+config_check_ready_key(const struct settings *s, const char *section,
+    const char *name, struct exo_error *e)
+{
+	const char	*file = s->path[0] != '\0' ? s->path : CONFIG_FILE_NAME;
+	int		 rc;
+
+	for (int i = 0; config_ready_checks[i].name != NULL; i++) {
+		if (section != NULL &&
+		    (strcmp(config_ready_checks[i].section, section) != 0 ||
+		    strcmp(config_ready_checks[i].name, name) != 0))
+			continue;
+		if ((rc = config_ready_checks[i].check(s, file, e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+config_check_ready(const struct settings *s, struct exo_error *e)
+{
+	return config_check_ready_key(s, NULL, NULL, e);
 }
 
 /* ---- checks across keys ---- */

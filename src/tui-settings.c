@@ -83,7 +83,9 @@ check_typed(struct form *f, char *value, size_t cap)
 	*f->scratch = *f->work;
 	err_clear(&err);
 	if (config_set(f->scratch, k->section, k->name, value, &err) !=
-	    EXO_OK || config_check_ports(f->scratch, &err) != EXO_OK) {
+	    EXO_OK || config_check_ready_key(f->scratch, k->section, k->name,
+	    &err) != EXO_OK || config_check_ports(f->scratch, &err) !=
+	    EXO_OK) {
 		str_copy(f->error, err.msg, sizeof(f->error));
 		return 0;
 	}
@@ -143,18 +145,22 @@ draw_row(struct tui *t, struct form *f, int i, int y)
 static void
 draw_bottom(struct tui *t, struct form *f)
 {
-	char	lines[HELP_ROWS][TUI_LOG_LINE_MAX];
-	size_t	n;
-	int	y = t->rows - HELP_ROWS - 3;
+	char		 lines[HELP_ROWS + 1][TUI_LOG_LINE_MAX];
+	const char	*text = tr(f->keys[f->sel].help);
+	size_t		 n;
+	int		 y = t->rows - HELP_ROWS - 3, attr = TUI_PLAIN;
 
 	mvhline(y++, 0, ACS_HLINE, t->cols);
-	n = tui_wrap(tr(f->keys[f->sel].help), t->cols - 2, lines, HELP_ROWS);
-	for (size_t i = 0; i < HELP_ROWS; i++)
+	/* A refused value takes the place of the help, so it is not cut. */
+	if (f->error[0] != '\0') {
+		text = f->error;
+		attr = tui_attr(t, TUI_ERROR);
+	}
+	n = tui_wrap(text, t->cols - 2, lines, HELP_ROWS + 1);
+	for (size_t i = 0; i < HELP_ROWS + 1; i++)
 		tui_put(stdscr, y + (int)i, 1, t->cols - 1, i < n ? lines[i] :
-		    "", TUI_PLAIN);
-	y += HELP_ROWS;
-	tui_put(stdscr, y++, 1, t->cols - 1, f->error, tui_attr(t,
-	    TUI_ERROR));
+		    "", attr);
+	y += HELP_ROWS + 1;
 	tui_put(stdscr, y, 0, t->cols, f->editing ? _("Enter accepts the "
 	    "value, Esc drops it.") : _("Enter changes the value, F2 or "
 	    "Ctrl+S saves the file, Esc closes."), tui_attr(t, TUI_KEY));

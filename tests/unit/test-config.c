@@ -645,6 +645,30 @@ TEST(check_ready_names_setting)
 	CHECK(strstr(e.msg, "not an https URL") != NULL);
 }
 
+TEST(check_ready_one_key)
+{
+	struct exo_error	e;
+
+	config_defaults(&settings_a);
+	snprintf(settings_a.microsoft.client_id,
+	    sizeof(settings_a.microsoft.client_id), "not a guid");
+	settings_a.microsoft.tenant[0] = '\0';
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft",
+	    "client_id", &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "client_id = not a guid in [microsoft]") != NULL);
+	CHECK(strstr(e.msg, "is not a GUID") != NULL);
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft", "tenant",
+	    &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "tenant in [microsoft]") != NULL);
+	/* A key without a readiness check passes. */
+	CHECK_INT(config_check_ready_key(&settings_a, "pop3", "port", &e), 0);
+	snprintf(settings_a.microsoft.client_id,
+	    sizeof(settings_a.microsoft.client_id),
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft",
+	    "client_id", &e), 0);
+}
+
 TEST(ports_of_servers_must_differ)
 {
 	struct exo_error	e;
@@ -801,6 +825,7 @@ main(void)
 	RUN(load_resolves_relative_paths);
 	RUN(save_keeps_comments_and_order);
 	RUN(check_ready_names_setting);
+	RUN(check_ready_one_key);
 	RUN(ports_of_servers_must_differ);
 	RUN(save_keeps_absolute_paths);
 	RUN(oauth_url_from_settings);

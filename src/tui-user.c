@@ -88,26 +88,27 @@ plain_ascii(const char *pw)
 static void
 password_type(struct tui *t, const char *login)
 {
-	struct exo_error	err;
-	char			pw[USER_PASSWORD_MAX], again[USER_PASSWORD_MAX];
-	char			text[128];
-	int			rc;
+	const char		*title = _("Login password");
+	struct exo_error	 err;
+	char			 pw[USER_PASSWORD_MAX];
+	char			 again[USER_PASSWORD_MAX], text[128];
+	int			 rc;
 
 	pw[0] = again[0] = '\0';
-	if (!tui_input(t, _("Password"), _("The password the devices already "
-	    "use (plain ASCII of up to 20 characters works on every "
-	    "device):"), pw, sizeof(pw), 1))
+	if (!tui_input(t, title, _("The password the devices already use "
+	    "(plain ASCII of up to 20 characters works on every device):"),
+	    pw, sizeof(pw), 1))
 		goto out;
-	if (!tui_input(t, _("Password"), _("The same password again:"), again,
+	if (!tui_input(t, title, _("The same password again:"), again,
 	    sizeof(again), 1))
 		goto out;
 	if (strcmp(pw, again) != 0) {
-		tui_message(t, _("Password"), _("The two passwords differ; "
-		    "nothing was changed."));
+		tui_message(t, title, _("The two passwords differ; nothing was "
+		    "changed."));
 		goto out;
 	}
-	if (!plain_ascii(pw) && !tui_confirm(t, _("Password"), _("The "
-	    "password contains non-ASCII characters or quotes. Many printers "
+	if (!plain_ascii(pw) && !tui_confirm(t, title, _("The password "
+	    "contains non-ASCII characters or quotes. Many printers "
 	    "and scanners cannot type them or send them in another "
 	    "encoding; plain ASCII letters and digits work on every device. "
 	    "Use this password anyway?")))
@@ -130,12 +131,12 @@ tui_password(struct tui *t)
 	char			 pw[USER_PASSWORD_MAX];
 	int			 c;
 
-	if (!selected_login(t, _("Password"), login))
+	if (!selected_login(t, _("Login password"), login))
 		return;
 	items[0] = _("Generate a new password");
 	items[1] = _("Type the password the devices already use");
-	c = tui_choose(t, _("Password"), _("The devices must then use the "
-	    "new password."), items, 2);
+	c = tui_choose(t, _("Login password"), _("The devices must then use "
+	    "the new password."), items, 2);
 	if (c == 1)
 		password_type(t, login);
 	if (c != 0)

@@ -754,6 +754,8 @@ events_open(struct admin_remote *r)
 
 	if (m == NULL)
 		return EXO_ERR_NOMEM;
+	/* The serve's recent events come first, so the log pane starts full. */
+	control_msg_int(m, "backlog", 1);
 	rc = control_msg_end(m);
 	if (rc == EXO_OK && (r->events = conn_open(r->base.data_dir,
 	    NULL)) == NULL)

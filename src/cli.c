@@ -351,22 +351,43 @@ serve_on_reload(void)
 	service_reload(serving);
 }
 
+static void
+serve_control_failed(const struct exo_error *err)
+{
+	ev_emit(EV_WARN, 0, "serve.control_failed", "The screen cannot "
+	    "attach to this serve: {error}", "error", err->msg, (char *)NULL);
+}
+
 /*
- * Opens the control channel, so a screen can attach to this serve; the
- * serve runs on without it. NULL when it failed.
+ * Makes the control channel before the servers start, so its backlog
+ * holds their events; the serve runs on without it. NULL when it failed.
  */
 static struct control *
-serve_control(struct service *sv)
+serve_control_open(struct service *sv)
 {
 	struct control		*ctl;
 	struct exo_error	 err;
 
 	err_clear(&err);
-	if (control_start(sv, &ctl, &err) != EXO_OK)
-		ev_emit(EV_WARN, 0, "serve.control_failed", "The screen "
-		    "cannot attach to this serve: {error}", "error", err.msg,
-		    (char *)NULL);
+	if (control_open(sv, &ctl, &err) != EXO_OK) {
+		serve_control_failed(&err);
+		return NULL;
+	}
 	return ctl;
+}
+
+/* Listens on the control channel, so a screen can attach; NULL on failure. */
+static struct control *
+serve_control_listen(struct control *ctl)
+{
+	struct exo_error	 err;
+
+	err_clear(&err);
+	if (ctl == NULL || control_listen(ctl, &err) == EXO_OK)
+		return ctl;
+	serve_control_failed(&err);
+	control_stop(ctl);
+	return NULL;
 }
 
 int
@@ -393,11 +414,14 @@ cli_serve(struct cli_args *a)
 	serving = sv;
 	plat_on_signals(serve_on_stop, serve_on_reload);
 	cli_alerts_start();
-	if (service_start(sv, &err) != EXO_OK)
+	ctl = serve_control_open(sv);
+	if (service_start(sv, &err) != EXO_OK) {
+		control_stop(ctl);
 		goto out;		/* logged to stderr and the log file */
+	}
 	plat_svc_running();
 
-	ctl = serve_control(sv);
+	ctl = serve_control_listen(ctl);
 	service_wait(sv);
 	control_stop(ctl);
 	service_stop(sv);

@@ -43,5 +43,33 @@ class LogViewTests(harness.ProductTest):
         screen.wait("EXIT=0")
 
 
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class AttachedLogTests(harness.ProductTest):
+    SERVE = True
+
+    def test_log_starts_with_serve_events(self):
+        login, password = self.login()
+        raw, reply = self.pop3_login()
+        self.assertTrue(reply.startswith("+OK"), reply)
+        raw.cmd("QUIT")
+        raw.close()
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"^POP3 +running")
+        # The pane shows the newest events from before the screen opened.
+        screen.wait(r"%s logged in from 127\.0\.0\.1" % login)
+        # The full log has those of the serve's start too, in order.
+        screen.keys("l")
+        screen.wait(r"^Log: \d+ lines")
+        screen.keys("Home")
+        screen.wait(r"POP3 server listening on 127\.0\.0\.1 port %d" %
+                    self.product.pop3_port)
+        text = screen.text()
+        self.assertLess(text.index("POP3 server listening"),
+                        text.index("logged in from"), text)
+        screen.keys("Escape", "q")
+        screen.wait("EXIT=0")
+
+
 if __name__ == "__main__":
     unittest.main()

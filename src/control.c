@@ -222,6 +222,8 @@ ctl_server_info(struct ctl_client *c)
 	control_msg_str(m, "listen", s.status.listen);
 	control_msg_int(m, "port", s.status.port);
 	control_msg_str(m, "last_error", s.status.last_error);
+	control_msg_int(m, "bound_tls_port", s.status.tls_port);
+	control_msg_str(m, "tls_fingerprint", s.status.tls_fingerprint);
 	control_msg_int(m, "enabled", s.enabled);
 	control_msg_int(m, "starttls", s.starttls);
 	control_msg_int(m, "tls_port", s.tls_port);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "i18n.h"
 #include "plat.h"
+#include "tls-cert.h"
 #include "tui.h"
 #include "util.h"
 
@@ -23,6 +24,8 @@
 #define HELP_ROWS 3
 /* Rows of the problem text on a first run. */
 #define PROBLEM_ROWS 4
+/* Rows of the certificate fingerprint line. */
+#define FINGERPRINT_ROWS 3
 
 struct form {
 	struct settings		*work;		/* what Save writes */
@@ -36,6 +39,8 @@ struct form {
 	const char		*problem;
 	int			 problem_key;	/* -1: none */
 	int			 dirty;
+	/* SHA-256 of the device certificate; empty when unknown. */
+	char			 fingerprint[TLS_CERT_FINGERPRINT_MAX];
 };
 
 static int
@@ -117,6 +122,49 @@ draw_problem(struct tui *t, const struct form *f, int *y)
 	(*y)++;
 }
 
+/*
+ * Finds the fingerprint of the device certificate: the one a running
+ * server (of this process or of the serve) uses, else that of the
+ * certificate file the settings name or the generated one, if any.
+ */
+static void
+find_fingerprint(struct tui *t, struct form *f)
+{
+	const struct settings	*s = f->work;
+	char			 path[PLAT_PATH_MAX];
+
+	f->fingerprint[0] = '\0';
+	tui_servers_refresh(t);
+	for (int k = 0; k < SERVER_COUNT && f->fingerprint[0] == '\0'; k++)
+		str_copy(f->fingerprint, t->servers[k].status.tls_fingerprint,
+		    sizeof(f->fingerprint));
+	if (f->fingerprint[0] != '\0')
+		return;
+	if (s->tls.certificate[0] != '\0')
+		str_copy(path, s->tls.certificate, sizeof(path));
+	else if (plat_path_join(path, s->data_dir, TLS_CERT_FILE_NAME) != 0)
+		return;
+	if (plat_file_exists(path) &&
+	    tls_cert_fingerprint(path, f->fingerprint, NULL) != EXO_OK)
+		f->fingerprint[0] = '\0';
+}
+
+static void
+draw_fingerprint(struct tui *t, const struct form *f, int *y)
+{
+	char	text[TLS_CERT_FINGERPRINT_MAX + 128];
+	char	lines[FINGERPRINT_ROWS][TUI_LOG_LINE_MAX];
+	size_t	n;
+
+	if (f->fingerprint[0] == '\0')
+		return;
+	snprintf(text, sizeof(text), _("Device certificate fingerprint "
+	    "(SHA-256): %s"), f->fingerprint);
+	n = tui_wrap(text, t->cols - 2, lines, FINGERPRINT_ROWS);
+	for (size_t i = 0; i < n; i++)
+		tui_put(stdscr, (*y)++, 1, t->cols - 1, lines[i], TUI_PLAIN);
+}
+
 static void
 draw_row(struct tui *t, struct form *f, int i, int y)
 {
@@ -182,6 +230,7 @@ form_draw(struct tui *t, struct form *f)
 	    f->dirty ? _(" (changed, not saved)") : "");
 	tui_put(stdscr, 0, 0, t->cols, title, tui_attr(t, TUI_TITLE));
 	draw_problem(t, f, &y);
+	draw_fingerprint(t, f, &y);
 	rows = t->rows - HELP_ROWS - 3 - y;
 	if (f->sel < f->top)
 		f->top = f->sel;
@@ -354,6 +403,7 @@ tui_settings(struct tui *t, const char *problem)
 		f.nkeys++;
 	f.problem = problem;
 	find_problem_key(&f);
+	find_fingerprint(t, &f);
 
 	while (!done && !t->quit) {
 		form_draw(t, &f);

@@ -2,12 +2,39 @@
 the device certificate fingerprint, and the language.
 """
 
+import base64
+import hashlib
+import os
 import re
 import shutil
 import unittest
 
 import harness
 from test_screen import Screen
+
+
+def cert_fingerprint(path):
+    """The SHA-256 fingerprint of the PEM certificate at PATH, AB:CD:..."""
+    with open(path) as f:
+        pem = f.read()
+    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END")[0]
+    digest = hashlib.sha256(base64.b64decode(body)).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def shown_fingerprint(text):
+    """The fingerprint the Settings form shows, its rows joined."""
+    joined = re.sub(r"\s+", "", text)
+    found = re.search(r"\(SHA-256\):((?:[0-9A-F]{2}:){31}[0-9A-F]{2})",
+                      joined)
+    return found.group(1) if found else None
+
+
+def enable_starttls(product):
+    with open(product.conf) as f:
+        text = f.read()
+    with open(product.conf, "w") as f:
+        f.write(text.replace("[pop3]\n", "[pop3]\nstarttls = yes\n", 1))
 
 
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
@@ -55,6 +82,47 @@ class SettingsFormTests(harness.ProductTest):
         screen.keys("Escape")
         screen.wait(r"Users \(0\)")
         screen.keys("q")
+        screen.wait("EXIT=0")
+
+    def test_fingerprint_shown(self):
+        enable_starttls(self.product)
+        screen = self.open_screen()
+        screen.wait(r"Users \(0\)")
+        screen.keys("t")
+        screen.wait("Which server")
+        screen.keys("2")
+        screen.wait(r"^POP3 +running")
+        screen.keys("s")
+        screen.wait(r"^Settings: ")
+        screen.wait(r"Device certificate fingerprint")
+        cert = os.path.join(self.product.dir, "device-cert.pem")
+        self.assertEqual(shown_fingerprint(screen.text()),
+                         cert_fingerprint(cert), screen.text())
+        screen.keys("Escape", "q")
+        screen.wait("EXIT=0")
+
+
+@unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
+class AttachedSettingsTests(harness.ProductTest):
+    USERS = []
+    SERVE = False
+
+    def test_fingerprint_from_serve(self):
+        enable_starttls(self.product)
+        self.product.serve()
+        cert = os.path.join(self.product.dir, "device-cert.pem")
+        want = cert_fingerprint(cert)
+        # The serve's own value arrives over the control channel, even
+        # when the file beside the settings is gone.
+        os.rename(cert, cert + ".moved")
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"^POP3 +running +\S+ +STLS")
+        screen.keys("s")
+        screen.wait(r"Device certificate fingerprint")
+        self.assertEqual(shown_fingerprint(screen.text()), want,
+                         screen.text())
+        screen.keys("Escape", "q")
         screen.wait("EXIT=0")
 
 

@@ -695,6 +695,27 @@ cli_unknown(const struct cli_args *a)
 	return CLI_USAGE;
 }
 
+/*
+ * Switches to [ui] language of the settings file when it names one, so
+ * help and usage errors follow it as the commands do. A missing or
+ * invalid file leaves the system's language; the command reports it.
+ */
+static void
+cli_settings_language(const char *config)
+{
+	struct settings		*s;
+	char			 path[PLAT_PATH_MAX];
+
+	if (config_locate(config, path, NULL) != EXO_OK ||
+	    !plat_file_exists(path) || (s = malloc(sizeof(*s))) == NULL)
+		return;
+	if (config_load(path, s, NULL) == EXO_OK &&
+	    strcmp(s->ui.language, "auto") != 0)
+		i18n_set_language(s->ui.language);
+	plat_wipe(s, sizeof(*s));
+	free(s);
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -712,6 +733,7 @@ cli_main(int argc, char **argv)
 	rc = cli_parse(argc, argv, &a, &help, &version);
 	if (rc != CLI_OK)
 		return rc;
+	cli_settings_language(a.config);
 
 	if (a.nwords == 0) {
 		if (version) {

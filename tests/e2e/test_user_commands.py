@@ -57,3 +57,22 @@ class UserCommandTest(ProductTest):
         password = re.search(r'"password": *"([^"]+)"',
                              proc.stdout.decode()).group(1)
         self.extra_secrets.append(password)
+
+
+class HelpLanguageTest(ProductTest):
+    USERS = []
+    SERVE = False
+
+    def test_help_follows_settings_language(self):
+        self.product.write_conf(extra="[ui]\nlanguage = de\n")
+        proc = self.product.run("--help")
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("Aufruf: exoconnect", proc.stdout.decode())
+        proc = self.product.run("user", "list", "--help")
+        self.assertEqual(proc.returncode, 0)
+        self.assertNotIn("Usage:", proc.stdout.decode())
+
+    def test_help_auto_follows_system(self):
+        self.product.write_conf(extra="[ui]\nlanguage = auto\n")
+        proc = self.product.run("--help")
+        self.assertIn("Usage: exoconnect", proc.stdout.decode())

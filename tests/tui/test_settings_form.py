@@ -101,11 +101,34 @@ class SettingsFormTests(harness.ProductTest):
         screen.keys("Escape", "q")
         screen.wait("EXIT=0")
 
+    def test_language_applies_at_once(self, screen=None):
+        if screen is None:
+            screen = self.open_screen()
+        screen.wait(r"Users \(0\)")
+        screen.keys("s")
+        screen.wait(r"^Settings: ")
+        self.select_setting(screen, "[ui] language")
+        screen.keys("Enter", *(["BSpace"] * 10))
+        screen.keys("de", "Enter")
+        screen.wait(r"^>\[ui\] language +de")
+        screen.keys("F2")
+        # The form and then the main screen redraw in German; with
+        # servers running, the restart question comes in German first.
+        found = screen.wait(r"Eingabetaste|Server neu starten")
+        if found.group(0) != "Eingabetaste":
+            screen.keys("n")
+            screen.wait(r"Eingabetaste")
+        screen.keys("Escape")
+        screen.wait(r"Benutzer \(0\)")
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
 
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")
 class AttachedSettingsTests(harness.ProductTest):
     USERS = []
     SERVE = False
+    select_setting = SettingsFormTests.select_setting
 
     def test_fingerprint_from_serve(self):
         enable_starttls(self.product)
@@ -124,6 +147,13 @@ class AttachedSettingsTests(harness.ProductTest):
                          screen.text())
         screen.keys("Escape", "q")
         screen.wait("EXIT=0")
+
+    def test_language_applies_at_once(self):
+        self.product.serve()
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"^POP3 +running")
+        SettingsFormTests.test_language_applies_at_once(self, screen)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,24 @@ class UserDialogTests(harness.ProductTest):
         screen.keys("q")
         screen.wait("EXIT=0")
 
+    def test_password_title_in_japanese(self):
+        screen = self.open_screen(extra_env={"LANG": "ja_JP.UTF-8"})
+        screen.keys("p")
+        screen.wait("ログインパスワード")
+        self.assertNotRegex(screen.text(), r"─ PW ")
+        screen.keys("Escape", "q")
+        screen.wait("EXIT=0")
+
+    def test_test_steps_in_japanese(self):
+        screen = self.open_screen(extra_env={"LANG": "ja_JP.UTF-8"})
+        screen.keys("e")
+        screen.wait("SMTP XOAUTH2 ログイン: ok", timeout=60)
+        text = screen.text()
+        self.assertIn("トークン更新: ok", text)
+        self.assertNotIn("token refresh", text)
+        screen.keys("Enter", "q")
+        screen.wait("EXIT=0")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -359,8 +359,9 @@ serve_control_failed(const struct exo_error *err)
 }
 
 /*
- * Makes the control channel before the servers start, so its backlog
- * holds their events; the serve runs on without it. NULL when it failed.
+ * Makes the control channel before the servers start, so that its backlog
+ * contains their events. The serve runs on without it. Returns NULL when
+ * it failed.
  */
 static struct control *
 serve_control_open(struct service *sv)

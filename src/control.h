@@ -51,7 +51,7 @@ struct control;
  * Makes the control channel of sv without listening yet, and starts
  * keeping the newest CONTROL_BACKLOG_MAX events of level info and above,
  * which a "subscribe" request with "backlog": 1 receives first. Call
- * before service_start, so that the backlog holds the start's events.
+ * before service_start, so that the backlog contains the start's events.
  */
 int control_open(struct service *sv, struct control **out,
     struct exo_error *e);

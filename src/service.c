@@ -457,7 +457,7 @@ server_tls_setup(struct server *srv, struct exo_error *e)
 
 /* Opens the implicit-TLS listener of srv when tls_port is set. */
 /*
- * Names the server of this process that holds port, when listening on
+ * Names the server of this process that listens on port, when listening on
  * it failed with rc EXO_ERR_ADDRINUSE, so the message does not send the
  * admin looking for another program. Returns rc.
  */

@@ -91,7 +91,7 @@ class ServersPaneTests(harness.ProductTest):
         screen.keys("Enter")
         screen.wait("The POP3 server could not start")
         screen.wait("The SMTP server could not start")
-        # One dialog holds both failures.
+        # One dialog contains both failures.
         screen.keys("Enter")
         screen.wait(r"^POP3 +failed")
         screen.wait(r"^SMTP +failed")

@@ -13,32 +13,96 @@
 #include "tui.h"
 #include "util.h"
 
-/* Runs on the emitting thread, one event at a time. */
-static void
-tui_log_event(const struct ev *ev, void *ctx)
+/* Copies the template and parameters of ev into one allocation. */
+static char *
+source_new(const struct ev *ev)
 {
-	struct tui_log		*lg = ctx;
-	struct tui_log_line	*line;
-	char			 when[32];
-	size_t			 n;
+	size_t	len = strlen(ev->text) + 1, at;
+	char	*src;
 
-	if (ev->level < EV_INFO)
-		return;
+	for (int i = 0; i < ev->nparams; i++)
+		len += strlen(ev->params[i].name) + 1 +
+		    strlen(ev->params[i].value) + 1;
+	if ((src = malloc(len)) == NULL)
+		return NULL;
+	at = str_copy(src, ev->text, len) + 1;
+	for (int i = 0; i < ev->nparams; i++) {
+		at += str_copy(src + at, ev->params[i].name, len - at) + 1;
+		at += str_copy(src + at, ev->params[i].value, len - at) + 1;
+	}
+	return src;
+}
+
+/* Renders line->text from its source in the current language. */
+static void
+line_render(struct tui_log_line *line, const struct ev *ev)
+{
+	char	when[32];
+	size_t	n;
+
 	plat_format_time(ev->time, when);
-	plat_mutex_lock(lg->mu);
-	if (lg->count == TUI_LOG_LINES) {
-		line = &lg->lines[lg->first];
-		lg->first = (lg->first + 1) % TUI_LOG_LINES;
-	} else
-		line = &lg->lines[(lg->first + lg->count++) % TUI_LOG_LINES];
-	line->level = ev->level;
 	/* "17:40:02 " from "2026-12-04T17:40:02Z". */
 	memcpy(line->text, when + 11, 8);
 	line->text[8] = ' ';
 	n = ev_render_display(ev, tr(ev->text), line->text + 9,
 	    sizeof(line->text) - 9);
 	line->text[9 + n] = '\0';
+}
+
+/* Runs on the emitting thread, one event at a time. */
+static void
+tui_log_event(const struct ev *ev, void *ctx)
+{
+	struct tui_log		*lg = ctx;
+	struct tui_log_line	*line;
+
+	if (ev->level < EV_INFO)
+		return;
+	plat_mutex_lock(lg->mu);
+	if (lg->count == TUI_LOG_LINES) {
+		line = &lg->lines[lg->first];
+		lg->first = (lg->first + 1) % TUI_LOG_LINES;
+	} else
+		line = &lg->lines[(lg->first + lg->count++) % TUI_LOG_LINES];
+	free(line->source);
+	line->level = ev->level;
+	line->source = source_new(ev);
+	line->nparams = ev->nparams;
+	line->time = ev->time;
+	line_render(line, ev);
 	lg->added++;
+	plat_mutex_unlock(lg->mu);
+}
+
+void
+tui_log_rerender(struct tui *t)
+{
+	struct tui_log		*lg = &t->log;
+	struct tui_log_line	*line;
+	struct ev		 ev;
+	const char		*p;
+
+	if (lg->mu == NULL)
+		return;
+	plat_mutex_lock(lg->mu);
+	for (size_t i = 0; i < lg->count; i++) {
+		line = &lg->lines[(lg->first + i) % TUI_LOG_LINES];
+		if (line->source == NULL)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.level = line->level;
+		ev.time = line->time;
+		ev.id = "";
+		ev.text = p = line->source;
+		ev.nparams = line->nparams;
+		for (int k = 0; k < ev.nparams; k++) {
+			p += strlen(p) + 1;
+			ev.params[k].name = p;
+			p += strlen(p) + 1;
+			ev.params[k].value = p;
+		}
+		line_render(line, &ev);
+	}
 	plat_mutex_unlock(lg->mu);
 }
 
@@ -64,6 +128,8 @@ tui_log_close(struct tui *t)
 
 	if (lg->mu != NULL && lg->handle >= 0)
 		t->adm->ops->unsubscribe(t->adm, lg->handle);
+	for (size_t i = 0; lg->lines != NULL && i < TUI_LOG_LINES; i++)
+		free(lg->lines[i].source);
 	free(lg->lines);
 	if (lg->mu != NULL)
 		plat_mutex_free(lg->mu);

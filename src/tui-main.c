@@ -483,6 +483,7 @@ tui_apply_language(struct tui *t)
 	i18n_set_language(s->ui.language);
 	plat_wipe(s, sizeof(*s));
 	free(s);
+	tui_log_rerender(t);
 }
 
 static int

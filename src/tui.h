@@ -77,7 +77,15 @@ struct tui_user {
 
 struct tui_log_line {
 	enum ev_level	level;
-	char		text[TUI_LOG_LINE_MAX];
+	char		text[TUI_LOG_LINE_MAX];	/* rendered, with the time */
+	/*
+	 * The event, to render it again in another language: its English
+	 * template, then each parameter's name and value, each ended by a
+	 * NUL; NULL when out of memory.
+	 */
+	char		*source;
+	int		 nparams;
+	int64_t		 time;
 };
 
 /* The log ring, filled by the event subscriber on any thread. */
@@ -161,6 +169,7 @@ int tui_log_open(struct tui *t);
 void tui_log_close(struct tui *t);
 void tui_log_draw(struct tui *t, int y, int h);
 void tui_log_view(struct tui *t);
+void tui_log_rerender(struct tui *t);
 
 /* tui-dialog.c */
 void *tui_box(struct tui *t, int h, int w, const char *title);

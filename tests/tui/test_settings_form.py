@@ -104,7 +104,11 @@ class SettingsFormTests(harness.ProductTest):
     def test_language_applies_at_once(self, screen=None):
         if screen is None:
             screen = self.open_screen()
-        screen.wait(r"Users \(0\)")
+            screen.wait(r"Users \(0\)")
+            screen.keys("t")
+            screen.wait("Which server")
+            screen.keys("2")
+        screen.wait(r"POP3 server listening")
         screen.keys("s")
         screen.wait(r"^Settings: ")
         self.select_setting(screen, "[ui] language")
@@ -120,6 +124,10 @@ class SettingsFormTests(harness.ProductTest):
             screen.wait(r"Eingabetaste")
         screen.keys("Escape")
         screen.wait(r"Benutzer \(0\)")
+        # Log lines from before the change are in German too.
+        screen.wait(r"POP3-Server lauscht auf 127\.0\.0\.1 Port %d" %
+                    self.product.pop3_port)
+        self.assertNotIn("POP3 server listening", screen.text())
         screen.keys("q")
         screen.wait("EXIT=0")
 

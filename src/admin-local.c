@@ -229,6 +229,9 @@ local_settings_save(struct admin *a, const struct settings *s,
 	int			 rc;
 
 	*pending = 0;
+	rc = config_check_ports(s, e);
+	if (rc != EXO_OK)
+		return rc;
 	rc = config_save(s, e);
 	if (rc != EXO_OK)
 		return rc;
@@ -260,7 +263,9 @@ local_settings_restart(struct admin *a, struct exo_error *e)
 	plat_mutex_lock(l->mu);
 	for (int k = 0; k < SERVER_COUNT; k++) {
 		service_server_status(l->sv, (enum server_kind)k, &st);
-		ran[k] = st.state == SERVER_RUNNING;
+		/* A server that failed may start with the new settings. */
+		ran[k] = st.state == SERVER_RUNNING ||
+		    st.state == SERVER_FAILED;
 	}
 	service_stop(l->sv);
 	rc = apply_pending(l, e);

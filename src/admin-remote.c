@@ -305,6 +305,9 @@ remote_server_info(struct admin *a, enum server_kind kind,
 	out->status.port = (unsigned)doc_int(d, "port");
 	doc_str(d, "last_error", out->status.last_error,
 	    sizeof(out->status.last_error));
+	out->status.tls_port = (unsigned)doc_int(d, "bound_tls_port");
+	doc_str(d, "tls_fingerprint", out->status.tls_fingerprint,
+	    sizeof(out->status.tls_fingerprint));
 	out->enabled = (int)doc_int(d, "enabled");
 	out->starttls = (int)doc_int(d, "starttls");
 	out->tls_port = (unsigned)doc_int(d, "tls_port");
@@ -754,6 +757,8 @@ events_open(struct admin_remote *r)
 
 	if (m == NULL)
 		return EXO_ERR_NOMEM;
+	/* The serve's recent events come first, so the log pane starts full. */
+	control_msg_int(m, "backlog", 1);
 	rc = control_msg_end(m);
 	if (rc == EXO_OK && (r->events = conn_open(r->base.data_dir,
 	    NULL)) == NULL)

@@ -81,7 +81,8 @@ struct admin_ops {
 	/* config_check_ready on those settings, at once. */
 	int	(*settings_ready)(struct admin *a, struct exo_error *e);
 	/*
-	 * Writes s to the settings file (config_save). When no server runs,
+	 * Checks s with config_check_ports and writes it to the settings
+	 * file (config_save). When no server runs,
 	 * the settings apply at once; else they wait for settings_restart
 	 * or the next start, and *pending is set to 1. Waits while a start
 	 * or stop is under way, so the screen saves only when none is.
@@ -90,7 +91,8 @@ struct admin_ops {
 		    int *pending, struct exo_error *e);
 	/*
 	 * Stops the running servers, applies the saved settings and starts
-	 * the same servers again.
+	 * them again, together with those that had failed to start. Returns
+	 * the first failure; server_info shows which server failed.
 	 */
 	int	(*settings_restart)(struct admin *a, struct exo_error *e);
 

@@ -515,6 +515,24 @@ cli_user_delete(struct cli_args *a)
 	return rc;
 }
 
+/*
+ * Copies the login as stored for name, which matches it without regard
+ * to ASCII case, so the devices get the spelling the store has.
+ */
+static void
+stored_login(struct service *sv, const char *name, char out[USER_LOGIN_MAX])
+{
+	struct user	*u = calloc(1, sizeof(*u));
+
+	str_copy(out, name, USER_LOGIN_MAX);
+	if (u == NULL)
+		return;
+	if (userdb_get(service_userdb(sv), name, u, NULL) == EXO_OK)
+		str_copy(out, u->login, USER_LOGIN_MAX);
+	user_wipe(u);
+	free(u);
+}
+
 int
 cli_user_reset_password(struct cli_args *a)
 {
@@ -522,6 +540,7 @@ cli_user_reset_password(struct cli_args *a)
 	struct exo_error	 err;
 	struct buf		 b;
 	char			 password[USER_PASSWORD_MAX];
+	char			 login[USER_LOGIN_MAX];
 	int			 rc;
 
 	if ((rc = cli_open(a, 0, &sv)) != CLI_OK)
@@ -533,15 +552,16 @@ cli_user_reset_password(struct cli_args *a)
 		rc = CLI_FAIL;
 		goto out;
 	}
+	stored_login(sv, a->args[0], login);
 	if (a->seen & CLI_OPT_JSON) {
 		buf_init(&b);
 		buf_puts(&b, "{");
-		json_member(&b, "login", a->args[0], 1);
+		json_member(&b, "login", login, 1);
 		json_member(&b, "password", password, 0);
 		buf_puts(&b, "}\n");
 		cli_flush_buf(&b);
 	} else {
-		cli_out(_("Login username: %s\n"), a->args[0]);
+		cli_out(_("Login username: %s\n"), login);
 		cli_out(_("Login password: %s\n"), password);
 		cli_out("%s", _("The password is shown only once.\n"));
 	}

@@ -357,22 +357,44 @@ serve_on_reload(void)
 	service_reload(serving);
 }
 
+static void
+serve_control_failed(const struct exo_error *err)
+{
+	ev_emit(EV_WARN, 0, "serve.control_failed", "The screen cannot "
+	    "attach to this serve: {error}", "error", err->msg, (char *)NULL);
+}
+
 /*
- * Opens the control channel, so a screen can attach to this serve; the
- * serve runs on without it. NULL when it failed.
+ * Makes the control channel before the servers start, so that its backlog
+ * contains their events. The serve runs on without it. Returns NULL when
+ * it failed.
  */
 static struct control *
-serve_control(struct service *sv)
+serve_control_open(struct service *sv)
 {
 	struct control		*ctl;
 	struct exo_error	 err;
 
 	err_clear(&err);
-	if (control_start(sv, &ctl, &err) != EXO_OK)
-		ev_emit(EV_WARN, 0, "serve.control_failed", "The screen "
-		    "cannot attach to this serve: {error}", "error", err.msg,
-		    (char *)NULL);
+	if (control_open(sv, &ctl, &err) != EXO_OK) {
+		serve_control_failed(&err);
+		return NULL;
+	}
 	return ctl;
+}
+
+/* Listens on the control channel, so a screen can attach; NULL on failure. */
+static struct control *
+serve_control_listen(struct control *ctl)
+{
+	struct exo_error	 err;
+
+	err_clear(&err);
+	if (ctl == NULL || control_listen(ctl, &err) == EXO_OK)
+		return ctl;
+	serve_control_failed(&err);
+	control_stop(ctl);
+	return NULL;
 }
 
 int
@@ -400,11 +422,14 @@ cli_serve(struct cli_args *a)
 	serving = sv;
 	plat_on_signals(serve_on_stop, serve_on_reload);
 	cli_alerts_start();
-	if (service_start(sv, &err) != EXO_OK)
+	ctl = serve_control_open(sv);
+	if (service_start(sv, &err) != EXO_OK) {
+		control_stop(ctl);
 		goto out;		/* logged to stderr and the log file */
+	}
 	plat_svc_running();
 
-	ctl = serve_control(sv);
+	ctl = serve_control_listen(ctl);
 	service_wait(sv);
 	control_stop(ctl);
 	service_stop(sv);
@@ -689,6 +714,27 @@ cli_unknown(const struct cli_args *a)
 	return CLI_USAGE;
 }
 
+/*
+ * Switches to [ui] language of the settings file when it names one, so
+ * help and usage errors follow it as the commands do. A missing or
+ * invalid file leaves the system's language; the command reports it.
+ */
+static void
+cli_settings_language(const char *config)
+{
+	struct settings		*s;
+	char			 path[PLAT_PATH_MAX];
+
+	if (config_locate(config, path, NULL) != EXO_OK ||
+	    !plat_file_exists(path) || (s = malloc(sizeof(*s))) == NULL)
+		return;
+	if (config_load(path, s, NULL) == EXO_OK &&
+	    strcmp(s->ui.language, "auto") != 0)
+		i18n_set_language(s->ui.language);
+	plat_wipe(s, sizeof(*s));
+	free(s);
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -706,6 +752,7 @@ cli_main(int argc, char **argv)
 	rc = cli_parse(argc, argv, &a, &help, &version);
 	if (rc != CLI_OK)
 		return rc;
+	cli_settings_language(a.config);
 
 	if (a.nwords == 0) {
 		if (version) {

@@ -295,6 +295,10 @@ config_parse(const char *path, const char *text, size_t len,
 		rc = err_set(e, EXO_ERR_INVALID, "%s: trusted_devices in [smtp] "
 		    "is set but trusted_user is empty; set trusted_user to the "
 		    "local user these devices send as", path);
+	if (rc == 0 && (rc = config_check_ports(s, e)) != 0 && e != NULL) {
+		str_copy(msg, e->msg, sizeof(msg));
+		err_set(e, rc, "%s: %s", path, msg);
+	}
 	return rc;
 }
 
@@ -419,17 +423,25 @@ config_put_comment(struct buf *b, const char *text, size_t len)
 	return rc;
 }
 
-/* Appends "name = value" with the value quoted when the parser needs it. */
+/*
+ * Appends "name = value" with the value quoted when the parser needs it.
+ * A path key is written relative to the settings folder when it is
+ * inside it, unless absolute is set.
+ */
 static int
 config_put_key(struct buf *b, const struct settings *s,
-    const struct config_key *k)
+    const struct config_key *k, int absolute)
 {
 	char		 value[CONFIG_LINE_MAX];
 	const char	*p;
 	size_t		 n;
 	int		 quote, rc;
 
-	if (config_get_key(s, k, value, sizeof(value)) != 0)
+	if (absolute && k->type == CONFIG_PATH) {
+		if (str_copy(value, (const char *)s + k->offset,
+		    sizeof(value)) >= sizeof(value))
+			return EXO_ERR_TOOLONG;
+	} else if (config_get_key(s, k, value, sizeof(value)) != 0)
 		return EXO_ERR_TOOLONG;
 	n = strlen(value);
 	if (n == 0)
@@ -494,7 +506,7 @@ config_render(const struct settings *s, struct buf *b)
 				rc = config_put_comment(b, k->help,
 				    strlen(k->help));
 			if (rc == 0)
-				rc = config_put_key(b, s, k);
+				rc = config_put_key(b, s, k, 0);
 			if (rc == 0)
 				rc = buf_puts(b, "\n");
 		}
@@ -577,7 +589,7 @@ config_put_missing(struct config_merge *m, struct buf *b,
 		    !config_changed(m, k))
 			continue;
 		m->written[k - keys] = 1;
-		rc = config_put_key(b, m->s, k);
+		rc = config_put_key(b, m->s, k, 0);
 		if (rc == 0)
 			rc = buf_puts(b, m->eol);
 	}
@@ -629,7 +641,9 @@ config_merge_line(struct config_merge *m, struct config_line *l,
 		rc = buf_printf(t, "%s%s", line, m->eol);
 	} else {
 		m->written[k - config_keys()] = 1;
-		rc = config_put_key(t, m->s, k);
+		/* A path the file spelled absolute stays absolute. */
+		rc = config_put_key(t, m->s, k,
+		    config_path_absolute(l->value));
 		if (rc == 0 && l->comment != NULL)
 			rc = buf_printf(t, " %s", l->comment);
 		if (rc == 0)

@@ -26,6 +26,12 @@ int config_get_key(const struct settings *s, const struct config_key *k,
 /* Formats bytes as "35 MB" when it is a whole number of KB, MB or GB. */
 void config_format_size(long long v, char *buf, size_t cap);
 
+/*
+ * Returns 1 for "/x", "\x", "C:\x" and "C:/x". Both forms are checked on
+ * every platform, as a settings file may move between them.
+ */
+int config_path_absolute(const char *p);
+
 /* Makes a relative path relative to s->data_dir, when that is set. */
 void config_resolve_path(const struct settings *s, char *path, size_t cap);
 

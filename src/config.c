@@ -511,11 +511,7 @@ config_set_key(struct settings *s, const struct config_key *k,
 	return 0;
 }
 
-/*
- * Returns 1 for "/x", "\x", "C:\x" and "C:/x". Both forms are checked on
- * every platform, as a settings file may move between them.
- */
-static int
+int
 config_path_absolute(const char *p)
 {
 	if (p[0] == '/' || p[0] == '\\')
@@ -635,12 +631,10 @@ config_is_guid(const char *t)
 	return 1;
 }
 
-int
-config_check_ready(const struct settings *s, struct exo_error *e)
+static int
+config_ready_client_id(const struct settings *s, const char *file,
+    struct exo_error *e)
 {
-	const char	*file = s->path[0] != '\0' ? s->path : CONFIG_FILE_NAME;
-	const char	*t = s->microsoft.tenant;
-
 	if (s->microsoft.client_id[0] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "client_id in [microsoft] "
 		    "of %s is empty. Set it to the Application (client) ID of "
@@ -652,6 +646,15 @@ config_check_ready(const struct settings *s, struct exo_error *e)
 		    "(client) ID from the Overview page of your app "
 		    "registration in Microsoft Entra.",
 		    s->microsoft.client_id, file);
+	return 0;
+}
+
+static int
+config_ready_tenant(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
+	const char	*t = s->microsoft.tenant;
+
 	if (t[0] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "tenant in [microsoft] of "
 		    "%s is empty. Use common, organizations, your domain or "
@@ -662,16 +665,132 @@ config_check_ready(const struct settings *s, struct exo_error *e)
 		return err_set(e, EXO_ERR_CONFIG, "tenant = %s in [microsoft] "
 		    "of %s is invalid. Use common, organizations, a domain "
 		    "or a Directory (tenant) ID.", t, file);
+	return 0;
+}
+
+static int
+config_ready_authority(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
 	if (!str_has_prefix_case(s->microsoft.authority, "https://") ||
 	    s->microsoft.authority[8] == '\0')
 		return err_set(e, EXO_ERR_CONFIG, "authority = %s in "
 		    "[microsoft] of %s is not an https URL. Use "
 		    "https://login.microsoftonline.com.",
 		    s->microsoft.authority, file);
+	return 0;
+}
+
+static int
+config_ready_resource(const struct settings *s, const char *file,
+    struct exo_error *e)
+{
 	if (!str_has_prefix_case(s->microsoft.resource, "https://"))
 		return err_set(e, EXO_ERR_CONFIG, "resource = %s in "
 		    "[microsoft] of %s is not an https URL. Use "
 		    "https://outlook.office.com.", s->microsoft.resource, file);
+	return 0;
+}
+
+/* The keys config_check_ready checks, in the order it checks them. */
+static const struct {
+	const char	*section;
+	const char	*name;
+	int		(*check)(const struct settings *, const char *,
+			    struct exo_error *);
+} config_ready_checks[] = {
+	{ "microsoft", "client_id", config_ready_client_id },
+	{ "microsoft", "tenant", config_ready_tenant },
+	{ "microsoft", "authority", config_ready_authority },
+	{ "microsoft", "resource", config_ready_resource },
+	{ NULL, NULL, NULL },
+};
+
+int
+config_check_ready_key(const struct settings *s, const char *section,
+    const char *name, struct exo_error *e)
+{
+	const char	*file = s->path[0] != '\0' ? s->path : CONFIG_FILE_NAME;
+	int		 rc;
+
+	for (int i = 0; config_ready_checks[i].name != NULL; i++) {
+		if (section != NULL &&
+		    (strcmp(config_ready_checks[i].section, section) != 0 ||
+		    strcmp(config_ready_checks[i].name, name) != 0))
+			continue;
+		if ((rc = config_ready_checks[i].check(s, file, e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+config_check_ready(const struct settings *s, struct exo_error *e)
+{
+	return config_check_ready_key(s, NULL, NULL, e);
+}
+
+/* ---- checks across keys ---- */
+
+/* One port a server listens on, for config_check_ports. */
+struct config_listener {
+	const char	*section;
+	const char	*key;
+	const char	*addr;
+	unsigned	 port;
+};
+
+/* Returns 1 when a listener on a also receives connections for b. */
+static int
+config_addr_overlap(const char *a, const char *b)
+{
+	static const char *const	 any[] = { "", "0.0.0.0", "::", NULL };
+
+	for (int i = 0; any[i] != NULL; i++)
+		if (strcmp(a, any[i]) == 0 || strcmp(b, any[i]) == 0)
+			return 1;
+	return strcmp(a, b) == 0;
+}
+
+static size_t
+config_listeners(const struct settings *s, struct config_listener out[4])
+{
+	size_t	n = 0;
+
+	if (s->pop3.enabled) {
+		out[n++] = (struct config_listener){ "pop3", "port",
+		    s->pop3.listen, s->pop3.port };
+		if (s->pop3.tls_port != 0)
+			out[n++] = (struct config_listener){ "pop3",
+			    "tls_port", s->pop3.listen, s->pop3.tls_port };
+	}
+	if (s->smtp.enabled) {
+		out[n++] = (struct config_listener){ "smtp", "port",
+		    s->smtp.listen, s->smtp.port };
+		if (s->smtp.tls_port != 0)
+			out[n++] = (struct config_listener){ "smtp",
+			    "tls_port", s->smtp.listen, s->smtp.tls_port };
+	}
+	return n;
+}
+
+int
+config_check_ports(const struct settings *s, struct exo_error *e)
+{
+	struct config_listener	l[4];
+	size_t			n = config_listeners(s, l);
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			if (l[i].port != l[j].port ||
+			    !config_addr_overlap(l[i].addr, l[j].addr))
+				continue;
+			return err_set(e, EXO_ERR_INVALID, "%s in [%s] and %s "
+			    "in [%s] are both port %u; give each one a port "
+			    "of its own", l[i].key, l[i].section, l[j].key,
+			    l[j].section, l[i].port);
+		}
+	}
 	return 0;
 }
 

@@ -148,6 +148,20 @@ int config_write_default(const char *path, struct exo_error *e);
  * names the setting and says where the value comes from.
  */
 int config_check_ready(const struct settings *s, struct exo_error *e);
+/*
+ * Runs the part of config_check_ready that concerns one key; 0 for a key
+ * it does not check. The Settings form checks typed values with it.
+ */
+int config_check_ready_key(const struct settings *s, const char *section,
+    const char *name, struct exo_error *e);
+
+/*
+ * Checks that no two ports of the enabled servers (port and tls_port
+ * under [pop3] and [smtp]) are the same on overlapping listen addresses,
+ * where 0.0.0.0 and :: overlap every address. The settings file parser
+ * and the Settings form both run it.
+ */
+int config_check_ports(const struct settings *s, struct exo_error *e);
 
 /* Builds "<authority>/<tenant>/oauth2/v2.0/<endpoint>". */
 int config_oauth_url(const struct settings *s, const char *endpoint,

@@ -35,9 +35,21 @@ struct control {
 	struct plat_cond	*cv;
 	int			 stopping;
 	int			 accepting;	/* the accept thread runs */
-	int			 subscribers;
 	struct ctl_client	*clients[CONTROL_CLIENTS_MAX];
 	int			 nclients;
+
+	/*
+	 * Events: one bus subscription that keeps the newest lines of
+	 * level info and above and copies each event to the subscribed
+	 * clients. bmu guards both and is taken on the emitting thread,
+	 * before a client's mu.
+	 */
+	struct plat_mutex	*bmu;
+	int			 ev_handle;
+	char			*backlog[CONTROL_BACKLOG_MAX];
+	size_t			 bhead, bcount;
+	struct ctl_client	*subs[CONTROL_SUBSCRIBERS_MAX];
+	int			 nsubs;
 };
 
 struct ctl_client {
@@ -210,6 +222,8 @@ ctl_server_info(struct ctl_client *c)
 	control_msg_str(m, "listen", s.status.listen);
 	control_msg_int(m, "port", s.status.port);
 	control_msg_str(m, "last_error", s.status.last_error);
+	control_msg_int(m, "bound_tls_port", s.status.tls_port);
+	control_msg_str(m, "tls_fingerprint", s.status.tls_fingerprint);
 	control_msg_int(m, "enabled", s.enabled);
 	control_msg_int(m, "starttls", s.starttls);
 	control_msg_int(m, "tls_port", s.tls_port);
@@ -628,16 +642,15 @@ ctl_settings_restart(struct ctl_client *c)
 
 /* ---- events ---- */
 
-/* Queues ev for the client; runs on the emitting thread. */
-static void
-ctl_on_event(const struct ev *ev, void *ctx)
+/* Encodes ev as one event message line; NULL when out of memory. */
+static char *
+ctl_event_line(const struct ev *ev)
 {
-	struct ctl_client	*c = ctx;
 	struct control_msg	*m;
 	char			 key[16], *line;
 
 	if ((m = malloc(sizeof(*m))) == NULL)
-		return;
+		return NULL;
 	control_msg_begin(m, "t", "event");
 	control_msg_int(m, "level", ev->level);
 	control_msg_int(m, "conn", (long long)ev->conn);
@@ -657,17 +670,60 @@ ctl_on_event(const struct ev *ev, void *ctx)
 		line[m->len] = '\0';
 	}
 	free(m);
+	return line;
+}
+
+/* Queues a copy of line for c, or counts it dropped when c lags. */
+static void
+ctl_queue(struct ctl_client *c, const char *line)
+{
+	char	*copy = line != NULL ? strdup(line) : NULL;
 
 	plat_mutex_lock(c->mu);
-	if (line == NULL || c->qcount == CONTROL_QUEUE_MAX) {
+	if (copy == NULL || c->qcount == CONTROL_QUEUE_MAX) {
 		c->dropped++;
-		free(line);
+		free(copy);
 	} else {
-		c->queue[(c->qhead + c->qcount) % CONTROL_QUEUE_MAX] = line;
+		c->queue[(c->qhead + c->qcount) % CONTROL_QUEUE_MAX] = copy;
 		c->qcount++;
 		plat_cond_broadcast(c->cv);
 	}
 	plat_mutex_unlock(c->mu);
+}
+
+/* Keeps line as the newest of the backlog, with ctl->bmu held. */
+static void
+ctl_backlog_add(struct control *ctl, const char *line)
+{
+	char	*copy = strdup(line);
+
+	if (copy == NULL)
+		return;
+	if (ctl->bcount == CONTROL_BACKLOG_MAX) {
+		free(ctl->backlog[ctl->bhead]);
+		ctl->backlog[ctl->bhead] = copy;
+		ctl->bhead = (ctl->bhead + 1) % CONTROL_BACKLOG_MAX;
+		return;
+	}
+	ctl->backlog[(ctl->bhead + ctl->bcount++) % CONTROL_BACKLOG_MAX] =
+	    copy;
+}
+
+/* Records ev and hands it to the subscribed clients; on the emitting
+ * thread, one event at a time. */
+static void
+ctl_on_event(const struct ev *ev, void *ctx)
+{
+	struct control	*ctl = ctx;
+	char		*line = ctl_event_line(ev);
+
+	plat_mutex_lock(ctl->bmu);
+	if (line != NULL && ev->level >= EV_INFO)
+		ctl_backlog_add(ctl, line);
+	for (int i = 0; i < ctl->nsubs; i++)
+		ctl_queue(ctl->subs[i], line);
+	plat_mutex_unlock(ctl->bmu);
+	free(line);
 }
 
 /* Takes the oldest queued line, waiting a moment for one. */
@@ -697,14 +753,23 @@ ctl_subscribe(struct ctl_client *c)
 {
 	struct control	*ctl = c->ctl;
 	char		*line, byte;
-	int		 handle = -1, rc = EXO_OK;
+	long long	 backlog = 0;
+	int		 added = 0, rc = EXO_OK;
 
-	plat_mutex_lock(ctl->mu);
-	if (ctl->subscribers < CONTROL_SUBSCRIBERS_MAX &&
-	    (handle = ev_subscribe(ctl_on_event, c)) >= 0)
-		ctl->subscribers++;
-	plat_mutex_unlock(ctl->mu);
-	if (handle < 0)
+	if (json_get_int(c->req, "backlog", &backlog) != EXO_OK)
+		backlog = 0;
+
+	/* Under bmu no event passes, so none is missed or sent twice. */
+	plat_mutex_lock(ctl->bmu);
+	if (ctl->nsubs < CONTROL_SUBSCRIBERS_MAX) {
+		ctl->subs[ctl->nsubs++] = c;
+		added = 1;
+	}
+	for (size_t i = 0; added && backlog == 1 && i < ctl->bcount; i++)
+		ctl_queue(c, ctl->backlog[(ctl->bhead + i) %
+		    CONTROL_BACKLOG_MAX]);
+	plat_mutex_unlock(ctl->bmu);
+	if (!added)
 		return ctl_reply(c, EXO_ERR_BUSY, NULL);
 	ctl_reply(c, EXO_OK, NULL);
 
@@ -717,10 +782,14 @@ ctl_subscribe(struct ctl_client *c)
 		    EXO_ERR_TIMEOUT)
 			rc = EXO_ERR_CLOSED;
 	}
-	ev_unsubscribe(handle);
-	plat_mutex_lock(ctl->mu);
-	ctl->subscribers--;
-	plat_mutex_unlock(ctl->mu);
+	plat_mutex_lock(ctl->bmu);
+	for (int i = 0; i < ctl->nsubs; i++) {
+		if (ctl->subs[i] == c) {
+			ctl->subs[i] = ctl->subs[--ctl->nsubs];
+			break;
+		}
+	}
+	plat_mutex_unlock(ctl->bmu);
 	return EXO_ERR_CLOSED;
 }
 
@@ -897,9 +966,27 @@ ctl_accept_main(void *arg)
 	plat_mutex_unlock(ctl->mu);
 }
 
+/* Frees what control_open made; the listener must be closed. */
+static void
+ctl_free(struct control *ctl)
+{
+	if (ctl->ev_handle >= 0)
+		ev_unsubscribe(ctl->ev_handle);
+	for (size_t i = 0; i < ctl->bcount; i++)
+		free(ctl->backlog[(ctl->bhead + i) % CONTROL_BACKLOG_MAX]);
+	if (ctl->adm != NULL)
+		ctl->adm->ops->quit(ctl->adm);
+	if (ctl->bmu != NULL)
+		plat_mutex_free(ctl->bmu);
+	if (ctl->cv != NULL)
+		plat_cond_free(ctl->cv);
+	if (ctl->mu != NULL)
+		plat_mutex_free(ctl->mu);
+	free(ctl);
+}
+
 int
-control_start(struct service *sv, struct control **out,
-    struct exo_error *e)
+control_open(struct service *sv, struct control **out, struct exo_error *e)
 {
 	struct control	*ctl;
 	int		 rc;
@@ -908,33 +995,56 @@ control_start(struct service *sv, struct control **out,
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		return err_set(e, EXO_ERR_NOMEM, "out of memory");
 	ctl->sv = sv;
+	ctl->ev_handle = -1;
 	ctl->mu = plat_mutex_new();
 	ctl->cv = plat_cond_new();
-	rc = ctl->mu != NULL && ctl->cv != NULL ? EXO_OK :
-	    err_set(e, EXO_ERR_NOMEM, "out of memory");
+	ctl->bmu = plat_mutex_new();
+	rc = ctl->mu != NULL && ctl->cv != NULL && ctl->bmu != NULL ?
+	    EXO_OK : err_set(e, EXO_ERR_NOMEM, "out of memory");
 	if (rc == EXO_OK)
 		rc = admin_local_attach(sv, &ctl->adm, e);
-	if (rc == EXO_OK)
-		rc = plat_ipc_listen(service_settings(sv)->data_dir,
-		    &ctl->listener, e);
-	ctl->accepting = 1;
-	if (rc == EXO_OK && plat_thread_start(ctl_accept_main, ctl, 0) !=
-	    EXO_OK)
-		rc = err_set(e, EXO_ERR_NOMEM, "cannot start a thread");
-	if (rc != EXO_OK)
-		goto fail;
+	if (rc == EXO_OK && (ctl->ev_handle = ev_subscribe(ctl_on_event,
+	    ctl)) < 0)
+		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
+	if (rc != EXO_OK) {
+		ctl_free(ctl);
+		return rc;
+	}
 	*out = ctl;
 	return EXO_OK;
-fail:
-	if (ctl->listener != NULL)
+}
+
+int
+control_listen(struct control *ctl, struct exo_error *e)
+{
+	int	rc;
+
+	rc = plat_ipc_listen(service_settings(ctl->sv)->data_dir,
+	    &ctl->listener, e);
+	if (rc != EXO_OK)
+		return rc;
+	ctl->accepting = 1;
+	if (plat_thread_start(ctl_accept_main, ctl, 0) != EXO_OK) {
+		ctl->accepting = 0;
 		plat_ipc_close(ctl->listener);
-	if (ctl->adm != NULL)
-		ctl->adm->ops->quit(ctl->adm);
-	if (ctl->cv != NULL)
-		plat_cond_free(ctl->cv);
-	if (ctl->mu != NULL)
-		plat_mutex_free(ctl->mu);
-	free(ctl);
+		ctl->listener = NULL;
+		return err_set(e, EXO_ERR_NOMEM, "cannot start a thread");
+	}
+	return EXO_OK;
+}
+
+int
+control_start(struct service *sv, struct control **out,
+    struct exo_error *e)
+{
+	int	rc;
+
+	if ((rc = control_open(sv, out, e)) != EXO_OK)
+		return rc;
+	if ((rc = control_listen(*out, e)) != EXO_OK) {
+		control_stop(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -947,7 +1057,8 @@ control_stop(struct control *ctl)
 		return;
 	plat_mutex_lock(ctl->mu);
 	ctl->stopping = 1;
-	plat_ipc_shutdown(ctl->listener);
+	if (ctl->listener != NULL)
+		plat_ipc_shutdown(ctl->listener);
 	while (ctl->accepting)
 		plat_cond_wait(ctl->cv, ctl->mu, CONTROL_POLL_MS);
 	for (int i = 0; i < ctl->nclients; i++) {
@@ -957,14 +1068,12 @@ control_stop(struct control *ctl)
 	while (ctl->nclients > 0 && plat_monotonic_ms() < deadline)
 		plat_cond_wait(ctl->cv, ctl->mu, CONTROL_POLL_MS);
 	plat_mutex_unlock(ctl->mu);
-	plat_ipc_close(ctl->listener);
+	if (ctl->listener != NULL)
+		plat_ipc_close(ctl->listener);
 	ctl->listener = NULL;
 
 	/* A client thread still inside the service keeps ctl (exit follows). */
 	if (ctl->nclients > 0)
 		return;
-	ctl->adm->ops->quit(ctl->adm);
-	plat_cond_free(ctl->cv);
-	plat_mutex_free(ctl->mu);
-	free(ctl);
+	ctl_free(ctl);
 }

@@ -40,22 +40,38 @@ struct service;
 #define CONTROL_SEND_TIMEOUT_MS 10000
 /* Wait for the rest of a started message, in milliseconds. */
 #define CONTROL_RECV_TIMEOUT_MS 30000
+/* Events of level info and above kept for a screen that attaches later. */
+#define CONTROL_BACKLOG_MAX 200
 /* Protocol version in the "hello" response. A client rejects others. */
 #define CONTROL_PROTOCOL "1"
 
 struct control;
 
 /*
+ * Makes the control channel of sv without listening yet, and starts
+ * keeping the newest CONTROL_BACKLOG_MAX events of level info and above,
+ * which a "subscribe" request with "backlog": 1 receives first. Call
+ * before service_start, so that the backlog contains the start's events.
+ */
+int control_open(struct service *sv, struct control **out,
+    struct exo_error *e);
+
+/*
  * Listens on the channel of sv's data folder (plat_ipc_listen) and
  * serves each client on a thread of its own, acting on sv as the
- * screen's admin-local.c would. Call after service_start.
+ * screen's admin-local.c would. Call after service_start. On failure,
+ * control_stop still frees c.
  */
+int control_listen(struct control *c, struct exo_error *e);
+
+/* control_open and control_listen in one call, after service_start. */
 int control_start(struct service *sv, struct control **out,
     struct exo_error *e);
 
 /*
  * Closes the listener and every client, cancels running sign-ins and
  * waits for the client threads, then frees c. Call before service_stop.
+ * c may be NULL, or one that control_listen did not start.
  */
 void control_stop(struct control *c);
 

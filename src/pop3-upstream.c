@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
@@ -426,11 +427,11 @@ pop3_check_quit(struct stream *up, char *report, size_t cap,
 		rc = err_set(e, EXO_ERR_UPSTREAM, "QUIT rejected: %s", line);
 	}
 	if (rc != EXO_OK) {
-		pop3_check_line(report, cap, "POP3 logout: failed: %s",
+		pop3_check_line(report, cap, _("POP3 logout: failed: %s"),
 		    e != NULL ? e->msg : exo_strerror(rc));
 		return rc;
 	}
-	pop3_check_line(report, cap, "POP3 logout: ok");
+	pop3_check_line(report, cap, "%s", _("POP3 logout: ok"));
 	return EXO_OK;
 }
 
@@ -453,35 +454,35 @@ pop3_upstream_check(const struct settings *s,
 
 	rc = pop3_upstream_open(s, trust, &up, e);
 	if (rc != EXO_OK) {
-		pop3_check_line(report, cap, "POP3 connect %s:%u with TLS: "
-		    "failed: %s", ep->host, ep->port, e->msg);
+		pop3_check_line(report, cap, _("POP3 connect %s:%u with "
+		    "TLS: failed: %s"), ep->host, ep->port, e->msg);
 		return rc;
 	}
-	pop3_check_line(report, cap, "POP3 connect %s:%u with TLS: ok",
+	pop3_check_line(report, cap, _("POP3 connect %s:%u with TLS: ok"),
 	    ep->host, ep->port);
 
 	rc = pop3_upstream_greeting(up, reply, sizeof(reply), e);
 	if (rc != EXO_OK) {
-		pop3_check_line(report, cap, "POP3 greeting: failed: %s",
+		pop3_check_line(report, cap, _("POP3 greeting: failed: %s"),
 		    e->msg);
 		goto out;
 	}
-	pop3_check_line(report, cap, "POP3 greeting: ok");
+	pop3_check_line(report, cap, "%s", _("POP3 greeting: ok"));
 
 	rc = pop3_upstream_auth(up, lease->mailbox, lease->access_token,
 	    reply, sizeof(reply), e);
 	if (rc == EXO_ERR_AUTH) {
-		pop3_check_line(report, cap, "POP3 XOAUTH2 login as %s: "
-		    "rejected: %s", lease->mailbox, reply);
+		pop3_check_line(report, cap, _("POP3 XOAUTH2 login as %s: "
+		    "rejected: %s"), lease->mailbox, reply);
 		pop3_check_line(report, cap, "%s", pop3_rejection_hint());
 		goto out;
 	}
 	if (rc != EXO_OK) {
-		pop3_check_line(report, cap, "POP3 XOAUTH2 login as %s: "
-		    "failed: %s", lease->mailbox, e->msg);
+		pop3_check_line(report, cap, _("POP3 XOAUTH2 login as %s: "
+		    "failed: %s"), lease->mailbox, e->msg);
 		goto out;
 	}
-	pop3_check_line(report, cap, "POP3 XOAUTH2 login as %s: ok",
+	pop3_check_line(report, cap, _("POP3 XOAUTH2 login as %s: ok"),
 	    lease->mailbox);
 
 	rc = pop3_check_quit(up, report, cap, e);

@@ -676,8 +676,8 @@ test_upstream(struct service *sv, const char *name, int enabled,
 	int	 rc;
 
 	if (!enabled) {
-		snprintf(line, sizeof(line), "%s: skipped, the %s server is "
-		    "disabled in the settings", name, name);
+		snprintf(line, sizeof(line), _("%s: skipped, the %s server is "
+		    "disabled in the settings"), name, name);
 		step(line, ctx);
 		return EXO_OK;
 	}
@@ -687,10 +687,11 @@ test_upstream(struct service *sv, const char *name, int enabled,
 	rc = check(service_settings(sv), service_trust(sv), lease, report,
 	    TEST_REPORT_MAX, e);
 	report_lines(report, step, ctx);
-	snprintf(line, sizeof(line), "%s: %s%s%s", name,
-	    rc == EXO_OK ? "ok" : "failed",
-	    rc == EXO_OK || e == NULL ? "" : ": ",
-	    rc == EXO_OK || e == NULL ? "" : e->msg);
+	if (rc == EXO_OK)
+		snprintf(line, sizeof(line), _("%s: ok"), name);
+	else
+		snprintf(line, sizeof(line), _("%s: failed: %s"), name,
+		    e != NULL ? e->msg : exo_strerror(rc));
 	step(line, ctx);
 	free(report);
 	return rc;
@@ -719,10 +720,15 @@ service_user_test(struct service *sv, const char *login,
 	rc = token_test(service_tokens(sv), login, lease, e);
 	if (rc == EXO_ERR_NOTFOUND)
 		rc = user_not_found(login, e);
-	snprintf(line, sizeof(line), "token refresh: %s%s%s",
-	    rc == EXO_OK ? "ok, mailbox " : "failed: ",
-	    rc == EXO_OK ? lease->mailbox : (e != NULL ? e->msg : ""),
-	    rc == EXO_OK && lease->personal ? " (personal account)" : "");
+	if (rc != EXO_OK)
+		snprintf(line, sizeof(line), _("token refresh: failed: %s"),
+		    e != NULL ? e->msg : exo_strerror(rc));
+	else if (lease->personal)
+		snprintf(line, sizeof(line), _("token refresh: ok, mailbox %s "
+		    "(personal account)"), lease->mailbox);
+	else
+		snprintf(line, sizeof(line), _("token refresh: ok, mailbox %s"),
+		    lease->mailbox);
 	step(line, ctx);
 	if (rc != EXO_OK)
 		goto out;

@@ -461,6 +461,36 @@ server_tls_setup(struct server *srv, struct exo_error *e)
 }
 
 /* Opens the implicit-TLS listener of srv when tls_port is set. */
+/*
+ * Names the server of this process that listens on port, when listening on
+ * it failed with rc EXO_ERR_ADDRINUSE, so the message does not send the
+ * admin looking for another program. Returns rc.
+ */
+static int
+server_port_owner(struct service *sv, unsigned port, int rc,
+    struct exo_error *e)
+{
+	int	owner = -1;
+
+	if (rc != EXO_ERR_ADDRINUSE)
+		return rc;
+	plat_mutex_lock(sv->mu);
+	for (int k = 0; k < SERVER_COUNT && owner < 0; k++) {
+		const struct server *o = &sv->servers[k];
+
+		if ((o->sock != PLAT_SOCKET_INVALID &&
+		    o->status.port == port) || (o->tls_sock !=
+		    PLAT_SOCKET_INVALID && o->tls_port == port))
+			owner = k;
+	}
+	plat_mutex_unlock(sv->mu);
+	if (owner < 0)
+		return rc;
+	return err_set(e, rc, "port %u is already in use by the %s server of "
+	    "this exoconnect; give each server a port of its own in %s",
+	    port, kind_names[owner], sv->settings.path);
+}
+
 static int
 server_tls_listen(struct server *srv, const char *addr, struct exo_error *e)
 {
@@ -474,7 +504,7 @@ server_tls_listen(struct server *srv, const char *addr, struct exo_error *e)
 		return EXO_OK;
 	rc = plat_listen(addr, t.tls_port, &srv->tls_sock, e);
 	if (rc != EXO_OK)
-		return rc;
+		return server_port_owner(srv->sv, t.tls_port, rc, e);
 	srv->tls_port = (unsigned)plat_socket_port(srv->tls_sock);
 	plat_mutex_lock(srv->sv->mu);
 	srv->status.tls_port = srv->tls_port;
@@ -519,8 +549,10 @@ server_listen(struct server *srv, struct exo_error *e)
 	plat_mutex_unlock(srv->sv->mu);
 
 	rc = server_tls_setup(srv, e);
-	if (rc == EXO_OK)
+	if (rc == EXO_OK) {
 		rc = plat_listen(addr, want, &srv->sock, e);
+		rc = server_port_owner(srv->sv, want, rc, e);
+	}
 	if (rc != EXO_OK) {
 		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
 		    exo_strerror(rc));

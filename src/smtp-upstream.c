@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
 #include "sasl.h"
 #include "session.h"
 #include "smtp.h"
@@ -478,12 +479,13 @@ trace_step(struct buf *trace, const char *step, int rc,
 	if (trace == NULL)
 		return;
 	if (rc == EXO_OK)
-		buf_printf(trace, "%s: ok\n", step);
+		buf_printf(trace, _("%s: ok"), step);
 	else if (r->code != 0)
-		buf_printf(trace, "%s: rejected: %s\n", step, r->first);
+		buf_printf(trace, _("%s: rejected: %s"), step, r->first);
 	else
-		buf_printf(trace, "%s: failed: %s\n", step,
+		buf_printf(trace, _("%s: failed: %s"), step,
 		    e != NULL && e->msg[0] ? e->msg : exo_strerror(rc));
+	buf_puts(trace, "\n");
 }
 
 /*
@@ -592,12 +594,13 @@ open_traced(const struct settings *s, const struct trust_store *trust,
 	snprintf(ehlo, sizeof(ehlo), "EHLO %s", hostname);
 	if ((rc = slot_take(u, lease->mailbox,
 	    s->smtp.max_upstream_per_mailbox, e)) != EXO_OK) {
-		trace_step(trace, "wait for a free connection", rc, r, e);
+		trace_step(trace, _("SMTP wait for a free connection"), rc,
+		    r, e);
 		free(u);
 		return (rc);
 	}
 
-	snprintf(step, sizeof(step), "connect %s", u->name);
+	snprintf(step, sizeof(step), _("SMTP connect %s"), u->name);
 	rc = stream_connect(ep->host, ep->port, SMTP_CONNECT_TIMEOUT_MS, &u->s,
 	    e);
 	if (rc == EXO_OK)
@@ -619,7 +622,8 @@ open_traced(const struct settings *s, const struct trust_store *trust,
 		r->code = 0;
 		rc = stream_start_tls_client(u->s, u->host, trust, e);
 	}
-	trace_step(trace, "STARTTLS and TLS 1.2 handshake", rc, r, e);
+	trace_step(trace, _("SMTP STARTTLS and TLS 1.2 handshake"), rc, r,
+	    e);
 	if (rc != EXO_OK)
 		goto out;
 
@@ -628,7 +632,7 @@ open_traced(const struct settings *s, const struct trust_store *trust,
 		parse_ehlo(u, r);
 		rc = login_xoauth2(u, lease, r, e);
 	}
-	trace_step(trace, "XOAUTH2 login", rc, r, e);
+	trace_step(trace, _("SMTP XOAUTH2 login"), rc, r, e);
 out:
 	if (rc != EXO_OK) {
 		smtp_upstream_close(u, rc == EXO_ERR_AUTH);

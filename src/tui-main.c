@@ -323,15 +323,21 @@ find_key(int key, wint_t ch)
 	return NULL;
 }
 
-/* Shows the failure a worker left for a dialog. */
+/*
+ * Shows the failures a worker left for a dialog, once no start or stop
+ * runs, so the failures of one Start share a dialog.
+ */
 static void
 show_alert(struct tui *t)
 {
 	char	text[sizeof(t->alert)];
 
 	plat_mutex_lock(t->mu);
-	str_copy(text, t->alert, sizeof(text));
-	t->alert[0] = '\0';
+	text[0] = '\0';
+	if (t->busy == 0) {
+		str_copy(text, t->alert, sizeof(text));
+		t->alert[0] = '\0';
+	}
 	plat_mutex_unlock(t->mu);
 	if (text[0] != '\0')
 		tui_message(t, _("Error"), text);
@@ -477,6 +483,7 @@ tui_apply_language(struct tui *t)
 	i18n_set_language(s->ui.language);
 	plat_wipe(s, sizeof(*s));
 	free(s);
+	tui_log_rerender(t);
 }
 
 static int

@@ -14,12 +14,28 @@
 #include "tui.h"
 #include "util.h"
 
-/* Column widths of the servers pane. */
-#define COL_NAME 6
-#define COL_STATE 10
-#define COL_ADDRESS 19
-#define COL_TLS 8
-#define COL_COUNT 10
+/* Columns of the servers pane: name, state, address, TLS, counters. */
+enum server_col {
+	COL_NAME,
+	COL_STATE,
+	COL_ADDRESS,
+	COL_TLS,
+	COL_ACTIVE,
+	COL_SESSIONS,
+	COL_MESSAGES,
+	COL_COUNT
+};
+
+/* Maximum length of one cell, in bytes. */
+#define CELL_MAX (PLAT_ADDR_MAX + 32)
+/* Narrowest "Last error" column worth drawing, in columns. */
+#define LAST_ERROR_MIN 12
+
+/* The cells of both rows and the column widths they need. */
+struct server_grid {
+	char	cell[SERVER_COUNT][COL_COUNT][CELL_MAX];
+	int	width[COL_COUNT];
+};
 
 enum server_job_op {
 	JOB_START,
@@ -54,6 +70,12 @@ state_attr(struct tui *t, enum server_state st)
 	return TUI_PLAIN;
 }
 
+/* Column headings, in enum server_col order. */
+static const char *const col_headings[COL_COUNT] = {
+	N_("Server"), N_("State"), N_("Address"), N_("TLS"), N_("Active"),
+	N_("Sessions"), N_("Messages"),
+};
+
 /* Draws text in a column of w and a space; returns the next column. */
 static int
 put_col(int y, int x, int w, const char *text, int attr)
@@ -65,8 +87,8 @@ put_col(int y, int x, int w, const char *text, int attr)
 
 /*
  * Names the device-side TLS: "plain", "STLS" for STARTTLS (STLS in
- * POP3), "TLS:995" for an implicit TLS port, or "STLS+TLS" for both.
- * A "!" marks legacy_tls, which the wide layout also explains.
+ * POP3), "TLS:995" for an implicit TLS port, or "STLS+TLS:995" for both.
+ * A "!" marks legacy_tls.
  */
 static void
 tls_mode(const struct admin_server *s, char *buf, size_t cap)
@@ -74,7 +96,7 @@ tls_mode(const struct admin_server *s, char *buf, size_t cap)
 	const char	*mark = s->legacy_tls ? "!" : "";
 
 	if (s->starttls && s->tls_port != 0)
-		snprintf(buf, cap, "STLS+TLS%s", mark);
+		snprintf(buf, cap, "STLS+TLS:%u%s", s->tls_port, mark);
 	else if (s->starttls)
 		snprintf(buf, cap, "STLS%s", mark);
 	else if (s->tls_port != 0)
@@ -83,63 +105,138 @@ tls_mode(const struct admin_server *s, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", _("plain"));
 }
 
+static const char *
+state_text(const struct admin_server *s)
+{
+	if (!s->enabled && s->status.state == SERVER_STOPPED)
+		return _("disabled");
+	return tr(server_state_name(s->status.state));
+}
+
 static void
-draw_server(struct tui *t, int y, enum server_kind kind)
+grid_fill(struct tui *t, struct server_grid *g)
+{
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		const struct admin_server	*s = &t->servers[k];
+		char				(*c)[CELL_MAX] = g->cell[k];
+
+		str_copy(c[COL_NAME], server_kind_name((enum server_kind)k),
+		    CELL_MAX);
+		str_copy(c[COL_STATE], state_text(s), CELL_MAX);
+		snprintf(c[COL_ADDRESS], CELL_MAX, strchr(s->status.listen,
+		    ':') != NULL ? "[%s]:%u" : "%s:%u", s->status.listen,
+		    s->status.port);
+		tls_mode(s, c[COL_TLS], CELL_MAX);
+		snprintf(c[COL_ACTIVE], CELL_MAX, "%ld", s->active);
+		snprintf(c[COL_SESSIONS], CELL_MAX, "%ld", s->sessions);
+		snprintf(c[COL_MESSAGES], CELL_MAX, "%ld", s->messages);
+	}
+}
+
+/*
+ * Takes up to *excess columns from the columns in shrink order, each
+ * down to floor[c] at the least.
+ */
+static void
+grid_shrink(struct server_grid *g, const int floor[], int *excess)
+{
+	static const enum server_col shrink[] = { COL_MESSAGES,
+	    COL_SESSIONS, COL_ACTIVE, COL_STATE, COL_NAME, COL_TLS,
+	    COL_ADDRESS };
+	int	take;
+
+	for (size_t i = 0; i < sizeof(shrink) / sizeof(shrink[0]); i++) {
+		take = g->width[shrink[i]] - floor[shrink[i]];
+		if (take > *excess)
+			take = *excess;
+		if (take <= 0)
+			continue;
+		g->width[shrink[i]] -= take;
+		*excess -= take;
+	}
+}
+
+/*
+ * Sizes each column to its widest cell and heading, and at least as the
+ * 80-column layout has it, so the columns stay put while states change.
+ * When that is wider than the terminal, the spare columns go first, then
+ * the ends of the headings, and the address last, so that a port or a
+ * count is cut only when nothing else is left.
+ */
+static void
+grid_size(struct tui *t, struct server_grid *g)
+{
+	static const int	 least[COL_COUNT] = { 6, 10, 19, 8, 10, 10, 10 };
+	int			 content[COL_COUNT], fitted[COL_COUNT];
+	int			 one[COL_COUNT], w, excess = -t->cols;
+
+	for (int c = 0; c < COL_COUNT; c++) {
+		content[c] = 1;
+		for (int k = 0; k < SERVER_COUNT; k++) {
+			/* A failed row shows its error past the state. */
+			if (c > COL_STATE && t->servers[k].status.state ==
+			    SERVER_FAILED)
+				continue;
+			if ((w = tui_width(g->cell[k][c])) > content[c])
+				content[c] = w;
+		}
+		fitted[c] = tui_width(tr(col_headings[c]));
+		if (content[c] > fitted[c])
+			fitted[c] = content[c];
+		g->width[c] = fitted[c] > least[c] ? fitted[c] : least[c];
+		one[c] = 1;
+		excess += g->width[c] + 1;
+	}
+	grid_shrink(g, fitted, &excess);
+	grid_shrink(g, content, &excess);
+	grid_shrink(g, one, &excess);
+}
+
+static void
+draw_server(struct tui *t, const struct server_grid *g, int y,
+    enum server_kind kind)
 {
 	const struct admin_server	*s = &t->servers[kind];
-	char				 text[PLAT_ADDR_MAX + 32];
-	const char			*state;
-	int				 x = 0;
+	int				 x = 0, attr;
 
-	state = s->enabled || s->status.state != SERVER_STOPPED ?
-	    tr(server_state_name(s->status.state)) : _("disabled");
-	x = put_col(y, x, COL_NAME, server_kind_name(kind), A_BOLD);
-	x = put_col(y, x, COL_STATE, state, state_attr(t, s->status.state));
-	if (s->status.state == SERVER_FAILED) {
-		tui_put(stdscr, y, x, t->cols - x, s->status.last_error,
-		    tui_attr(t, TUI_ERROR));
-		return;
+	for (int c = 0; c < COL_COUNT; c++) {
+		attr = TUI_PLAIN;
+		if (c == COL_NAME)
+			attr = A_BOLD;
+		else if (c == COL_STATE)
+			attr = state_attr(t, s->status.state);
+		else if (c == COL_TLS && s->legacy_tls)
+			attr = tui_attr(t, TUI_WARN);
+		x = put_col(y, x, g->width[c], g->cell[kind][c], attr);
+		if (c == COL_STATE && s->status.state == SERVER_FAILED) {
+			tui_put(stdscr, y, x, t->cols - x,
+			    s->status.last_error, tui_attr(t, TUI_ERROR));
+			return;
+		}
 	}
-	snprintf(text, sizeof(text), strchr(s->status.listen, ':') != NULL ?
-	    "[%s]:%u" : "%s:%u", s->status.listen, s->status.port);
-	x = put_col(y, x, COL_ADDRESS, text, TUI_PLAIN);
-	tls_mode(s, text, sizeof(text));
-	x = put_col(y, x, COL_TLS, text, s->legacy_tls ?
-	    tui_attr(t, TUI_WARN) : TUI_PLAIN);
-	snprintf(text, sizeof(text), "%ld", s->active);
-	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
-	snprintf(text, sizeof(text), "%ld", s->sessions);
-	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
-	snprintf(text, sizeof(text), "%ld", s->messages);
-	x = put_col(y, x, COL_COUNT, text, TUI_PLAIN);
-	if (t->cols - x < 12)
-		return;
-	if (s->status.last_error[0] != '\0')
+	if (t->cols - x >= LAST_ERROR_MIN && s->status.last_error[0] != '\0')
 		tui_put(stdscr, y, x, t->cols - x, s->status.last_error,
 		    tui_attr(t, TUI_WARN));
-	else if (s->legacy_tls)
-		tui_put(stdscr, y, x, t->cols - x, _("TLS 1.0 and 1.1 are on "
-		    "for old devices (legacy_tls); turn them off when no "
-		    "device needs them"), tui_attr(t, TUI_WARN));
 }
 
 void
 tui_servers_draw(struct tui *t, int y)
 {
-	int	x = 0, a = A_BOLD;
+	struct server_grid	*g;
+	int			 x = 0;
 
-	x = put_col(y, x, COL_NAME, _("Server"), a);
-	x = put_col(y, x, COL_STATE, _("State"), a);
-	x = put_col(y, x, COL_ADDRESS, _("Address"), a);
-	x = put_col(y, x, COL_TLS, _("TLS"), a);
-	x = put_col(y, x, COL_COUNT, _("Active"), a);
-	x = put_col(y, x, COL_COUNT, _("Sessions"), a);
-	x = put_col(y, x, COL_COUNT, _("Messages"), a);
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return;
+	grid_fill(t, g);
+	grid_size(t, g);
+	for (int c = 0; c < COL_COUNT; c++)
+		x = put_col(y, x, g->width[c], tr(col_headings[c]), A_BOLD);
 	/* At 80 columns the error has no column; a failed row shows it. */
-	if (t->cols - x >= 12)
-		tui_put(stdscr, y, x, t->cols - x, _("Last error"), a);
+	if (t->cols - x >= LAST_ERROR_MIN)
+		tui_put(stdscr, y, x, t->cols - x, _("Last error"), A_BOLD);
 	for (int k = 0; k < SERVER_COUNT; k++)
-		draw_server(t, y + 1 + k, (enum server_kind)k);
+		draw_server(t, g, y + 1 + k, (enum server_kind)k);
+	free(g);
 }
 
 static void
@@ -152,16 +249,47 @@ job_busy(struct tui *t, int delta, const char *text)
 	plat_mutex_unlock(t->mu);
 }
 
-/* Shows a failure in the status line and, from the main loop, a dialog. */
+/*
+ * Shows a failure in the status line and, from the main loop, a dialog.
+ * A failure that the dialog has not shown yet stays above this one.
+ */
 static void
 job_alert(struct tui *t, const char *what, const char *why)
 {
+	size_t	len;
+
 	tui_set_status(t, EV_ERROR, "%s %s", what, why);
 	plat_mutex_lock(t->mu);
+	len = strlen(t->alert);
 	/* A cut message still names what failed. */
-	if (snprintf(t->alert, sizeof(t->alert), "%s\n\n%s", what, why) < 0)
-		t->alert[0] = '\0';
+	if (snprintf(t->alert + len, sizeof(t->alert) - len, "%s%s\n\n%s",
+	    len > 0 ? "\n\n" : "", what, why) < 0)
+		t->alert[len] = '\0';
 	plat_mutex_unlock(t->mu);
+}
+
+/*
+ * Reports a restart that failed: each server that failed to start with
+ * its reason, or err when none shows a failure.
+ */
+static void
+job_restart_failed(struct tui *t, const struct exo_error *err)
+{
+	struct admin_server	s;
+	char			text[128];
+	int			shown = 0;
+
+	for (int k = 0; k < SERVER_COUNT; k++) {
+		t->adm->ops->server_info(t->adm, (enum server_kind)k, &s);
+		if (s.status.state != SERVER_FAILED)
+			continue;
+		snprintf(text, sizeof(text), _("The %s server could not "
+		    "start:"), server_kind_name((enum server_kind)k));
+		job_alert(t, text, s.status.last_error);
+		shown = 1;
+	}
+	if (!shown)
+		job_alert(t, _("The servers could not restart:"), err->msg);
 }
 
 static void
@@ -204,8 +332,7 @@ job_main(void *arg)
 		    "settings; open sessions get 10 seconds to finish..."));
 		if (j->t->adm->ops->settings_restart(j->t->adm, &err) !=
 		    EXO_OK)
-			job_alert(j->t, _("The servers could not restart:"),
-			    err.msg);
+			job_restart_failed(j->t, &err);
 		else
 			tui_set_status(j->t, EV_INFO, "%s", _("The servers "
 			    "restarted with the new settings."));

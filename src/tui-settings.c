@@ -14,6 +14,7 @@
 #include "config.h"
 #include "i18n.h"
 #include "plat.h"
+#include "tls-cert.h"
 #include "tui.h"
 #include "util.h"
 
@@ -23,6 +24,8 @@
 #define HELP_ROWS 3
 /* Rows of the problem text on a first run. */
 #define PROBLEM_ROWS 4
+/* Rows of the certificate fingerprint line. */
+#define FINGERPRINT_ROWS 3
 
 struct form {
 	struct settings		*work;		/* what Save writes */
@@ -36,6 +39,8 @@ struct form {
 	const char		*problem;
 	int			 problem_key;	/* -1: none */
 	int			 dirty;
+	/* SHA-256 of the device certificate; empty when unknown. */
+	char			 fingerprint[TLS_CERT_FINGERPRINT_MAX];
 };
 
 static int
@@ -83,6 +88,8 @@ check_typed(struct form *f, char *value, size_t cap)
 	*f->scratch = *f->work;
 	err_clear(&err);
 	if (config_set(f->scratch, k->section, k->name, value, &err) !=
+	    EXO_OK || config_check_ready_key(f->scratch, k->section, k->name,
+	    &err) != EXO_OK || config_check_ports(f->scratch, &err) !=
 	    EXO_OK) {
 		str_copy(f->error, err.msg, sizeof(f->error));
 		return 0;
@@ -115,6 +122,49 @@ draw_problem(struct tui *t, const struct form *f, int *y)
 	(*y)++;
 }
 
+/*
+ * Finds the fingerprint of the device certificate: the one a running
+ * server (of this process or of the serve) uses, else that of the
+ * certificate file the settings name or the generated one, if any.
+ */
+static void
+find_fingerprint(struct tui *t, struct form *f)
+{
+	const struct settings	*s = f->work;
+	char			 path[PLAT_PATH_MAX];
+
+	f->fingerprint[0] = '\0';
+	tui_servers_refresh(t);
+	for (int k = 0; k < SERVER_COUNT && f->fingerprint[0] == '\0'; k++)
+		str_copy(f->fingerprint, t->servers[k].status.tls_fingerprint,
+		    sizeof(f->fingerprint));
+	if (f->fingerprint[0] != '\0')
+		return;
+	if (s->tls.certificate[0] != '\0')
+		str_copy(path, s->tls.certificate, sizeof(path));
+	else if (plat_path_join(path, s->data_dir, TLS_CERT_FILE_NAME) != 0)
+		return;
+	if (plat_file_exists(path) &&
+	    tls_cert_fingerprint(path, f->fingerprint, NULL) != EXO_OK)
+		f->fingerprint[0] = '\0';
+}
+
+static void
+draw_fingerprint(struct tui *t, const struct form *f, int *y)
+{
+	char	text[TLS_CERT_FINGERPRINT_MAX + 128];
+	char	lines[FINGERPRINT_ROWS][TUI_LOG_LINE_MAX];
+	size_t	n;
+
+	if (f->fingerprint[0] == '\0')
+		return;
+	snprintf(text, sizeof(text), _("Device certificate fingerprint "
+	    "(SHA-256): %s"), f->fingerprint);
+	n = tui_wrap(text, t->cols - 2, lines, FINGERPRINT_ROWS);
+	for (size_t i = 0; i < n; i++)
+		tui_put(stdscr, (*y)++, 1, t->cols - 1, lines[i], TUI_PLAIN);
+}
+
 static void
 draw_row(struct tui *t, struct form *f, int i, int y)
 {
@@ -143,18 +193,22 @@ draw_row(struct tui *t, struct form *f, int i, int y)
 static void
 draw_bottom(struct tui *t, struct form *f)
 {
-	char	lines[HELP_ROWS][TUI_LOG_LINE_MAX];
-	size_t	n;
-	int	y = t->rows - HELP_ROWS - 3;
+	char		 lines[HELP_ROWS + 1][TUI_LOG_LINE_MAX];
+	const char	*text = tr(f->keys[f->sel].help);
+	size_t		 n;
+	int		 y = t->rows - HELP_ROWS - 3, attr = TUI_PLAIN;
 
 	mvhline(y++, 0, ACS_HLINE, t->cols);
-	n = tui_wrap(tr(f->keys[f->sel].help), t->cols - 2, lines, HELP_ROWS);
-	for (size_t i = 0; i < HELP_ROWS; i++)
+	/* A refused value takes the place of the help, so it is not cut. */
+	if (f->error[0] != '\0') {
+		text = f->error;
+		attr = tui_attr(t, TUI_ERROR);
+	}
+	n = tui_wrap(text, t->cols - 2, lines, HELP_ROWS + 1);
+	for (size_t i = 0; i < HELP_ROWS + 1; i++)
 		tui_put(stdscr, y + (int)i, 1, t->cols - 1, i < n ? lines[i] :
-		    "", TUI_PLAIN);
-	y += HELP_ROWS;
-	tui_put(stdscr, y++, 1, t->cols - 1, f->error, tui_attr(t,
-	    TUI_ERROR));
+		    "", attr);
+	y += HELP_ROWS + 1;
 	tui_put(stdscr, y, 0, t->cols, f->editing ? _("Enter accepts the "
 	    "value, Esc drops it.") : _("Enter changes the value, F2 or "
 	    "Ctrl+S saves the file, Esc closes."), tui_attr(t, TUI_KEY));
@@ -176,6 +230,7 @@ form_draw(struct tui *t, struct form *f)
 	    f->dirty ? _(" (changed, not saved)") : "");
 	tui_put(stdscr, 0, 0, t->cols, title, tui_attr(t, TUI_TITLE));
 	draw_problem(t, f, &y);
+	draw_fingerprint(t, f, &y);
 	rows = t->rows - HELP_ROWS - 3 - y;
 	if (f->sel < f->top)
 		f->top = f->sel;
@@ -198,15 +253,15 @@ start_edit(struct form *f)
 {
 	const struct config_key	*k = &f->keys[f->sel];
 	char			 value[CONFIG_TEXT_MAX + 64];
-	struct exo_error	 err;
 
 	if (k->type == CONFIG_BOOL) {
 		/* A yes/no key flips; there is nothing to type. */
 		config_get(f->work, k->section, k->name, value, sizeof(value));
-		err_clear(&err);
-		config_set(f->work, k->section, k->name, strcmp(value, "yes") ==
-		    0 ? "no" : "yes", &err);
-		f->dirty = 1;
+		tui_edit_set(&f->ed, strcmp(value, "yes") == 0 ? "no" : "yes");
+		if (check_typed(f, value, sizeof(value))) {
+			*f->work = *f->scratch;
+			f->dirty = 1;
+		}
 		return;
 	}
 	if (config_get(f->work, k->section, k->name, value, sizeof(value)) !=
@@ -348,6 +403,7 @@ tui_settings(struct tui *t, const char *problem)
 		f.nkeys++;
 	f.problem = problem;
 	find_problem_key(&f);
+	find_fingerprint(t, &f);
 
 	while (!done && !t->quit) {
 		form_draw(t, &f);

@@ -88,26 +88,27 @@ plain_ascii(const char *pw)
 static void
 password_type(struct tui *t, const char *login)
 {
-	struct exo_error	err;
-	char			pw[USER_PASSWORD_MAX], again[USER_PASSWORD_MAX];
-	char			text[128];
-	int			rc;
+	const char		*title = _("Login password");
+	struct exo_error	 err;
+	char			 pw[USER_PASSWORD_MAX];
+	char			 again[USER_PASSWORD_MAX], text[128];
+	int			 rc;
 
 	pw[0] = again[0] = '\0';
-	if (!tui_input(t, _("Password"), _("The password the devices already "
-	    "use (plain ASCII of up to 20 characters works on every "
-	    "device):"), pw, sizeof(pw), 1))
+	if (!tui_input(t, title, _("The password the devices already use "
+	    "(plain ASCII of up to 20 characters works on every device):"),
+	    pw, sizeof(pw), 1))
 		goto out;
-	if (!tui_input(t, _("Password"), _("The same password again:"), again,
+	if (!tui_input(t, title, _("The same password again:"), again,
 	    sizeof(again), 1))
 		goto out;
 	if (strcmp(pw, again) != 0) {
-		tui_message(t, _("Password"), _("The two passwords differ; "
-		    "nothing was changed."));
+		tui_message(t, title, _("The two passwords differ; nothing was "
+		    "changed."));
 		goto out;
 	}
-	if (!plain_ascii(pw) && !tui_confirm(t, _("Password"), _("The "
-	    "password contains non-ASCII characters or quotes. Many printers "
+	if (!plain_ascii(pw) && !tui_confirm(t, title, _("The password "
+	    "contains non-ASCII characters or quotes. Many printers "
 	    "and scanners cannot type them or send them in another "
 	    "encoding; plain ASCII letters and digits work on every device. "
 	    "Use this password anyway?")))
@@ -130,12 +131,12 @@ tui_password(struct tui *t)
 	char			 pw[USER_PASSWORD_MAX];
 	int			 c;
 
-	if (!selected_login(t, _("Password"), login))
+	if (!selected_login(t, _("Login password"), login))
 		return;
 	items[0] = _("Generate a new password");
 	items[1] = _("Type the password the devices already use");
-	c = tui_choose(t, _("Password"), _("The devices must then use the "
-	    "new password."), items, 2);
+	c = tui_choose(t, _("Login password"), _("The devices must then use "
+	    "the new password."), items, 2);
 	if (c == 1)
 		password_type(t, login);
 	if (c != 0)
@@ -249,18 +250,33 @@ out:
 	free(j);
 }
 
-/* Help text of each per-user setting, in service_user_keys order. */
+/* Values of a per-user setting that Enter steps through. */
+static const char *const yes_no[] = { "no", "yes", NULL };
+static const char *const sender_values[] = { "pass", "rewrite", NULL };
+
+/*
+ * The per-user settings of service_user_keys, with help text. A setting
+ * with values flips to the next one; the others are typed.
+ */
 static const struct {
-	const char	*key;
-	const char	*help;
+	const char		*key;
+	const char *const	*values;	/* NULL: typed */
+	const char		*help;
 } user_key_help[] = {
-	{ "mailbox", N_("The mailbox used upstream: for a shared mailbox, "
-	  "or a primary address that differs from the sign-in name.") },
-	{ "sender", N_("pass sends the device's sender address as it is; "
-	  "rewrite replaces it with the mailbox.") },
-	{ "accept_legacy_charset", N_("yes also accepts a non-ASCII "
+	{ "mailbox", NULL, N_("The mailbox used upstream: for a shared "
+	  "mailbox, or a primary address that differs from the sign-in "
+	  "name.") },
+	{ "sender", sender_values, N_("pass sends the device's sender "
+	  "address as it is; rewrite replaces it with the mailbox.") },
+	{ "accept_legacy_charset", yes_no, N_("yes also accepts a non-ASCII "
 	  "password sent in ISO-8859-1 or Windows-1252; no (the default) "
 	  "accepts UTF-8 only.") },
+	{ "encode_utf8_headers", yes_no, N_("yes writes raw UTF-8 in header "
+	  "values such as Subject as RFC 2047 encoded words; no (the "
+	  "default) passes them as they are.") },
+	{ "relabel_iso2022jp", yes_no, N_("yes labels ISO-2022-JP-2 text "
+	  "that fits ISO-2022-JP as ISO-2022-JP; no (the default) keeps "
+	  "the label.") },
 };
 
 static const char *
@@ -272,15 +288,54 @@ user_value(const struct tui_user *u, const char *key)
 		return u->sender[0] != '\0' ? u->sender : "pass";
 	if (strcmp(key, "accept_legacy_charset") == 0)
 		return u->accept_legacy_charset ? "yes" : "no";
+	if (strcmp(key, "encode_utf8_headers") == 0)
+		return u->encode_utf8_headers ? "yes" : "no";
+	if (strcmp(key, "relabel_iso2022jp") == 0)
+		return u->relabel_iso2022jp ? "yes" : "no";
 	return "";
+}
+
+/* Returns the value after cur in values, wrapping at the end. */
+static const char *
+next_value(const char *const *values, const char *cur)
+{
+	for (int i = 0; values[i] != NULL; i++)
+		if (strcmp(values[i], cur) == 0)
+			return values[i + 1] != NULL ? values[i + 1] : values[0];
+	return values[0];
+}
+
+/* Asks for the new value of key; returns 0 on Esc. */
+static int
+ask_user_value(struct tui *t, const struct tui_user *u, const char *key,
+    char value[USER_MAILBOX_MAX])
+{
+	const char	*help = "";
+	char		 text[1024];
+
+	for (size_t i = 0; i < sizeof(user_key_help) /
+	    sizeof(user_key_help[0]); i++) {
+		if (strcmp(user_key_help[i].key, key) != 0)
+			continue;
+		if (user_key_help[i].values != NULL) {
+			str_copy(value, next_value(user_key_help[i].values,
+			    user_value(u, key)), USER_MAILBOX_MAX);
+			return 1;
+		}
+		help = tr(user_key_help[i].help);
+	}
+	str_copy(value, user_value(u, key), USER_MAILBOX_MAX);
+	snprintf(text, sizeof(text), "%s\n\n%s:", help, key);
+	return tui_input(t, _("User settings"), text, value,
+	    USER_MAILBOX_MAX, 0);
 }
 
 void
 tui_user_settings(struct tui *t)
 {
 	const char *const	*keys = service_user_keys();
-	struct tui_user		 cur, *u = &cur;
-	const char		*items[8], *help = "";
+	struct tui_user		 cur;
+	const char		*items[8];
 	char			 labels[8][TUI_LOG_LINE_MAX];
 	char			 value[USER_MAILBOX_MAX], text[1024];
 	char			 login[USER_LOGIN_MAX];
@@ -292,21 +347,13 @@ tui_user_settings(struct tui *t)
 	cur = *tui_selected_user(t);
 	for (; keys[n] != NULL && n < 8; n++) {
 		snprintf(labels[n], sizeof(labels[n]), "%-22s %s", keys[n],
-		    user_value(u, keys[n]));
+		    user_value(&cur, keys[n]));
 		items[n] = labels[n];
 	}
 	snprintf(text, sizeof(text), _("Settings of %s. Choose one to "
 	    "change:"), login);
 	c = tui_choose(t, _("User settings"), text, items, n);
-	if (c < 0)
-		return;
-	for (size_t i = 0; i < sizeof(user_key_help) /
-	    sizeof(user_key_help[0]); i++)
-		if (strcmp(user_key_help[i].key, keys[c]) == 0)
-			help = tr(user_key_help[i].help);
-	str_copy(value, user_value(u, keys[c]), sizeof(value));
-	snprintf(text, sizeof(text), "%s\n\n%s:", help, keys[c]);
-	if (!tui_input(t, _("User settings"), text, value, sizeof(value), 0))
+	if (c < 0 || !ask_user_value(t, &cur, keys[c], value))
 		return;
 	err_clear(&err);
 	rc = t->adm->ops->user_set(t->adm, login, keys[c], value, &err);

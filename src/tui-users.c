@@ -33,6 +33,8 @@ copy_user(struct tui_user *to, const struct user *u)
 	    sizeof(to->state_reason));
 	str_copy(to->sender, u->sender_policy, sizeof(to->sender));
 	to->accept_legacy_charset = u->accept_legacy_charset;
+	to->encode_utf8_headers = u->encode_utf8_headers;
+	to->relabel_iso2022jp = u->relabel_iso2022jp;
 	to->last_pop3 = u->last_pop3;
 	to->last_smtp = u->last_smtp;
 }

@@ -69,13 +69,23 @@ struct tui_user {
 	char		state_reason[USER_REASON_MAX];
 	char		sender[16];
 	int		accept_legacy_charset;
+	int		encode_utf8_headers;
+	int		relabel_iso2022jp;
 	int64_t		last_pop3;
 	int64_t		last_smtp;
 };
 
 struct tui_log_line {
 	enum ev_level	level;
-	char		text[TUI_LOG_LINE_MAX];
+	char		text[TUI_LOG_LINE_MAX];	/* rendered, with the time */
+	/*
+	 * The event, to render it again in another language: its English
+	 * template, then each parameter's name and value, each ended by a
+	 * NUL; NULL when out of memory.
+	 */
+	char		*source;
+	int		 nparams;
+	int64_t		 time;
 };
 
 /* The log ring, filled by the event subscriber on any thread. */
@@ -110,7 +120,8 @@ struct tui {
 	int			 status_level;	/* enum ev_level */
 	int			 busy;		/* start or stop jobs running */
 	char			 busy_text[128];
-	char			 alert[EXO_ERROR_MSG_MAX + 128]; /* a dialog */
+	/* A dialog: one failure of each server at most. */
+	char			 alert[SERVER_COUNT * (EXO_ERROR_MSG_MAX + 128)];
 	int			 quit;
 };
 
@@ -158,6 +169,7 @@ int tui_log_open(struct tui *t);
 void tui_log_close(struct tui *t);
 void tui_log_draw(struct tui *t, int y, int h);
 void tui_log_view(struct tui *t);
+void tui_log_rerender(struct tui *t);
 
 /* tui-dialog.c */
 void *tui_box(struct tui *t, int h, int w, const char *title);

@@ -645,6 +645,86 @@ TEST(check_ready_names_setting)
 	CHECK(strstr(e.msg, "not an https URL") != NULL);
 }
 
+TEST(check_ready_one_key)
+{
+	struct exo_error	e;
+
+	config_defaults(&settings_a);
+	snprintf(settings_a.microsoft.client_id,
+	    sizeof(settings_a.microsoft.client_id), "not a guid");
+	settings_a.microsoft.tenant[0] = '\0';
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft",
+	    "client_id", &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "client_id = not a guid in [microsoft]") != NULL);
+	CHECK(strstr(e.msg, "is not a GUID") != NULL);
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft", "tenant",
+	    &e), EXO_ERR_CONFIG);
+	CHECK(strstr(e.msg, "tenant in [microsoft]") != NULL);
+	/* A key without a readiness check passes. */
+	CHECK_INT(config_check_ready_key(&settings_a, "pop3", "port", &e), 0);
+	snprintf(settings_a.microsoft.client_id,
+	    sizeof(settings_a.microsoft.client_id),
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+	CHECK_INT(config_check_ready_key(&settings_a, "microsoft",
+	    "client_id", &e), 0);
+}
+
+TEST(ports_of_servers_must_differ)
+{
+	struct exo_error	e;
+
+	CHECK_INT(parse("[pop3]\nport = 2525\n[smtp]\nport = 2525\n", &e),
+	    EXO_ERR_INVALID);
+	CHECK_STR(e.msg, "test.conf: port in [pop3] and port in [smtp] are "
+	    "both port 2525; give each one a port of its own");
+	CHECK_INT(parse("[pop3]\nport = 995\ntls_port = 995\n", &e),
+	    EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "port in [pop3] and tls_port in [pop3]") != NULL);
+	CHECK_INT(parse("[pop3]\nlisten = 127.0.0.1\nport = 2525\n[smtp]\n"
+	    "listen = 0.0.0.0\nport = 2525\n", &e), EXO_ERR_INVALID);
+	CHECK_INT(parse("[pop3]\nlisten = 127.0.0.1\nport = 2525\n[smtp]\n"
+	    "listen = ::\ntls_port = 2525\n", &e), EXO_ERR_INVALID);
+	CHECK(strstr(e.msg, "tls_port in [smtp]") != NULL);
+
+	/* Different addresses, or a disabled server, do not clash. */
+	CHECK_INT(parse("[pop3]\nlisten = 127.0.0.1\nport = 2525\n[smtp]\n"
+	    "listen = 127.0.0.2\nport = 2525\n", &e), 0);
+	CHECK_INT(parse("[pop3]\nport = 2525\n[smtp]\nenabled = no\n"
+	    "port = 2525\n", &e), 0);
+	CHECK_INT(config_check_ports(&settings_a, &e), 0);
+	settings_a.smtp.enabled = 1;
+	CHECK_INT(config_check_ports(&settings_a, &e), EXO_ERR_INVALID);
+}
+
+TEST(save_keeps_absolute_paths)
+{
+	struct exo_error	 e;
+	char			 dir[64], path[128], text[512], *saved;
+
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/exoconnect.conf", dir);
+	snprintf(text, sizeof(text), "[tls]\nca_file = %s/roots.pem\n"
+	    "certificate = cert.pem\n[log]\nfile = %s/exo.log\n", dir, dir);
+	write_text(path, text);
+	CHECK_INT(config_load(path, &settings_a, &e), 0);
+	CHECK_INT(config_set(&settings_a, "log", "level", "debug", &e), 0);
+	CHECK_INT(config_save(&settings_a, &e), 0);
+	saved = read_text(path);
+	CHECK(saved != NULL);
+	if (saved != NULL) {
+		snprintf(text, sizeof(text), "\nca_file = %s/roots.pem\n",
+		    dir);
+		CHECK(strstr(saved, text) != NULL);
+		snprintf(text, sizeof(text), "\nfile = %s/exo.log\n", dir);
+		CHECK(strstr(saved, text) != NULL);
+		/* A relative path stays relative. */
+		CHECK(strstr(saved, "\ncertificate = cert.pem\n") != NULL);
+	}
+	free(saved);
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST(oauth_url_from_settings)
 {
 	char	url[256];
@@ -745,6 +825,9 @@ main(void)
 	RUN(load_resolves_relative_paths);
 	RUN(save_keeps_comments_and_order);
 	RUN(check_ready_names_setting);
+	RUN(check_ready_one_key);
+	RUN(ports_of_servers_must_differ);
+	RUN(save_keeps_absolute_paths);
 	RUN(oauth_url_from_settings);
 	RUN(locate_settings_file);
 	RUN(protect_file_with_secrets);

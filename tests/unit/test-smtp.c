@@ -1578,9 +1578,10 @@ TEST(upstream_check_reports_steps)
 	rc = smtp_upstream_check(&st, test_trust, lease, report,
 	    sizeof(report), &e);
 	CHECK_INT(rc, EXO_OK);
-	CHECK(strstr(report, "connect localhost:") == report);
-	CHECK(strstr(report, "STARTTLS and TLS 1.2 handshake: ok\n") != NULL);
-	CHECK(strstr(report, "XOAUTH2 login: ok\n") != NULL);
+	CHECK(strstr(report, "SMTP connect localhost:") == report);
+	CHECK(strstr(report, "\nSMTP STARTTLS and TLS 1.2 handshake: ok\n") !=
+	    NULL);
+	CHECK(strstr(report, "\nSMTP XOAUTH2 login: ok\n") != NULL);
 	CHECK(strstr(report, "ABCDEFGHIJ") == NULL);
 	up_stop(&sc);
 	free(lease);
@@ -1605,7 +1606,7 @@ TEST(upstream_check_names_cause)
 	rc = smtp_upstream_check(&st, test_trust, lease, report,
 	    sizeof(report), &e);
 	CHECK_INT(rc, EXO_ERR_AUTH);
-	CHECK(strstr(report, "XOAUTH2 login: rejected: 535 5.7.139 "
+	CHECK(strstr(report, "SMTP XOAUTH2 login: rejected: 535 5.7.139 "
 	    "Authentication unsuccessful, SmtpClientAuthentication is "
 	    "disabled for the Mailbox.\n") != NULL);
 	CHECK(strstr(report, "likely cause: SMTP AUTH is disabled") != NULL);

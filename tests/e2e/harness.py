@@ -11,6 +11,7 @@ import glob
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -34,15 +35,51 @@ SMTP_HOSTNAME = "exoconnect.test"
 START_TIMEOUT = 20	# seconds for a process to open its ports
 
 
+def ephemeral_range():
+    """Return (low, high) of the system's ports for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_ports(count):
-    """Return COUNT distinct free TCP ports on 127.0.0.1."""
+    """Return COUNT distinct free TCP ports on 127.0.0.1.
+
+    The ports come from below the range the system hands out to outgoing
+    connections: a port taken from that range by bind(0) and closed can
+    be reused as the source port of a client connection before the
+    listener for it starts, and that listener then fails with "address
+    in use". Below the range only another listener can take it.
+    """
+    low, _high = ephemeral_range()
+    first = 10000 if low > 12000 else 1024
+    rng = random.SystemRandom()
+    ports = []
     socks = []
     try:
-        for _ in range(count):
+        for _ in range(count * 50):
+            if len(ports) == count:
+                break
+            port = rng.randrange(first, low)
+            if port in ports:
+                continue
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(port)
+        while len(ports) < count:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            ports.append(s.getsockname()[1])
+        return ports
     finally:
         for s in socks:
             s.close()

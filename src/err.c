@@ -78,23 +78,177 @@ err_cut_utf8(char *s, size_t len)
 		s[start] = '\0';
 }
 
+/*
+ * Returns the length of the printf conversion at p ("%-10.3ld"), or 0
+ * when it is not one that err_set supports: flags, a width and a
+ * precision (digits or "*"), a length modifier and a conversion, but no
+ * "%n" and no "%1$s".
+ */
+static size_t
+err_conversion_len(const char *p)
+{
+	static const char	*const lengths[] = { "hh", "ll", "h", "l", "j",
+	    "z", "t", "L", NULL };
+	size_t			 i = 1, j;
+
+	i += strspn(p + i, "-+ #0'");
+	if (p[i] == '*')
+		i++;
+	else
+		i += strspn(p + i, "0123456789");
+	if (p[i] == '.') {
+		i++;
+		if (p[i] == '*')
+			i++;
+		else
+			i += strspn(p + i, "0123456789");
+	}
+	for (j = 0; lengths[j] != NULL; j++) {
+		if (strncmp(p + i, lengths[j], strlen(lengths[j])) == 0) {
+			i += strlen(lengths[j]);
+			break;
+		}
+	}
+	if (p[i] == '\0' || strchr("diouxXeEfFgGaAcsp%", p[i]) == NULL)
+		return 0;
+	return i + 1;
+}
+
+/*
+ * Records where each argument of fmt landed in e->msg. vsnprintf of the
+ * format up to the end of conversion k tells where argument k ends; the
+ * literal text between conversions tells where the next one starts. So
+ * any argument type works without fetching it from ap here.
+ */
+static void
+err_find_args(struct exo_error *e, const char *fmt, va_list ap)
+{
+	char	prefix[EXO_ERROR_MSG_MAX * 2];
+	size_t	i = 0, out = 0, conv, len = strlen(e->msg);
+	va_list	aq;
+	int	n, k = 0;
+
+	if (strlen(fmt) >= sizeof(prefix))
+		return;
+	while (fmt[i] != '\0') {
+		if (fmt[i] != '%') {
+			out++;
+			i++;
+			continue;
+		}
+		if ((conv = err_conversion_len(fmt + i)) == 0)
+			return;
+		i += conv;
+		if (fmt[i - 1] == '%') {
+			out++;
+			continue;
+		}
+		if (k == ERR_ARGS_MAX)
+			return;
+		memcpy(prefix, fmt, i);
+		prefix[i] = '\0';
+		va_copy(aq, ap);
+		n = vsnprintf(NULL, 0, prefix, aq);
+		va_end(aq);
+		if (n < 0 || (size_t)n < out)
+			return;
+		e->args[k].off = (unsigned short)(out < len ? out : len);
+		e->args[k].len = (unsigned short)(((size_t)n < len ?
+		    (size_t)n : len) - e->args[k].off);
+		e->args[k].layer = -1;
+		out = (size_t)n;
+		k++;
+	}
+	e->layers[0].fmt = fmt;
+	e->layers[0].first = 0;
+	e->layers[0].nargs = (unsigned char)k;
+	e->nlayers = 1;
+	e->nargs = (unsigned char)k;
+}
+
+static void
+err_format(struct exo_error *e, int code, const char *fmt, va_list ap)
+{
+	va_list	aq;
+	int	n;
+
+	e->code = code;
+	e->nlayers = 0;
+	e->nargs = 0;
+	va_copy(aq, ap);
+	n = vsnprintf(e->msg, sizeof(e->msg), fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		e->msg[0] = '\0';
+		return;
+	}
+	if ((size_t)n >= sizeof(e->msg))
+		err_cut_utf8(e->msg, sizeof(e->msg) - 1);
+	err_find_args(e, fmt, ap);
+}
+
 int
 err_set(struct exo_error *e, int code, const char *fmt, ...)
 {
 	va_list	ap;
-	int	n;
 
 	if (e == NULL)
 		return (code);
-
-	e->code = code;
 	va_start(ap, fmt);
-	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	err_format(e, code, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		e->msg[0] = '\0';
-	else if ((size_t)n >= sizeof(e->msg))
-		err_cut_utf8(e->msg, sizeof(e->msg) - 1);
+	return (code);
+}
+
+/*
+ * Puts inner's formats under the last argument of e's only format, when
+ * that argument holds inner's whole message and the limits allow.
+ */
+static void
+err_graft(struct exo_error *e, const struct exo_error *inner)
+{
+	struct err_arg		*slot;
+	const struct err_arg	*a;
+	size_t			 i;
+
+	if (e->nlayers != 1 || e->nargs == 0 || inner->nlayers == 0 ||
+	    1 + inner->nlayers > ERR_LAYERS_MAX ||
+	    e->nargs + inner->nargs > ERR_ARGS_MAX)
+		return;
+	slot = &e->args[e->nargs - 1];
+	if (slot->len != strlen(inner->msg) ||
+	    memcmp(e->msg + slot->off, inner->msg, slot->len) != 0)
+		return;
+
+	for (i = 0; i < inner->nlayers; i++) {
+		e->layers[1 + i] = inner->layers[i];
+		e->layers[1 + i].first += e->nargs;
+	}
+	for (i = 0; i < inner->nargs; i++) {
+		a = &inner->args[i];
+		e->args[e->nargs + i] = *a;
+		e->args[e->nargs + i].off += slot->off;
+		if (a->layer >= 0)
+			e->args[e->nargs + i].layer++;
+	}
+	slot->layer = 1;
+	e->nlayers += inner->nlayers;
+	e->nargs += inner->nargs;
+}
+
+int
+err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (e == NULL)
+		return (code);
+	va_start(ap, fmt);
+	err_format(e, code, fmt, ap);
+	va_end(ap);
+	if (inner != NULL && inner != e)
+		err_graft(e, inner);
 	return (code);
 }
 
@@ -104,5 +258,106 @@ err_clear(struct exo_error *e)
 	if (e == NULL)
 		return;
 	e->code = EXO_OK;
+	e->nlayers = 0;
+	e->nargs = 0;
 	e->msg[0] = '\0';
+}
+
+/* ---- rendering ---- */
+
+struct err_out {
+	char	*buf;
+	size_t	 cap;
+	size_t	 len;
+	int	 full;
+};
+
+static void
+err_put(struct err_out *o, const char *s, size_t n)
+{
+	if (o->full)
+		return;
+	if (n > o->cap - 1 - o->len) {
+		n = o->cap - 1 - o->len;
+		o->full = 1;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+/* Returns the number of arguments fmt converts, or -1 when malformed. */
+static int
+err_count_args(const char *fmt)
+{
+	size_t	conv;
+	int	k = 0;
+
+	for (fmt = strchr(fmt, '%'); fmt != NULL; fmt = strchr(fmt, '%')) {
+		if ((conv = err_conversion_len(fmt)) == 0)
+			return -1;
+		if (fmt[conv - 1] != '%')
+			k++;
+		fmt += conv;
+	}
+	return k;
+}
+
+static void
+err_render_layer(const struct exo_error *e, int layer,
+    err_translate_fn translate, void *ctx, struct err_out *o)
+{
+	const struct err_layer	*l = &e->layers[layer];
+	const struct err_arg	*a;
+	const char		*t = NULL, *p;
+	size_t			 conv;
+	int			 k = 0;
+
+	if (translate != NULL)
+		t = translate(l->fmt, ctx);
+	if (t == NULL || err_count_args(t) != l->nargs)
+		t = l->fmt;
+	for (p = t; *p != '\0'; p += conv) {
+		conv = strcspn(p, "%");
+		if (conv > 0) {
+			err_put(o, p, conv);
+			continue;
+		}
+		conv = err_conversion_len(p);
+		if (p[conv - 1] == '%') {
+			err_put(o, "%", 1);
+			continue;
+		}
+		a = &e->args[l->first + k++];
+		/* Layers only point deeper, so this ends. */
+		if (a->layer > layer && a->layer < e->nlayers)
+			err_render_layer(e, a->layer, translate, ctx, o);
+		else
+			err_put(o, e->msg + a->off, a->len);
+	}
+}
+
+size_t
+err_render(const struct exo_error *e, err_translate_fn translate,
+    void *ctx, char *buf, size_t cap)
+{
+	struct err_out	 o = { buf, cap, 0, 0 };
+	const char	*t;
+
+	if (cap == 0)
+		return 0;
+	if (e->msg[0] == '\0') {
+		t = translate != NULL ? translate(exo_strerror(e->code), ctx) :
+		    NULL;
+		err_put(&o, t != NULL ? t : exo_strerror(e->code),
+		    strlen(t != NULL ? t : exo_strerror(e->code)));
+	} else if (e->nlayers == 0)
+		err_put(&o, e->msg, strlen(e->msg));
+	else
+		err_render_layer(e, 0, translate, ctx, &o);
+	if (o.full) {
+		err_cut_utf8(buf, o.len);
+		return strlen(buf);
+	}
+	buf[o.len] = '\0';
+	return o.len;
 }

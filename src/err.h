@@ -5,7 +5,11 @@
  * caller needs more than the code, it passes a struct exo_error, which the
  * callee fills with the code and a message in plain English that says what
  * failed, on which value, and what to do next. A NULL struct exo_error is
- * allowed everywhere and means the caller wants the code only.
+ * allowed everywhere and means the caller wants the code only. The
+ * message keeps its format and the place of each argument, so a front
+ * end renders it in its language (err_render, i18n_error) while the log
+ * keeps the English text. This file calls nothing above it: the
+ * translation is passed in by whoever renders.
  */
 #ifndef EXO_ERR_H
 #define EXO_ERR_H
@@ -47,24 +51,88 @@ enum exo_err {
 };
 
 #define EXO_ERROR_MSG_MAX 512
+#define ERR_ARGS_MAX 16		/* arguments kept for translation, in all */
+#define ERR_LAYERS_MAX 4	/* messages wrapped in one another */
 
-struct exo_error {
-	int	code;
-	char	msg[EXO_ERROR_MSG_MAX];
+/*
+ * One converted printf argument of a message: the bytes it became in msg,
+ * or a wrapped message (layer > 0) that is rendered in its place.
+ */
+struct err_arg {
+	unsigned short	off;
+	unsigned short	len;
+	signed char	layer;	/* index into layers, or -1 */
 };
+
+/* One format of a message: a message id and its arguments in args. */
+struct err_layer {
+	const char	*fmt;	/* the English format, a string literal */
+	unsigned char	 first;	/* index of its first argument */
+	unsigned char	 nargs;
+};
+
+/*
+ * An error: the code, the English message, and how msg was made, so that
+ * err_render can put the same arguments into a translated format. The
+ * English message is what the log file, syslog and the Windows Event Log
+ * record; a person reads the message rendered in the screen's language.
+ * Layer 0 is the outermost format. nlayers is 0 when msg cannot be
+ * translated (an unknown conversion, too many arguments, or err_clear).
+ */
+struct exo_error {
+	int		 code;
+	unsigned char	 nlayers;
+	unsigned char	 nargs;
+	struct err_layer layers[ERR_LAYERS_MAX];
+	struct err_arg	 args[ERR_ARGS_MAX];
+	char		 msg[EXO_ERROR_MSG_MAX];
+};
+
+/*
+ * Returns the text of msgid in the language the caller wants, or NULL for
+ * the English text. ctx is the caller's.
+ */
+typedef const char *(*err_translate_fn)(const char *msgid, void *ctx);
 
 /* Returns a short English name for code, such as "timed out". */
 const char *exo_strerror(int code);
 
 /*
  * Stores code and the formatted message in e (when e is not NULL) and
- * returns code, so callers can write "return err_set(e, ...)". A message
- * longer than EXO_ERROR_MSG_MAX is cut at a UTF-8 character boundary.
+ * returns code, so callers can write "return err_set(e, ...)". fmt is a
+ * message id: a string literal that tools/extract-messages collects and
+ * that err_render looks up in the catalogs. A message longer than
+ * EXO_ERROR_MSG_MAX is cut at a UTF-8 character boundary.
  */
 int err_set(struct exo_error *e, int code, const char *fmt, ...)
     EXO_PRINTF(3, 4);
 
+/*
+ * Stores a message that embeds another error's, like err_set: the last
+ * conversion of fmt must be a "%s" whose argument is inner->msg. The
+ * rendered message then has inner's message in the same language as the
+ * outer one. inner may be NULL (then this is err_set), but must not be e,
+ * because its message is an argument. Wrapping deeper than
+ * ERR_LAYERS_MAX, or beyond ERR_ARGS_MAX arguments in all, keeps the
+ * deepest messages in English.
+ */
+int err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
+    const char *fmt, ...) EXO_PRINTF(4, 5);
+
 /* Clears e: code EXO_OK, empty message. */
 void err_clear(struct exo_error *e);
+
+/*
+ * Renders e's message into buf with each format replaced by
+ * translate(fmt, ctx) and returns the length written. A NULL or
+ * malformed translation (one whose conversions differ in number) keeps
+ * that format in English, so with translate NULL the result is e->msg.
+ * An empty message renders exo_strerror(e->code) through translate. The
+ * text is cut at a UTF-8 character boundary to fit cap bytes with the
+ * NUL. Arguments are copied as they were formatted; nothing is
+ * formatted again.
+ */
+size_t err_render(const struct exo_error *e, err_translate_fn translate,
+    void *ctx, char *buf, size_t cap);
 
 #endif

@@ -36,17 +36,31 @@ i18n_entry_cmp(const void *key, const void *elem)
 	return strcmp(key, entry->msgid);
 }
 
+/* Returns the text of msgid in cat, or NULL when cat has none. */
+static const char *
+i18n_lookup(const struct i18n_catalog *cat, const char *msgid)
+{
+	const struct i18n_entry	*hit;
+
+	if (cat == NULL || cat->count == 0 || msgid == NULL)
+		return NULL;
+	hit = bsearch(msgid, cat->entries, cat->count, sizeof(*hit),
+	    i18n_entry_cmp);
+	return hit != NULL ? hit->msgstr : NULL;
+}
+
 const char *
 tr(const char *msgid)
 {
-	const struct i18n_catalog	*cat = atomic_load(&i18n_current);
-	const struct i18n_entry		*hit;
+	const char	*text = i18n_lookup(atomic_load(&i18n_current), msgid);
 
-	if (cat == NULL || cat->count == 0 || msgid == NULL)
-		return msgid;
-	hit = bsearch(msgid, cat->entries, cat->count, sizeof(*hit),
-	    i18n_entry_cmp);
-	return hit != NULL ? hit->msgstr : msgid;
+	return text != NULL ? text : msgid;
+}
+
+static const char *
+i18n_translate(const char *msgid, void *ctx)
+{
+	return i18n_lookup(ctx, msgid);
 }
 
 static const struct i18n_catalog *
@@ -178,4 +192,24 @@ i18n_check_setting(const char *value, struct exo_error *e)
 	}
 	return err_set(e, EXO_ERR_INVALID, "unknown language \"%s\"; use "
 	    "auto (the system's language) or one of %s", value, list);
+}
+
+const char *
+i18n_error(const struct exo_error *e, char *buf, size_t cap)
+{
+	err_render(e, i18n_translate, (void *)atomic_load(&i18n_current),
+	    buf, cap);
+	return buf;
+}
+
+const char *
+i18n_error_in(const struct exo_error *e, const char *code, char *buf,
+    size_t cap)
+{
+	const struct i18n_catalog	*cat = NULL;
+
+	if (code != NULL && code[0] != '\0')
+		cat = i18n_find(code);
+	err_render(e, i18n_translate, (void *)cat, buf, cap);
+	return buf;
 }

@@ -67,4 +67,22 @@ const char *i18n_match_locale(const char *locale);
  */
 int i18n_check_setting(const char *value, struct exo_error *e);
 
+/* Size of a buffer for an error message rendered in any language. */
+#define I18N_ERROR_MAX (EXO_ERROR_MSG_MAX * 2)
+
+/*
+ * Renders e's message in the current language into buf (see err_render)
+ * and returns buf, so a front end can write
+ * printf("%s", i18n_error(&e, text, sizeof(text))). Thread-safe.
+ */
+const char *i18n_error(const struct exo_error *e, char *buf, size_t cap);
+
+/*
+ * Renders e's message like i18n_error, but in the language code ("de",
+ * "ja"), for a screen attached to a serve. NULL, "" and a code without a
+ * catalog render English.
+ */
+const char *i18n_error_in(const struct exo_error *e, const char *code,
+    char *buf, size_t cap);
+
 #endif

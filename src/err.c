@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -360,4 +361,157 @@ err_render(const struct exo_error *e, err_translate_fn translate,
 	}
 	buf[o.len] = '\0';
 	return o.len;
+}
+
+/* ---- the layout, for the control channel ---- */
+
+static void
+err_put_field(struct err_out *o, const char *s, size_t n)
+{
+	if (o->len > 0)
+		err_put(o, ERR_LAYOUT_SEP, 1);
+	err_put(o, s, n);
+}
+
+static void
+err_put_number(struct err_out *o, int n)
+{
+	char	num[16];
+	int	len = snprintf(num, sizeof(num), "%d", n);
+
+	if (len > 0)
+		err_put_field(o, num, (size_t)len);
+}
+
+size_t
+err_layout_write(const struct exo_error *e, char *buf, size_t cap)
+{
+	struct err_out	o = { buf, cap, 0, 0 };
+	int		i;
+
+	if (cap == 0)
+		return 0;
+	buf[0] = '\0';
+	if (e->nlayers == 0)
+		return 0;
+	err_put_number(&o, e->nlayers);
+	err_put_number(&o, e->nargs);
+	for (i = 0; i < e->nlayers; i++) {
+		if (strchr(e->layers[i].fmt, ERR_LAYOUT_SEP[0]) != NULL)
+			o.full = 1;
+		err_put_number(&o, e->layers[i].first);
+		err_put_number(&o, e->layers[i].nargs);
+		err_put_field(&o, e->layers[i].fmt,
+		    strlen(e->layers[i].fmt));
+	}
+	for (i = 0; i < e->nargs; i++) {
+		err_put_number(&o, e->args[i].off);
+		err_put_number(&o, e->args[i].len);
+		err_put_number(&o, e->args[i].layer);
+	}
+	if (o.full) {
+		buf[0] = '\0';
+		return 0;
+	}
+	buf[o.len] = '\0';
+	return o.len;
+}
+
+/* Reads the next field of *p into out; returns -1 when none fits. */
+static int
+err_field(const char **p, char *out, size_t cap)
+{
+	size_t	n = strcspn(*p, ERR_LAYOUT_SEP);
+
+	if (**p == '\0' || n >= cap)
+		return -1;
+	memcpy(out, *p, n);
+	out[n] = '\0';
+	*p += n;
+	if (**p != '\0')
+		(*p)++;
+	return 0;
+}
+
+static int
+err_field_int(const char **p, long min, long max, long *out)
+{
+	char	num[16], *end;
+
+	if (err_field(p, num, sizeof(num)) != 0 || num[0] == '\0')
+		return -1;
+	*out = strtol(num, &end, 10);
+	return *end == '\0' && *out >= min && *out <= max ? 0 : -1;
+}
+
+/* Reads one layer; its format must be one that intern knows. */
+static int
+err_read_layer(const char **p, struct err_layer *l,
+    const char *(*intern)(const char *fmt))
+{
+	char	fmt[EXO_ERROR_MSG_MAX * 2];
+	long	first, nargs;
+
+	if (err_field_int(p, 0, ERR_ARGS_MAX, &first) != 0 ||
+	    err_field_int(p, 0, ERR_ARGS_MAX - first, &nargs) != 0 ||
+	    err_field(p, fmt, sizeof(fmt)) != 0)
+		return -1;
+	l->fmt = intern(fmt);
+	if (l->fmt == NULL || err_count_args(l->fmt) != nargs)
+		return -1;
+	l->first = (unsigned char)first;
+	l->nargs = (unsigned char)nargs;
+	return 0;
+}
+
+static int
+err_read_layout(struct exo_error *e, const char *p,
+    const char *(*intern)(const char *fmt))
+{
+	char	check[EXO_ERROR_MSG_MAX];
+	long	nlayers, nargs, off, len, layer;
+	size_t	msglen = strlen(e->msg);
+	int	i;
+
+	if (err_field_int(&p, 1, ERR_LAYERS_MAX, &nlayers) != 0 ||
+	    err_field_int(&p, 0, ERR_ARGS_MAX, &nargs) != 0)
+		return -1;
+	for (i = 0; i < nlayers; i++) {
+		if (err_read_layer(&p, &e->layers[i], intern) != 0 ||
+		    e->layers[i].first + e->layers[i].nargs > nargs)
+			return -1;
+	}
+	for (i = 0; i < nargs; i++) {
+		if (err_field_int(&p, 0, (long)msglen, &off) != 0 ||
+		    err_field_int(&p, 0, (long)msglen - off, &len) != 0 ||
+		    err_field_int(&p, -1, nlayers - 1, &layer) != 0)
+			return -1;
+		e->args[i].off = (unsigned short)off;
+		e->args[i].len = (unsigned short)len;
+		e->args[i].layer = (signed char)layer;
+	}
+	if (*p != '\0')
+		return -1;
+	e->nlayers = (unsigned char)nlayers;
+	e->nargs = (unsigned char)nargs;
+
+	/* A layout that does not give back the English text is wrong. */
+	err_render(e, NULL, NULL, check, sizeof(check));
+	return strcmp(check, e->msg) == 0 ? 0 : -1;
+}
+
+int
+err_layout_read(struct exo_error *e, const char *layout,
+    const char *(*intern)(const char *fmt))
+{
+	int	rc = EXO_OK;
+
+	if (layout != NULL && layout[0] != '\0') {
+		if (err_read_layout(e, layout, intern) == 0)
+			return EXO_OK;
+		rc = EXO_ERR_PROTO;
+	}
+	e->nlayers = 0;
+	e->nargs = 0;
+	return rc;
 }

@@ -135,4 +135,32 @@ void err_clear(struct exo_error *e);
 size_t err_render(const struct exo_error *e, err_translate_fn translate,
     void *ctx, char *buf, size_t cap);
 
+/*
+ * The layout of e: its formats and the places of its arguments, as text
+ * for the control channel, so a screen attached to a serve renders the
+ * serve's errors in its own language. Fields are separated by
+ * ERR_LAYOUT_SEP: nlayers, nargs, then first, nargs and fmt of each
+ * layer, then off, len and layer of each argument.
+ *
+ * err_layout_write returns the length written, or 0 (and "") when e
+ * cannot be translated or the layout does not fit cap. A buffer of
+ * ERR_LAYOUT_MAX bytes fits any layout whose formats are shorter than
+ * EXO_ERROR_MSG_MAX bytes each.
+ *
+ * err_layout_read restores a layout into e, whose code and English msg
+ * the caller has set from the same message. intern returns the text of
+ * fmt with process lifetime (a catalog's message id), or NULL when it
+ * has none. Returns EXO_OK for a layout that is correct, or empty (e
+ * then stays English only), else EXO_ERR_PROTO with e left in English
+ * only: a layout that is malformed,
+ * over a limit, names a format intern does not know, or does not render
+ * msg back exactly.
+ */
+#define ERR_LAYOUT_SEP "\x1f"
+#define ERR_LAYOUT_MAX 4096	/* bytes a layout takes at most, with NUL */
+
+size_t err_layout_write(const struct exo_error *e, char *buf, size_t cap);
+int err_layout_read(struct exo_error *e, const char *layout,
+    const char *(*intern)(const char *fmt));
+
 #endif

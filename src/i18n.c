@@ -57,6 +57,19 @@ tr(const char *msgid)
 	return text != NULL ? text : msgid;
 }
 
+const char *
+i18n_msgid(const char *text)
+{
+	const struct i18n_catalog	*cat = atomic_load(&i18n_current);
+	const struct i18n_entry		*hit;
+
+	if (cat == NULL || cat->count == 0 || text == NULL)
+		return NULL;
+	hit = bsearch(text, cat->entries, cat->count, sizeof(*hit),
+	    i18n_entry_cmp);
+	return hit != NULL ? hit->msgid : NULL;
+}
+
 static const char *
 i18n_translate(const char *msgid, void *ctx)
 {

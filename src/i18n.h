@@ -67,6 +67,14 @@ const char *i18n_match_locale(const char *locale);
  */
 int i18n_check_setting(const char *value, struct exo_error *e);
 
+/*
+ * Returns the message id equal to text from the current language's
+ * catalog, which lives as long as the process, or NULL when that catalog
+ * has no translation of text. An error that came over the control
+ * channel keeps its formats this way (err_layout_read).
+ */
+const char *i18n_msgid(const char *text);
+
 /* Size of a buffer for an error message rendered in any language. */
 #define I18N_ERROR_MAX (EXO_ERROR_MSG_MAX * 2)
 

@@ -242,6 +242,92 @@ TEST(set_cut_message_clamps_arguments)
 	CHECK(strlen(buf) < sizeof(buf));
 }
 
+/* Returns the fake catalog's copy of fmt, as i18n_msgid does. */
+static const char *
+fake_intern(const char *fmt)
+{
+	for (size_t i = 0; fake_catalog[i].msgid != NULL; i++)
+		if (strcmp(fake_catalog[i].msgid, fmt) == 0)
+			return fake_catalog[i].msgid;
+	return NULL;
+}
+
+/* Makes the error a peer would build from msg and layout. */
+static int
+from_peer(struct exo_error *e, const char *msg, const char *layout)
+{
+	err_set(e, EXO_ERR_IO, "%s", msg);
+	return err_layout_read(e, layout, fake_intern);
+}
+
+TEST(layout_round_trip)
+{
+	struct exo_error	inner, outer, peer;
+	char			layout[ERR_LAYOUT_MAX], buf[I18N_ERROR_MAX];
+
+	err_set(&inner, EXO_ERR_NOTFOUND, "file %s not found", "f;1");
+	err_wrap(&outer, EXO_ERR_IO, &inner, "cannot save %s: %s", "u",
+	    inner.msg);
+	CHECK(err_layout_write(&outer, layout, sizeof(layout)) > 0);
+	CHECK_INT(from_peer(&peer, outer.msg, layout), EXO_OK);
+	CHECK_INT(peer.nlayers, 2);
+	CHECK_STR(render(&peer, buf, sizeof(buf)),
+	    "u kann nicht gespeichert werden: Datei f;1 nicht gefunden");
+
+	/* No layout: English only, which is no error. */
+	CHECK_INT(from_peer(&peer, outer.msg, ""), EXO_OK);
+	CHECK_INT(peer.nlayers, 0);
+	CHECK_STR(render(&peer, buf, sizeof(buf)), outer.msg);
+
+	/* An error without a layout writes none. */
+	err_clear(&inner);
+	CHECK_INT(err_layout_write(&inner, layout, sizeof(layout)), 0);
+	CHECK_STR(layout, "");
+
+	/* A buffer too small for the layout gets none. */
+	CHECK_INT(err_layout_write(&outer, layout, 8), 0);
+	CHECK_STR(layout, "");
+}
+
+TEST(layout_rejects_bad_input)
+{
+	struct exo_error	peer;
+	char			buf[I18N_ERROR_MAX];
+	static const char *const bad[] = {
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+		    "5\x1f" "99\x1f" "-1",	/* argument beyond msg */
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+		    "0\x1f" "3\x1f" "-1",	/* does not render msg back */
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "unknown %s\x1f"
+		    "5\x1f" "3\x1f" "-1",	/* a format not in the catalog */
+		"1\x1f" "1\x1f" "0\x1f" "2\x1f" "file %s not found\x1f"
+		    "5\x1f" "3\x1f" "-1",	/* conversions differ */
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+		    "5\x1f" "3\x1f" "1",	/* a layer that does not exist */
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+		    "5\x1f" "3\x1f" "-1\x1f" "7",	/* trailing field */
+		"1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+		    "5\x1f" "3x\x1f" "-1",	/* not a number */
+		"5\x1f" "1",			/* too many layers */
+		"1\x1f" "17",			/* too many arguments */
+		"1\x1f" "1\x1f" "0\x1f" "1",	/* cut short */
+		"garbage",
+	};
+
+	CHECK_INT(from_peer(&peer, "file abc not found",
+	    "1\x1f" "1\x1f" "0\x1f" "1\x1f" "file %s not found\x1f"
+	    "5\x1f" "3\x1f" "-1"), EXO_OK);
+	CHECK_STR(render(&peer, buf, sizeof(buf)),
+	    "Datei abc nicht gefunden");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(from_peer(&peer, "file abc not found", bad[i]),
+		    EXO_ERR_PROTO);
+		CHECK_INT(peer.nlayers, 0);
+		CHECK_STR(render(&peer, buf, sizeof(buf)),
+		    "file abc not found");
+	}
+}
+
 TEST(i18n_error_uses_catalog)
 {
 	struct exo_error	e;
@@ -272,6 +358,8 @@ main(void)
 	RUN(clear_is_not_translated);
 	RUN(render_cuts_at_utf8_boundary);
 	RUN(set_cut_message_clamps_arguments);
+	RUN(layout_round_trip);
+	RUN(layout_rejects_bad_input);
 	RUN(i18n_error_uses_catalog);
 	return TEST_EXIT();
 }

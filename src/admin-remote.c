@@ -13,6 +13,7 @@
 #include "config.h"
 #include "control.h"
 #include "event.h"
+#include "i18n.h"
 #include "json.h"
 #include "plat.h"
 #include "service.h"
@@ -164,6 +165,19 @@ read_msg(struct remote_conn *c, volatile int *cancel, int *cancel_sent,
 }
 
 /*
+ * Fills e from the serve's English message and its layout ("" when the
+ * serve sent none), so the screen renders e in its own language. A
+ * layout this screen cannot use leaves e in English.
+ */
+static void
+decode_error(int code, const char *msg, const char *layout,
+    struct exo_error *e)
+{
+	err_set(e, code, "%s", msg);
+	err_layout_read(e, layout, i18n_msgid);
+}
+
+/*
  * Sends req (freed here) and waits for the response: progress messages go
  * to fn, the final one is returned in *done (freed by the caller). The
  * return is the operation's code, with its message in e.
@@ -176,6 +190,7 @@ remote_call(struct admin_remote *r, struct control_msg *req,
 	struct remote_conn	*c;
 	struct json_doc		*d = NULL;
 	char			 kind[32], msg[EXO_ERROR_MSG_MAX];
+	char			 layout[ERR_LAYOUT_MAX];
 	long long		 code;
 	int			 rc, cancel_sent = 0;
 
@@ -227,8 +242,12 @@ remote_call(struct admin_remote *r, struct control_msg *req,
 		msg[0] = '\0';
 	if (code == EXO_OK)
 		return EXO_OK;
-	return err_set(e, (int)code, "%s", msg[0] != '\0' ? msg :
-	    exo_strerror((int)code));
+	if (json_get_string(d, "layout", layout, sizeof(layout)) != EXO_OK)
+		layout[0] = '\0';
+	if (e != NULL)
+		decode_error((int)code, msg[0] != '\0' ? msg :
+		    exo_strerror((int)code), layout, e);
+	return (int)code;
 }
 
 /* Calls remote_call for operations whose response is only a code. */
@@ -674,10 +693,12 @@ deliver(struct admin_remote *r, const struct ev *ev)
 
 /* The strings of one event as it arrived. */
 struct remote_event {
-	char	id[64];
-	char	text[REMOTE_TEXT_MAX];
-	char	names[EV_MAX_PARAMS][EV_NAME_MAX];
-	char	values[EV_MAX_PARAMS][EV_VALUE_MAX];
+	char			id[64];
+	char			text[REMOTE_TEXT_MAX];
+	char			names[EV_MAX_PARAMS][EV_NAME_MAX];
+	char			values[EV_MAX_PARAMS][EV_VALUE_MAX];
+	struct exo_error	errors[EV_MAX_PARAMS];
+	char			layout[ERR_LAYOUT_MAX];
 };
 
 static int
@@ -706,6 +727,16 @@ decode_event(const struct json_doc *d, struct remote_event *buf,
 		doc_str(d, key, buf->values[i], sizeof(buf->values[i]));
 		ev->params[i].name = buf->names[i];
 		ev->params[i].value = buf->values[i];
+		snprintf(key, sizeof(key), "m%d", i);
+		if (doc_int(d, key) == 1)
+			ev->params[i].flags = EV_PARAM_MSGID;
+		snprintf(key, sizeof(key), "l%d", i);
+		if (json_get_string(d, key, buf->layout, sizeof(buf->layout)) ==
+		    EXO_OK) {
+			decode_error(EXO_ERR_IO, buf->values[i], buf->layout,
+			    &buf->errors[i]);
+			ev->params[i].error = &buf->errors[i];
+		}
 	}
 	ev->nparams = (int)n;
 	return EXO_OK;

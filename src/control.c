@@ -106,9 +106,15 @@ ctl_send(struct ctl_client *c, struct control_msg *m)
 static struct control_msg *
 ctl_done(struct control_msg *m, int rc, const struct exo_error *e)
 {
+	char	layout[ERR_LAYOUT_MAX];
+
 	control_msg_begin(m, "t", "done");
 	control_msg_int(m, "rc", rc);
 	control_msg_str(m, "msg", rc != EXO_OK && e != NULL ? e->msg : "");
+	/* The screen renders the message in its language from this. */
+	if (rc != EXO_OK && e != NULL &&
+	    err_layout_write(e, layout, sizeof(layout)) > 0)
+		control_msg_str(m, "layout", layout);
 	return m;
 }
 
@@ -647,7 +653,7 @@ static char *
 ctl_event_line(const struct ev *ev)
 {
 	struct control_msg	*m;
-	char			 key[16], *line;
+	char			 key[16], *line, layout[ERR_LAYOUT_MAX];
 
 	if ((m = malloc(sizeof(*m))) == NULL)
 		return NULL;
@@ -663,6 +669,16 @@ ctl_event_line(const struct ev *ev)
 		control_msg_str(m, key, ev->params[i].name);
 		snprintf(key, sizeof(key), "v%d", i);
 		control_msg_str(m, key, ev->params[i].value);
+		if (ev->params[i].flags & EV_PARAM_MSGID) {
+			snprintf(key, sizeof(key), "m%d", i);
+			control_msg_int(m, key, 1);
+		}
+		if (ev->params[i].error != NULL &&
+		    err_layout_write(ev->params[i].error, layout,
+		    sizeof(layout)) > 0) {
+			snprintf(key, sizeof(key), "l%d", i);
+			control_msg_str(m, key, layout);
+		}
 	}
 	line = control_msg_end(m) == EXO_OK ? malloc(m->len + 1) : NULL;
 	if (line != NULL) {

@@ -17,6 +17,8 @@
 #include "util.h"
 
 #define EV_PLACEHOLDER_MAX 32	/* longest {name} looked up in a template */
+/* A parameter rendered in the screen's language, with its NUL. */
+#define EV_TEXT_MAX (EXO_ERROR_MSG_MAX * 2)
 
 struct ev_subscriber {
 	ev_subscriber_fn	 fn;
@@ -29,11 +31,13 @@ struct ev_storage {
 };
 
 struct ev_out {
-	char	*buf;
-	size_t	 cap;
-	size_t	 len;
-	int	 full;	/* a piece did not fit, so nothing more is added */
-	int	 keep_backslash; /* for the screen: "\\" stays one byte */
+	char		*buf;
+	size_t		 cap;
+	size_t		 len;
+	int		 full;	/* a piece did not fit, so nothing more is added */
+	int		 keep_backslash; /* for the screen: "\\" stays one byte */
+	err_translate_fn translate;	/* for the screen, or NULL */
+	void		*ctx;
 };
 
 static _Atomic(struct plat_mutex *) ev_mutex;
@@ -91,10 +95,25 @@ ev_fill(struct ev *ev, struct ev_storage *st, va_list ap)
 	const char	*name, *value;
 	int		 i;
 
+	const struct exo_error	*err;
+
 	for (i = 0; (name = va_arg(ap, const char *)) != NULL; i++) {
 		value = va_arg(ap, const char *);
 		if (i >= EV_MAX_PARAMS)
 			continue;	/* extra pairs are dropped */
+		ev->params[i].flags = 0;
+		ev->params[i].error = NULL;
+		if (name[0] == '@') {
+			ev->params[i].flags = EV_PARAM_MSGID;
+			name++;
+		} else if (name[0] == '!') {
+			/* EV_ERROR passed the struct in place of its text. */
+			err = (const struct exo_error *)(const void *)value;
+			ev->params[i].error = err;
+			value = err == NULL ? NULL : err->msg[0] != '\0' ?
+			    err->msg : exo_strerror(err->code);
+			name++;
+		}
 		str_copy(st->names[i], name, sizeof(st->names[i]));
 		ev_copy_value(st->values[i], value != NULL ? value : "-",
 		    sizeof(st->values[i]));
@@ -352,18 +371,42 @@ ev_put_escaped(struct ev_out *o, const char *value, size_t n, int quoted)
 	}
 }
 
+/*
+ * Returns the text of p to show: its English value, or for the screen
+ * the translation of a message id or the error rendered into tmp.
+ */
+static const char *
+ev_value(const struct ev_out *o, const struct ev_param *p, char *tmp,
+    size_t cap)
+{
+	const char	*text;
+
+	if (o->translate == NULL)
+		return p->value;
+	if (p->error != NULL) {
+		err_render(p->error, o->translate, o->ctx, tmp, cap);
+		return tmp;
+	}
+	if ((p->flags & EV_PARAM_MSGID) &&
+	    (text = o->translate(p->value, o->ctx)) != NULL)
+		return text;
+	return p->value;
+}
+
 /* Appends name=value, quoting a value that is empty or has ' ', '"' or '='. */
 static void
 ev_put_field(struct ev_out *o, const struct ev_param *p)
 {
-	int	quoted;
+	char		 tmp[EV_TEXT_MAX];
+	const char	*value = ev_value(o, p, tmp, sizeof(tmp));
+	int		 quoted;
 
-	quoted = p->value[0] == '\0' || strpbrk(p->value, " \"=") != NULL;
+	quoted = value[0] == '\0' || strpbrk(value, " \"=") != NULL;
 	ev_put_escaped(o, p->name, strlen(p->name), 0);
 	ev_put(o, "=", 1);
 	if (quoted)
 		ev_put(o, "\"", 1);
-	ev_put_escaped(o, p->value, strlen(p->value), quoted);
+	ev_put_escaped(o, value, strlen(value), quoted);
 	if (quoted)
 		ev_put(o, "\"", 1);
 }
@@ -416,17 +459,20 @@ static size_t ev_render_out(const struct ev *, const char *,
 size_t
 ev_render(const struct ev *ev, const char *template, char *buf, size_t cap)
 {
-	struct ev_out	o = { buf, cap, 0, 0, 0 };
+	struct ev_out	o = { buf, cap, 0, 0, 0, NULL, NULL };
 
 	return ev_render_out(ev, template, &o);
 }
 
 size_t
-ev_render_display(const struct ev *ev, const char *template, char *buf,
-    size_t cap)
+ev_render_display(const struct ev *ev, err_translate_fn translate,
+    void *ctx, char *buf, size_t cap)
 {
-	struct ev_out	o = { buf, cap, 0, 0, 1 };
+	struct ev_out	 o = { buf, cap, 0, 0, 1, translate, ctx };
+	const char	*template = NULL;
 
+	if (translate != NULL)
+		template = translate(ev->text, ctx);
 	return ev_render_out(ev, template, &o);
 }
 
@@ -435,6 +481,8 @@ ev_render_out(const struct ev *ev, const char *template, struct ev_out *out)
 {
 	struct ev_out	 o = *out;
 	const char	*t = template != NULL ? template : ev->text;
+	const char	*value;
+	char		 tmp[EV_TEXT_MAX];
 	unsigned	 used = 0;
 	size_t		 skip, start;
 	int		 i, quoted;
@@ -443,12 +491,12 @@ ev_render_out(const struct ev *ev, const char *template, struct ev_out *out)
 		o.buf[0] = '\0';
 	while (*t != '\0') {
 		if (*t == '{' && (i = ev_placeholder(ev, t, &skip)) >= 0) {
+			value = ev_value(&o, &ev->params[i], tmp, sizeof(tmp));
 			/* "USER a event=x" must not add a field to the line. */
-			quoted = ev_value_needs_quotes(ev->params[i].value);
+			quoted = ev_value_needs_quotes(value);
 			if (quoted)
 				ev_put(&o, "\"", 1);
-			ev_put_escaped(&o, ev->params[i].value,
-			    strlen(ev->params[i].value), quoted);
+			ev_put_escaped(&o, value, strlen(value), quoted);
 			if (quoted)
 				ev_put(&o, "\"", 1);
 			used |= 1u << i;

@@ -31,10 +31,34 @@ enum ev_level {
 #define EV_VALUE_MAX 512
 #define EV_MAX_SUBSCRIBERS 16
 
+#define EV_PARAM_MSGID	0x1	/* the value is a message id */
+
+/*
+ * A parameter. value is English. A message id (flag EV_PARAM_MSGID) or
+ * an error is rendered in the screen's language by ev_render_display.
+ */
 struct ev_param {
-	const char *name;
-	const char *value;
+	const char		*name;
+	const char		*value;
+	unsigned		 flags;
+	const struct exo_error	*error;	/* value is its English text */
 };
+
+/*
+ * Names a parameter whose value is a message id, a phrase marked with
+ * N_() such as N_("device closed"): ev_emit(..., EV_MSGID("reason"),
+ * ps->reason, ...). The name itself is "reason".
+ */
+#define EV_MSGID(name) "@" name
+
+/*
+ * Stands for a name/value pair whose value is the error *e:
+ * ev_emit(..., EV_ERROR("error", &e), ...). The value is e->msg, or
+ * exo_strerror(e->code) when that is empty, and the screen renders e in
+ * its language. e must stay valid until ev_emit returns.
+ */
+#define EV_ERROR(name, e) \
+	"!" name, (const char *)(const void *)(const struct exo_error *){ (e) }
 
 struct ev {
 	enum ev_level	 level;
@@ -52,6 +76,8 @@ struct ev {
  * Values are copied, and control characters in them are escaped by the
  * renderers, so a peer's text cannot forge log lines. Thread-safe;
  * subscribers run on the emitting thread, one event at a time.
+ *
+ * A name made by EV_MSGID or EV_ERROR marks the pair as described there.
  *
  * Limits: EV_MAX_PARAMS pairs (later pairs are dropped), names of up to
  * EV_NAME_MAX - 1 bytes and values of up to EV_VALUE_MAX - 1 bytes (cut
@@ -77,12 +103,14 @@ const char *ev_param(const struct ev *ev, const char *name);
 size_t ev_render(const struct ev *ev, const char *template, char *buf,
     size_t cap);
 /*
- * Renders like ev_render for the screen: control characters are still
- * escaped, but a backslash stays one backslash, so Windows paths read
- * as typed.
+ * Renders like ev_render for the screen, in the language of translate
+ * (see err_translate_fn; NULL for English): the template, the message
+ * id parameters and the error parameters are translated where translate
+ * has a text. Control characters are still escaped, but a backslash
+ * stays one backslash, so Windows paths read as typed.
  */
-size_t ev_render_display(const struct ev *ev, const char *template,
-    char *buf, size_t cap);
+size_t ev_render_display(const struct ev *ev, err_translate_fn translate,
+    void *ctx, char *buf, size_t cap);
 
 /*
  * A subscriber. ev and its strings are valid only during the call, so a

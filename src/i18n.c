@@ -70,10 +70,18 @@ i18n_msgid(const char *text)
 	return hit != NULL ? hit->msgid : NULL;
 }
 
+/* An err_translate_fn for the catalog ctx. */
 static const char *
-i18n_translate(const char *msgid, void *ctx)
+i18n_translate_in(const char *msgid, void *ctx)
 {
 	return i18n_lookup(ctx, msgid);
+}
+
+const char *
+i18n_translate(const char *msgid, void *ctx)
+{
+	(void)ctx;
+	return i18n_lookup(atomic_load(&i18n_current), msgid);
 }
 
 static const struct i18n_catalog *
@@ -210,8 +218,7 @@ i18n_check_setting(const char *value, struct exo_error *e)
 const char *
 i18n_error(const struct exo_error *e, char *buf, size_t cap)
 {
-	err_render(e, i18n_translate, (void *)atomic_load(&i18n_current),
-	    buf, cap);
+	err_render(e, i18n_translate, NULL, buf, cap);
 	return buf;
 }
 
@@ -223,6 +230,6 @@ i18n_error_in(const struct exo_error *e, const char *code, char *buf,
 
 	if (code != NULL && code[0] != '\0')
 		cat = i18n_find(code);
-	err_render(e, i18n_translate, (void *)cat, buf, cap);
+	err_render(e, i18n_translate_in, (void *)cat, buf, cap);
 	return buf;
 }

@@ -68,6 +68,13 @@ const char *i18n_match_locale(const char *locale);
 int i18n_check_setting(const char *value, struct exo_error *e);
 
 /*
+ * Returns the translation of msgid in the current language, or NULL when
+ * there is none: an err_translate_fn for err_render and
+ * ev_render_display. ctx is not used. Thread-safe.
+ */
+const char *i18n_translate(const char *msgid, void *ctx);
+
+/*
  * Returns the message id equal to text from the current language's
  * catalog, which lives as long as the process, or NULL when that catalog
  * has no translation of text. An error that came over the control

@@ -161,7 +161,7 @@ TEST(render_display_keeps_backslash)
 	ev.nparams = 1;
 	ev.params[0].name = "dir";
 	ev.params[0].value = "C:\\ProgramData\\exoconnect\r";
-	ev_render_display(&ev, NULL, out, sizeof(out));
+	ev_render_display(&ev, NULL, NULL, out, sizeof(out));
 	CHECK_STR(out, "folder C:\\ProgramData\\exoconnect\\r");
 	/* The log's rendering doubles only backslashes that look escaped. */
 	ev_render(&ev, NULL, out, sizeof(out));
@@ -228,6 +228,94 @@ TEST(render_backslashes_round_trip)
 		unescape(out, back, sizeof(back));
 		CHECK_STR(back, values[i]);
 	}
+}
+
+static const char *
+german(const char *msgid, void *ctx)
+{
+	static const char *const table[][2] = {
+		{ "{peer} sent {what}", "{peer} sandte {what}" },
+		{ "an unknown command", "einen unbekannten Befehl" },
+		{ "Failed: {error}", "Fehlgeschlagen: {error}" },
+		{ "file %s not found", "Datei %s nicht gefunden" },
+	};
+
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(table[i][0], msgid) == 0)
+			return table[i][1];
+	return NULL;
+}
+
+struct both {
+	int	count;
+	char	english[512];
+	char	display[512];
+};
+
+static void
+capture_both(const struct ev *ev, void *ctx)
+{
+	struct both	*b = ctx;
+
+	b->count++;
+	ev_render(ev, NULL, b->english, sizeof(b->english));
+	ev_render_display(ev, german, NULL, b->display, sizeof(b->display));
+}
+
+TEST(msgid_param_translated_on_screen_only)
+{
+	struct both	b;
+	int		h;
+
+	memset(&b, 0, sizeof(b));
+	h = ev_subscribe(capture_both, &b);
+	ev_emit(EV_INFO, 0, "test.msgid", "{peer} sent {what}", "peer",
+	    "127.0.0.1", EV_MSGID("what"), "an unknown command",
+	    (char *)NULL);
+	/* The same value without the mark is data, not a message. */
+	ev_emit(EV_INFO, 0, "test.msgid", "{peer} sent {what}", "peer",
+	    "127.0.0.1", "what", "an unknown command", (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_INT(b.count, 2);
+	CHECK_STR(b.english, "127.0.0.1 sent an unknown command");
+	CHECK_STR(b.display, "127.0.0.1 sandte an unknown command");
+
+	memset(&b, 0, sizeof(b));
+	h = ev_subscribe(capture_both, &b);
+	ev_emit(EV_INFO, 0, "test.msgid", "{peer} sent", "peer", "p",
+	    EV_MSGID("what"), "an unknown command", (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_STR(b.english, "p sent what=\"an unknown command\"");
+	CHECK_STR(b.display, "p sent what=\"einen unbekannten Befehl\"");
+}
+
+TEST(error_param_english_in_log)
+{
+	struct both		b;
+	struct exo_error	e;
+	int			h;
+
+	memset(&b, 0, sizeof(b));
+	err_set(&e, EXO_ERR_NOTFOUND, "file %s not found", "x.pem");
+	h = ev_subscribe(capture_both, &b);
+	ev_emit(EV_WARN, 0, "test.error", "Failed: {error}",
+	    EV_ERROR("error", &e), (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_INT(b.count, 1);
+	CHECK_STR(b.english, "Failed: file x.pem not found");
+	CHECK_STR(b.display, "Fehlgeschlagen: Datei x.pem nicht gefunden");
+
+	/* An empty message is the code's name. */
+	memset(&b, 0, sizeof(b));
+	err_clear(&e);
+	e.code = EXO_ERR_TIMEOUT;
+	h = ev_subscribe(capture_both, &b);
+	ev_emit(EV_WARN, 0, "test.error", "Failed: {error}",
+	    EV_ERROR("error", &e), (char *)NULL);
+	ev_unsubscribe(h);
+	CHECK_STR(b.english, "Failed: timed out");
+	CHECK_STR(b.display, "Fehlgeschlagen: timed out");
 }
 
 TEST(render_escapes_control_characters)
@@ -704,6 +792,8 @@ main(void)
 	RUN(log_line_format);
 	RUN(log_counts_repeats);
 	RUN(log_rotates_and_keeps);
+	RUN(msgid_param_translated_on_screen_only);
+	RUN(error_param_english_in_log);
 	RUN(log_threads_write_whole_lines);
 	RUN(log_start_rejects_bad_file);
 	RUN(log_writes_stderr_when_asked);

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "config.h"
 #include "control.h"
+#include "i18n.h"
 #include "plat.h"
 #include "service.h"
 #include "users.h"
@@ -436,6 +437,68 @@ out:
 	teardown(&f);
 }
 
+struct shown {
+	int	count;
+	char	english[1024];
+	char	display[1024];
+};
+
+static void
+on_shown(const struct ev *ev, void *ctx)
+{
+	struct shown	*s = ctx;
+
+	if (strcmp(ev->id, "test.shown") != 0)
+		return;
+	s->count++;
+	ev_render(ev, NULL, s->english, sizeof(s->english));
+	ev_render_display(ev, i18n_translate, NULL, s->display,
+	    sizeof(s->display));
+}
+
+TEST(errors_translated_over_channel)
+{
+	struct fixture		f;
+	struct exo_error	err;
+	struct shown		shown;
+	char			text[I18N_ERROR_MAX];
+	int			h;
+
+	memset(&shown, 0, sizeof(shown));
+	if (setup(&f) != 0)
+		goto out;
+	/* After setup, which sets the language from the settings. */
+	CHECK_INT(i18n_set_language("de"), EXO_OK);
+	CHECK_INT(f.adm->ops->user_delete(f.adm, "nosuch", &err),
+	    EXO_ERR_NOTFOUND);
+	CHECK_STR(err.msg, "no user named \"nosuch\"; `exoconnect user "
+	    "list` shows the users");
+	CHECK_STR(i18n_error(&err, text, sizeof(text)), "kein Benutzer "
+	    "namens \"nosuch\"; `exoconnect user list` zeigt die Benutzer "
+	    "an");
+
+	h = f.adm->ops->subscribe(f.adm, on_shown, &shown);
+	CHECK(h >= 0);
+	err_set(&err, EXO_ERR_NOTFOUND, "no user named \"%s\"; `exoconnect "
+	    "user list` shows the users", "x");
+	ev_emit(EV_WARN, 0, "test.shown", "The log file could not be "
+	    "opened: {error}", EV_ERROR("error", &err), EV_MSGID("what"),
+	    "Error", (char *)NULL);
+	for (int i = 0; i < 50 && shown.count == 0; i++)
+		plat_sleep_ms(20);
+	f.adm->ops->unsubscribe(f.adm, h);
+	CHECK_INT(shown.count, 1);
+	CHECK_STR(shown.english, "The log file could not be opened: \"no "
+	    "user named \\\"x\\\"; `exoconnect user list` shows the users\" "
+	    "what=Error");
+	CHECK_STR(shown.display, "Die Protokolldatei konnte nicht geöffnet "
+	    "werden: \"kein Benutzer namens \\\"x\\\"; `exoconnect user "
+	    "list` zeigt die Benutzer an\" what=Fehler");
+out:
+	teardown(&f);
+	CHECK_INT(i18n_set_language("en"), EXO_OK);
+}
+
 /* Sends text on a new raw connection; returns 1 when the serve hangs up. */
 static int
 dropped_after(const char *data_dir, const char *text, size_t len)
@@ -575,6 +638,7 @@ main(void)
 	RUN(settings_round_trip);
 	RUN(serve_gone_keeps_settings);
 	RUN(events_reach_subscriber);
+	RUN(errors_translated_over_channel);
 	RUN(junk_drops_only_that_client);
 	RUN(unknown_request_gets_error);
 	RUN(channel_waits_and_shutdown);

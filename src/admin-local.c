@@ -468,7 +468,7 @@ admin_local_open(const char *config_path, struct admin **out,
 	if (service_settings(l->sv)->log.file[0] != '\0' &&
 	    service_log_start(l->sv, 0, &warn) != EXO_OK)
 		ev_emit(EV_WARN, 0, "screen.log_failed", "The log file could "
-		    "not be opened: {error}", "error", warn.msg, (char *)NULL);
+		    "not be opened: {error}", EV_ERROR("error", &warn), (char *)NULL);
 
 	str_copy(l->base.data_dir, service_settings(l->sv)->data_dir,
 	    sizeof(l->base.data_dir));

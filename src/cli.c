@@ -226,8 +226,9 @@ cli_err(const char *fmt, ...)
 void
 cli_fail(const struct exo_error *e)
 {
-	cli_err("exoconnect: %s\n", e->msg[0] != '\0' ? e->msg :
-	    exo_strerror(e->code));
+	char	text[I18N_ERROR_MAX];
+
+	cli_err("exoconnect: %s\n", i18n_error(e, text, sizeof(text)));
 }
 
 void
@@ -318,7 +319,7 @@ int
 cli_open(const struct cli_args *a, unsigned flags, struct service **sv)
 {
 	struct exo_error	 err;
-	char			 notice[512];
+	char			 notice[512], text[I18N_ERROR_MAX];
 
 	err_clear(&err);
 	if (service_open(a->config, flags, sv, notice, &err) != EXO_OK) {
@@ -331,7 +332,8 @@ cli_open(const struct cli_args *a, unsigned flags, struct service **sv)
 	/* Admin actions and token refreshes belong in the service's log. */
 	if (service_settings(*sv)->log.file[0] != '\0' &&
 	    service_log_start(*sv, 0, &err) != EXO_OK)
-		cli_err(_("exoconnect: warning: %s\n"), err.msg);
+		cli_err(_("exoconnect: warning: %s\n"), i18n_error(&err, text,
+		    sizeof(text)));
 	return CLI_OK;
 }
 
@@ -361,7 +363,8 @@ static void
 serve_control_failed(const struct exo_error *err)
 {
 	ev_emit(EV_WARN, 0, "serve.control_failed", "The screen cannot "
-	    "attach to this serve: {error}", "error", err->msg, (char *)NULL);
+	    "attach to this serve: {error}", EV_ERROR("error", err),
+	    (char *)NULL);
 }
 
 /*

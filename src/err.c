@@ -253,6 +253,17 @@ err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
 	return (code);
 }
 
+const struct exo_error *
+err_or_code(struct exo_error *e, int code)
+{
+	if (e->msg[0] == '\0') {
+		e->code = code;
+		e->nlayers = 0;
+		e->nargs = 0;
+	}
+	return e;
+}
+
 void
 err_clear(struct exo_error *e)
 {

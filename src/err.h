@@ -119,6 +119,13 @@ int err_set(struct exo_error *e, int code, const char *fmt, ...)
 int err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
     const char *fmt, ...) EXO_PRINTF(4, 5);
 
+/*
+ * Returns e after setting its code to code when e has no message, as
+ * when the callee that returned code did not fill it, so that e renders
+ * as exo_strerror(code) (see EV_ERROR).
+ */
+const struct exo_error *err_or_code(struct exo_error *e, int code);
+
 /* Clears e: code EXO_OK, empty message. */
 void err_clear(struct exo_error *e);
 

@@ -465,7 +465,16 @@ ev_render(const struct ev *ev, const char *template, char *buf, size_t cap)
 }
 
 size_t
-ev_render_display(const struct ev *ev, err_translate_fn translate,
+ev_render_display(const struct ev *ev, const char *template, char *buf,
+    size_t cap)
+{
+	struct ev_out	o = { buf, cap, 0, 0, 1, NULL, NULL };
+
+	return ev_render_out(ev, template, &o);
+}
+
+size_t
+ev_render_translated(const struct ev *ev, err_translate_fn translate,
     void *ctx, char *buf, size_t cap)
 {
 	struct ev_out	 o = { buf, cap, 0, 0, 1, translate, ctx };

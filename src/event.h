@@ -35,7 +35,7 @@ enum ev_level {
 
 /*
  * A parameter. value is English. A message id (flag EV_PARAM_MSGID) or
- * an error is rendered in the screen's language by ev_render_display.
+ * an error is rendered in the screen's language by ev_render_translated.
  */
 struct ev_param {
 	const char		*name;
@@ -103,13 +103,19 @@ const char *ev_param(const struct ev *ev, const char *name);
 size_t ev_render(const struct ev *ev, const char *template, char *buf,
     size_t cap);
 /*
- * Renders like ev_render for the screen, in the language of translate
- * (see err_translate_fn; NULL for English): the template, the message
- * id parameters and the error parameters are translated where translate
- * has a text. Control characters are still escaped, but a backslash
- * stays one backslash, so Windows paths read as typed.
+ * Renders like ev_render for the screen: control characters are still
+ * escaped, but a backslash stays one backslash, so Windows paths read
+ * as typed.
  */
-size_t ev_render_display(const struct ev *ev, err_translate_fn translate,
+size_t ev_render_display(const struct ev *ev, const char *template,
+    char *buf, size_t cap);
+/*
+ * Renders like ev_render_display in the language of translate (see
+ * err_translate_fn; NULL for English): the template, the message id
+ * parameters and the error parameters are translated where translate
+ * has a text.
+ */
+size_t ev_render_translated(const struct ev *ev, err_translate_fn translate,
     void *ctx, char *buf, size_t cap);
 
 /*

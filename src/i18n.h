@@ -70,7 +70,7 @@ int i18n_check_setting(const char *value, struct exo_error *e);
 /*
  * Returns the translation of msgid in the current language, or NULL when
  * there is none: an err_translate_fn for err_render and
- * ev_render_display. ctx is not used. Thread-safe.
+ * ev_render_translated. ctx is not used. Thread-safe.
  */
 const char *i18n_translate(const char *msgid, void *ctx);
 

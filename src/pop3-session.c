@@ -236,7 +236,7 @@ pop3_upstream_failed(struct pop3_session *ps, const char *login, int rc,
 
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_failed",
 	    "POP3 login to Exchange for {user} failed: {error}", "user",
-	    login, "mailbox", ps->mailbox, "error", e->msg, (char *)NULL);
+	    login, "mailbox", ps->mailbox, EV_ERROR("error", e), (char *)NULL);
 	oauth_note_mail_proxy(ps->ctx->settings, ps->ctx->conn);
 	if (rc == EXO_ERR_CLOSED)
 		return pop3_reply_temp(ps, "Upstream connection closed");
@@ -332,7 +332,7 @@ pop3_logged_in(struct pop3_session *ps, const char *login)
 	    EXO_OK)
 		ev_emit(EV_WARN, ctx->conn, "pop3.last_use_failed",
 		    "Cannot record the last POP3 use of {user}: {error}",
-		    "user", login, "error", e.msg, (char *)NULL);
+		    "user", login, EV_ERROR("error", &e), (char *)NULL);
 	return pop3_reply(ps, "+OK Logged in");
 }
 
@@ -343,7 +343,7 @@ pop3_token_failed(struct pop3_session *ps, const char *login, int rc,
 {
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.token_failed",
 	    "No token for the POP3 login of {user}: {error}", "user", login,
-	    "error", e->msg, (char *)NULL);
+	    EV_ERROR("error", e), (char *)NULL);
 
 	/* While the token manager backs off after a refusal, the device
 	 * gets the reply of the refusal, and Exchange is not asked. */
@@ -900,8 +900,8 @@ pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
 	if (rc != EXO_OK) {
 		ev_emit(EV_WARN, ps->ctx->conn, "pop3.stls_failed", "TLS "
 		    "handshake after STLS with device {peer} failed: {error}",
-		    "peer", ps->ctx->peer, "error", e.msg[0] != '\0' ? e.msg :
-		    exo_strerror(rc), "fix", tls_cert_handshake_fix(e.msg,
+		    "peer", ps->ctx->peer, EV_ERROR("error", err_or_code(&e,
+		    rc)), "fix", tls_cert_handshake_fix(e.msg,
 		    ps->ctx->settings->pop3.legacy_tls, "pop3", fix,
 		    sizeof(fix)), (char *)NULL);
 		ps->reason = "TLS handshake failed";
@@ -1019,7 +1019,7 @@ pop3_upstream_lost(struct pop3_session *ps, int rc,
 {
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
 	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
-	    "error", e->msg, (char *)NULL);
+	    EV_ERROR("error", e), (char *)NULL);
 	ps->reason = "upstream closed";
 	if (rc == EXO_ERR_TIMEOUT)
 		pop3_reply_temp(ps, "Upstream timed out");
@@ -1130,7 +1130,7 @@ pop3_relay_body(struct pop3_session *ps, unsigned long long *bytes)
 	 * follow. Closing the connection shows the reply is incomplete. */
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
 	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
-	    "error", e.msg, (char *)NULL);
+	    EV_ERROR("error", &e), (char *)NULL);
 	ps->reason = "upstream closed";
 	return POP3_END;
 }
@@ -1216,7 +1216,7 @@ pop3_cmd_quit_relay(struct pop3_session *ps, const struct pop3_command *cmd,
 		ev_emit(EV_WARN, ps->ctx->conn, "pop3.quit_unconfirmed",
 		    "Exchange did not confirm the QUIT of {user}; {count} "
 		    "deletions may not be committed: {error}", "user",
-		    ps->login, "count", count, "error", e.msg, (char *)NULL);
+		    ps->login, "count", count, EV_ERROR("error", &e), (char *)NULL);
 		pop3_reply(ps, "-ERR Upstream closed before confirming "
 		    "deletions");
 		return POP3_END;

@@ -125,7 +125,7 @@ conn_tls_accept(struct conn *c, struct stream *device)
 	    "TLS handshake with device {peer} on {server} port {port} "
 	    "failed: {error}", "peer", c->ctx.peer,
 	    "server", server_kind_name(c->srv->kind), "port", port,
-	    "error", e.msg[0] != '\0' ? e.msg : exo_strerror(rc),
+	    EV_ERROR("error", err_or_code(&e, rc)),
 	    "fix", hint, (char *)NULL);
 	stream_close(device);
 	return rc;

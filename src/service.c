@@ -773,8 +773,8 @@ service_start(struct service *sv, struct exo_error *e)
 	rc = service_start_all(sv, e);
 	if (rc != EXO_OK)
 		ev_emit(EV_ERROR, 0, "service.start_failed", "exoconnect could "
-		    "not start: {error}", "error", e->msg[0] != '\0' ? e->msg :
-		    exo_strerror(rc), (char *)NULL);
+		    "not start: {error}", EV_ERROR("error", err_or_code(e,
+		    rc)), (char *)NULL);
 	return rc;
 }
 
@@ -885,8 +885,8 @@ service_server_start(struct service *sv, enum server_kind kind,
 	if (rc != EXO_OK)
 		ev_emit(EV_ERROR, 0, "service.server_start_failed", "The "
 		    "{server} server could not start: {error}", "server",
-		    kind_names[kind], "error", e->msg[0] != '\0' ? e->msg :
-		    exo_strerror(rc), (char *)NULL);
+		    kind_names[kind], EV_ERROR("error", err_or_code(e, rc)),
+		    (char *)NULL);
 	return rc;
 }
 
@@ -1027,13 +1027,13 @@ service_reload(struct service *sv)
 	err_clear(&err);
 	if (config_load(sv->settings.path, s, &err) != EXO_OK) {
 		ev_emit(EV_ERROR, 0, "service.reload_failed", "Settings not "
-		    "reloaded: {error}", "error", err.msg, (char *)NULL);
+		    "reloaded: {error}", EV_ERROR("error", &err), (char *)NULL);
 		goto out;
 	}
 	s->log.to_stderr = sv->log_to_stderr;
 	if (log_start(&s->log, &err) != EXO_OK) {
 		ev_emit(EV_ERROR, 0, "service.reload_failed", "Settings not "
-		    "reloaded: {error}", "error", err.msg, (char *)NULL);
+		    "reloaded: {error}", EV_ERROR("error", &err), (char *)NULL);
 		goto out;
 	}
 	ev_emit(EV_INFO, 0, "service.reloaded", "Re-read {file}: the [log] "

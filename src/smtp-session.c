@@ -499,7 +499,7 @@ mechanism_on(const struct session *s, const struct mechanism *m)
 
 /* Logs the failure to log in upstream and replies 454 to the device. */
 static void
-upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
+upstream_login_failed(struct session *s, int rc, struct exo_error *e)
 {
 	const struct endpoint	*ep;
 	char			 where[CONFIG_HOST_MAX + 16];
@@ -529,14 +529,14 @@ upstream_login_failed(struct session *s, int rc, const struct exo_error *e)
 		    "No free SMTP connection to Exchange for {user}: {error}; "
 		    "the device will retry. Spread the devices over more "
 		    "mailboxes if this repeats", "user", s->login,
-		    "mailbox", s->lease.mailbox, "error", e->msg, (char *)NULL);
+		    "mailbox", s->lease.mailbox, EV_ERROR("error", e), (char *)NULL);
 		reply(s, "454 4.7.0 All connections to Exchange for this "
 		    "mailbox are busy; try again later");
 		return;
 	}
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.upstream_failed",
 	    "SMTP upstream connection for {user} failed: {error}",
-	    "user", s->login, "error", e->msg[0] ? e->msg : exo_strerror(rc),
+	    "user", s->login, EV_ERROR("error", err_or_code(e, rc)),
 	    "reply", s->reply.code ? s->reply.first : NULL,
 	    "upstream", where, (char *)NULL);
 	oauth_note_mail_proxy(s->ctx->settings, s->ctx->conn);
@@ -560,7 +560,7 @@ get_token(struct session *s, int force)
 		return (EXO_OK);
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.token_failed",
 	    "No access token for SMTP login of {user}: {error}",
-	    "user", s->login, "error", e.msg[0] ? e.msg : exo_strerror(rc),
+	    "user", s->login, EV_ERROR("error", err_or_code(&e, rc)),
 	    (char *)NULL);
 	reply_text(text, sizeof(text), e.msg[0] && rc != EXO_ERR_TRANSIENT &&
 	    rc != EXO_ERR_TIMEOUT ? e.msg : "Temporary authentication failure");
@@ -586,7 +586,7 @@ login_succeeded(struct session *s, const char *how)
 	    &e) != EXO_OK)
 		ev_emit(EV_WARN, s->ctx->conn, "smtp.last_use_failed",
 		    "Cannot record the last SMTP use of {user}: {error}",
-		    "user", s->login, "error", e.msg, (char *)NULL);
+		    "user", s->login, EV_ERROR("error", &e), (char *)NULL);
 	ev_emit(EV_INFO, s->ctx->conn, "smtp.login",
 	    "SMTP login of {user} from {peer} as {mailbox}",
 	    "user", s->login, "peer", s->ctx->peer, "mailbox", s->mailbox,
@@ -1304,8 +1304,8 @@ cmd_starttls(struct session *s, char *arg)
 	if (rc != EXO_OK) {
 		ev_emit(EV_WARN, s->ctx->conn, "smtp.starttls_failed", "TLS "
 		    "handshake after STARTTLS with device {peer} failed: "
-		    "{error}", "peer", s->ctx->peer, "error", e.msg[0] != '\0' ?
-		    e.msg : exo_strerror(rc), "fix", tls_cert_handshake_fix(
+		    "{error}", "peer", s->ctx->peer, EV_ERROR("error",
+		    err_or_code(&e, rc)), "fix", tls_cert_handshake_fix(
 		    e.msg, s->ctx->settings->smtp.legacy_tls, "smtp", fix,
 		    sizeof(fix)), (char *)NULL);
 		end_session(s, "TLS handshake failed");

@@ -319,16 +319,17 @@ tui_credentials(struct tui *t, const char *title, const char *mailbox,
 static void
 show_failure(struct tui *t, const struct signin_job *j)
 {
-	char	text[EXO_ERROR_MSG_MAX + sizeof(j->oerr.advice) + 8];
+	char	text[I18N_ERROR_MAX + sizeof(j->oerr.advice) + 8];
+	char	why[I18N_ERROR_MAX];
 
 	if (j->rc == EXO_ERR_CANCELLED) {
 		tui_set_status(t, EV_WARN, "%s", _("Sign-in cancelled; nothing "
 		    "was stored."));
 		return;
 	}
-	snprintf(text, sizeof(text), "%s%s%s", j->err.msg[0] != '\0' ?
-	    j->err.msg : exo_strerror(j->rc), j->oerr.advice[0] != '\0' ?
-	    "\n\n" : "", j->oerr.advice);
+	snprintf(text, sizeof(text), "%s%s%s", i18n_error(&j->err, why,
+	    sizeof(why)), j->oerr.advice[0] != '\0' ? "\n\n" : "",
+	    j->oerr.advice);
 	tui_message(t, _("Sign-in failed"), text);
 }
 

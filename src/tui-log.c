@@ -44,7 +44,7 @@ line_render(struct tui_log_line *line, const struct ev *ev)
 	/* "17:40:02 " from "2026-12-04T17:40:02Z". */
 	memcpy(line->text, when + 11, 8);
 	line->text[8] = ' ';
-	n = ev_render_display(ev, i18n_translate, NULL, line->text + 9,
+	n = ev_render_translated(ev, i18n_translate, NULL, line->text + 9,
 	    sizeof(line->text) - 9);
 	line->text[9 + n] = '\0';
 }

@@ -419,14 +419,15 @@ open_terminal(void)
 static int
 open_failed(struct tui *t, const struct exo_error *e)
 {
-	char	text[EXO_ERROR_MSG_MAX + 256], lines[20][TUI_LOG_LINE_MAX];
+	char	text[I18N_ERROR_MAX + 256], lines[20][TUI_LOG_LINE_MAX];
+	char	why[I18N_ERROR_MAX];
 	size_t	n;
 	wint_t	ch;
 	int	key;
 
 	snprintf(text, sizeof(text), _("exoconnect could not open its "
 	    "settings:\n\n%s\n\nCorrect the file in an editor, then press r "
-	    "to try again, or q to quit."), e->msg);
+	    "to try again, or q to quit."), i18n_error(e, why, sizeof(why)));
 	for (;;) {
 		getmaxyx(stdscr, t->rows, t->cols);
 		erase();
@@ -506,10 +507,11 @@ static void
 first_run(struct tui *t)
 {
 	struct exo_error	err;
+	char			why[I18N_ERROR_MAX];
 
 	err_clear(&err);
 	if (t->adm->ops->settings_ready(t->adm, &err) != EXO_OK) {
-		tui_settings(t, err.msg);
+		tui_settings(t, i18n_error(&err, why, sizeof(why)));
 		return;
 	}
 	if (autostart(t))

@@ -276,7 +276,7 @@ static void
 job_restart_failed(struct tui *t, const struct exo_error *err)
 {
 	struct admin_server	s;
-	char			text[128];
+	char			text[128], why[I18N_ERROR_MAX];
 	int			shown = 0;
 
 	for (int k = 0; k < SERVER_COUNT; k++) {
@@ -289,14 +289,15 @@ job_restart_failed(struct tui *t, const struct exo_error *err)
 		shown = 1;
 	}
 	if (!shown)
-		job_alert(t, _("The servers could not restart:"), err->msg);
+		job_alert(t, _("The servers could not restart:"),
+		    i18n_error(err, why, sizeof(why)));
 }
 
 static void
 job_start_one(struct server_job *j, enum server_kind kind)
 {
 	struct exo_error	err;
-	char			text[128];
+	char			text[128], why[I18N_ERROR_MAX];
 
 	snprintf(text, sizeof(text), _("Starting the %s server..."),
 	    server_kind_name(kind));
@@ -309,7 +310,7 @@ job_start_one(struct server_job *j, enum server_kind kind)
 	}
 	snprintf(text, sizeof(text), _("The %s server could not start:"),
 	    server_kind_name(kind));
-	job_alert(j->t, text, err.msg);
+	job_alert(j->t, text, i18n_error(&err, why, sizeof(why)));
 }
 
 static void
@@ -317,14 +318,15 @@ job_main(void *arg)
 {
 	struct server_job	*j = arg;
 	struct exo_error	 err;
-	char			 text[128];
+	char			 text[128], why[I18N_ERROR_MAX];
 
 	if (j->op == JOB_RESUME) {
 		err_clear(&err);
 		job_busy(j->t, 0, _("Starting the servers that ran at the "
 		    "last quit..."));
 		if (j->t->adm->ops->resume(j->t->adm, &err) != EXO_OK)
-			tui_set_status(j->t, EV_ERROR, "%s", err.msg);
+			tui_set_status(j->t, EV_ERROR, "%s", i18n_error(&err,
+			    why, sizeof(why)));
 	}
 	if (j->op == JOB_RESTART) {
 		err_clear(&err);

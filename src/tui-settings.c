@@ -35,7 +35,7 @@ struct form {
 	int			 sel, top;
 	int			 editing;
 	struct tui_edit		 ed;
-	char			 error[EXO_ERROR_MSG_MAX];
+	char			 error[I18N_ERROR_MAX];
 	const char		*problem;
 	int			 problem_key;	/* -1: none */
 	int			 dirty;
@@ -91,7 +91,7 @@ check_typed(struct form *f, char *value, size_t cap)
 	    EXO_OK || config_check_ready_key(f->scratch, k->section, k->name,
 	    &err) != EXO_OK || config_check_ports(f->scratch, &err) !=
 	    EXO_OK) {
-		str_copy(f->error, err.msg, sizeof(f->error));
+		i18n_error(&err, f->error, sizeof(f->error));
 		return 0;
 	}
 	if (k->type == CONFIG_PATH && strcmp(k->section, "log") != 0 &&
@@ -319,7 +319,8 @@ form_save(struct tui *t, struct form *f)
 	err_clear(&err);
 	if (t->adm->ops->settings_save(t->adm, f->work, &pending, &err) !=
 	    EXO_OK) {
-		tui_message(t, _("Settings not saved"), err.msg);
+		tui_message(t, _("Settings not saved"), i18n_error(&err,
+		    f->error, sizeof(f->error)));
 		return 0;
 	}
 	f->dirty = 0;

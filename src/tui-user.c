@@ -44,13 +44,14 @@ selected_login(struct tui *t, const char *title, char login[USER_LOGIN_MAX])
 static void
 report(struct tui *t, int rc, const struct exo_error *e, const char *done)
 {
+	char	text[I18N_ERROR_MAX];
+
 	if (rc == EXO_OK) {
 		tui_set_status(t, EV_INFO, "%s", done);
 		tui_users_refresh(t, 1);
 		return;
 	}
-	tui_message(t, _("Error"), e->msg[0] != '\0' ? e->msg :
-	    exo_strerror(rc));
+	tui_message(t, _("Error"), i18n_error(e, text, sizeof(text)));
 }
 
 void
@@ -182,7 +183,7 @@ test_main(void *arg)
 static void
 test_draw(struct tui *t, struct test_job *j, void *win, int w, int h)
 {
-	char	wrapped[4][TUI_LOG_LINE_MAX];
+	char	wrapped[4][TUI_LOG_LINE_MAX], text[I18N_ERROR_MAX];
 	size_t	n;
 	int	row = 2, attr;
 
@@ -196,8 +197,9 @@ test_draw(struct tui *t, struct test_job *j, void *win, int w, int h)
 	}
 	if (j->done)
 		tui_put(win, h - 3, 2, w - 4, j->rc == EXO_OK ? _("Every step "
-		    "passed.") : j->err.msg, j->rc == EXO_OK ?
-		    tui_attr(t, TUI_OK) : tui_attr(t, TUI_ERROR));
+		    "passed.") : i18n_error(&j->err, text, sizeof(text)),
+		    j->rc == EXO_OK ? tui_attr(t, TUI_OK) :
+		    tui_attr(t, TUI_ERROR));
 	tui_put(win, h - 2, 2, w - 4, j->done ? _("Press Enter to close.") :
 	    _("Testing; this takes a few seconds..."), A_DIM);
 	plat_mutex_unlock(j->mu);

@@ -54,7 +54,7 @@ tui_users_refresh(struct tui *t, int force)
 	t->users_at = now;
 	err_clear(&err);
 	if (t->adm->ops->user_list(t->adm, &list, &n, &err) != EXO_OK) {
-		str_copy(t->list_error, err.msg, sizeof(t->list_error));
+		i18n_error(&err, t->list_error, sizeof(t->list_error));
 		return;
 	}
 	t->list_error[0] = '\0';

@@ -25,6 +25,7 @@
 
 #include "admin.h"
 #include "event.h"
+#include "i18n.h"
 #include "plat.h"
 #include "users.h"
 
@@ -108,7 +109,7 @@ struct tui {
 	size_t			 nusers;
 	size_t			 sel;		/* selected user */
 	size_t			 top;		/* first user shown */
-	char			 list_error[EXO_ERROR_MSG_MAX];
+	char			 list_error[I18N_ERROR_MAX];
 	int64_t			 users_at;	/* monotonic ms of the list */
 
 	struct admin_server	 servers[SERVER_COUNT];
@@ -121,7 +122,7 @@ struct tui {
 	int			 busy;		/* start or stop jobs running */
 	char			 busy_text[128];
 	/* A dialog: one failure of each server at most. */
-	char			 alert[SERVER_COUNT * (EXO_ERROR_MSG_MAX + 128)];
+	char			 alert[SERVER_COUNT * (I18N_ERROR_MAX + 128)];
 	int			 quit;
 };
 

@@ -452,7 +452,7 @@ on_shown(const struct ev *ev, void *ctx)
 		return;
 	s->count++;
 	ev_render(ev, NULL, s->english, sizeof(s->english));
-	ev_render_display(ev, i18n_translate, NULL, s->display,
+	ev_render_translated(ev, i18n_translate, NULL, s->display,
 	    sizeof(s->display));
 }
 

@@ -161,7 +161,7 @@ TEST(render_display_keeps_backslash)
 	ev.nparams = 1;
 	ev.params[0].name = "dir";
 	ev.params[0].value = "C:\\ProgramData\\exoconnect\r";
-	ev_render_display(&ev, NULL, NULL, out, sizeof(out));
+	ev_render_display(&ev, NULL, out, sizeof(out));
 	CHECK_STR(out, "folder C:\\ProgramData\\exoconnect\\r");
 	/* The log's rendering doubles only backslashes that look escaped. */
 	ev_render(&ev, NULL, out, sizeof(out));
@@ -260,7 +260,8 @@ capture_both(const struct ev *ev, void *ctx)
 
 	b->count++;
 	ev_render(ev, NULL, b->english, sizeof(b->english));
-	ev_render_display(ev, german, NULL, b->display, sizeof(b->display));
+	ev_render_translated(ev, german, NULL, b->display,
+	    sizeof(b->display));
 }
 
 TEST(msgid_param_translated_on_screen_only)

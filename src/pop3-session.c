@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "event.h"
+#include "i18n.h"
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
@@ -118,7 +119,7 @@ pop3_send(struct pop3_session *ps, const char *data, size_t len)
 {
 	if (stream_write(ps->device, data, len) != EXO_OK ||
 	    stream_flush(ps->device) != EXO_OK) {
-		ps->reason = "device closed";
+		ps->reason = N_("device closed");
 		return POP3_END;
 	}
 	return POP3_CONTINUE;
@@ -197,13 +198,13 @@ pop3_log_uncommitted(struct pop3_session *ps)
 		ev_emit(EV_WARN, ps->ctx->conn, "pop3.deletions_uncommitted",
 		    "device closed without QUIT; {count} deletion not "
 		    "committed", "count", count, "user", ps->login,
-		    "reason", ps->reason, (char *)NULL);
+		    EV_MSGID("reason"), ps->reason, (char *)NULL);
 	else
 		ev_emit(ps->deletions > 0 ? EV_WARN : EV_INFO, ps->ctx->conn,
 		    "pop3.deletions_uncommitted",
 		    "device closed without QUIT; {count} deletions not "
 		    "committed", "count", count, "user", ps->login,
-		    "reason", ps->reason, (char *)NULL);
+		    EV_MSGID("reason"), ps->reason, (char *)NULL);
 }
 
 /* Warns that the upstream closed after a reply, with the usual cause. */
@@ -399,7 +400,7 @@ pop3_login_failed(struct pop3_session *ps, const char *user)
 	if (pop3_reply(ps, POP3_REPLY_BAD_LOGIN) == POP3_END)
 		return POP3_END;
 	if (ps->failures >= POP3_AUTH_FAILURES_MAX) {
-		ps->reason = "too many failed logins";
+		ps->reason = N_("too many failed logins");
 		return POP3_END;
 	}
 	return POP3_CONTINUE;
@@ -417,7 +418,7 @@ pop3_login_throttled(struct pop3_session *ps)
 	if (pop3_reply(ps, POP3_REPLY_THROTTLED) == POP3_END)
 		return POP3_END;
 	if (ps->failures >= POP3_AUTH_FAILURES_MAX) {
-		ps->reason = "too many failed logins";
+		ps->reason = N_("too many failed logins");
 		return POP3_END;
 	}
 	return POP3_CONTINUE;
@@ -495,7 +496,8 @@ pop3_log_bad_input(struct pop3_session *ps, const char *problem)
 	ps->bad_input_logged = 1;
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.bad_input", "Device {peer} sent {problem}; further faults on this "
 	    "connection are not logged",
-	    "peer", ps->ctx->peer, "problem", problem, (char *)NULL);
+	    "peer", ps->ctx->peer, EV_MSGID("problem"), problem,
+	    (char *)NULL);
 }
 
 enum pop3_read {
@@ -578,28 +580,28 @@ pop3_read_line(struct pop3_session *ps, char *buf, size_t cap, size_t *len)
 
 	rc = pop3_device_line(ps, buf, cap, len);
 	if (rc == EXO_ERR_PROTO) {
-		ps->reason = "TLS handshake on the plain port";
+		ps->reason = N_("TLS handshake on the plain port");
 		return POP3_READ_GONE;
 	}
 	if (rc == EXO_ERR_TOOLONG) {
 		if (stream_skip_line(ps->device) != EXO_OK) {
-			ps->reason = "device closed";
+			ps->reason = N_("device closed");
 			return POP3_READ_GONE;
 		}
-		pop3_log_bad_input(ps, "a command line over 512 bytes");
+		pop3_log_bad_input(ps, N_("a command line over 512 bytes"));
 		return pop3_reply(ps, "-ERR Line too long") == POP3_END ?
 		    POP3_READ_GONE : POP3_READ_REPLIED;
 	}
 	if (rc == EXO_ERR_TIMEOUT) {
 		pop3_reply(ps, "-ERR Connection timed out");
 		ps->reason = ps->state == POP3_AUTHORIZATION ?
-		    "no login within preauth_timeout" : "timeout";
+		    N_("no login within preauth_timeout") : N_("timeout");
 		return POP3_READ_GONE;
 	}
 
 	/* Bytes without a line end come only just before the close. */
 	if (rc != EXO_OK || *len == 0 || buf[*len - 1] != '\n') {
-		ps->reason = "device closed";
+		ps->reason = N_("device closed");
 		return POP3_READ_GONE;
 	}
 	return POP3_READ_OK;
@@ -904,7 +906,7 @@ pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
 		    rc)), "fix", tls_cert_handshake_fix(e.msg,
 		    ps->ctx->settings->pop3.legacy_tls, "pop3", fix,
 		    sizeof(fix)), (char *)NULL);
-		ps->reason = "TLS handshake failed";
+		ps->reason = N_("TLS handshake failed");
 		return POP3_END;
 	}
 	ps->have_user = 0;
@@ -1005,7 +1007,7 @@ pop3_cmd_quit(struct pop3_session *ps, const struct pop3_command *cmd,
 {
 	(void)cmd;
 	(void)args;
-	ps->reason = "quit";
+	ps->reason = N_("quit");
 	pop3_reply(ps, "+OK Bye");
 	return POP3_END;
 }
@@ -1020,7 +1022,7 @@ pop3_upstream_lost(struct pop3_session *ps, int rc,
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
 	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
 	    EV_ERROR("error", e), (char *)NULL);
-	ps->reason = "upstream closed";
+	ps->reason = N_("upstream closed");
 	if (rc == EXO_ERR_TIMEOUT)
 		pop3_reply_temp(ps, "Upstream timed out");
 	else
@@ -1122,7 +1124,7 @@ pop3_relay_body(struct pop3_session *ps, unsigned long long *bytes)
 	if (rc == EXO_OK)
 		return POP3_CONTINUE;
 	if (side == POP3_RELAY_DEVICE) {
-		ps->reason = "device closed";
+		ps->reason = N_("device closed");
 		return POP3_END;
 	}
 
@@ -1131,7 +1133,7 @@ pop3_relay_body(struct pop3_session *ps, unsigned long long *bytes)
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.upstream_lost", "Lost the "
 	    "Exchange POP3 connection of {user}: {error}", "user", ps->login,
 	    EV_ERROR("error", &e), (char *)NULL);
-	ps->reason = "upstream closed";
+	ps->reason = N_("upstream closed");
 	return POP3_END;
 }
 
@@ -1183,7 +1185,7 @@ pop3_cmd_relay(struct pop3_session *ps, const struct pop3_command *cmd,
 			return POP3_CONTINUE;
 		str_trim_end(reply, len);
 		pop3_log_upstream_closed(ps, reply);
-		ps->reason = "upstream closed";
+		ps->reason = N_("upstream closed");
 		return POP3_END;
 	}
 
@@ -1209,7 +1211,7 @@ pop3_cmd_quit_relay(struct pop3_session *ps, const struct pop3_command *cmd,
 
 	(void)cmd;
 	(void)args;
-	ps->reason = "quit";
+	ps->reason = N_("quit");
 	snprintf(count, sizeof(count), "%lu", ps->deletions);
 	if (pop3_upstream_command(ps, "QUIT\r\n", reply, sizeof(reply), &len,
 	    &e) != EXO_OK) {
@@ -1277,7 +1279,7 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 	char				*line = ps->line, *args;
 
 	if (memchr(line, '\0', len) != NULL) {
-		pop3_log_bad_input(ps, "a NUL byte in a command");
+		pop3_log_bad_input(ps, N_("a NUL byte in a command"));
 		return pop3_reply(ps, "-ERR NUL byte in command");
 	}
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -1289,7 +1291,7 @@ pop3_dispatch(struct pop3_session *ps, size_t len)
 	else
 		args = line + len;
 	if ((cmd = pop3_command_find(line)) == NULL) {
-		pop3_log_bad_input(ps, "an unknown command");
+		pop3_log_bad_input(ps, N_("an unknown command"));
 		return pop3_reply(ps, "-ERR Unknown command");
 	}
 
@@ -1343,7 +1345,7 @@ pop3_loop(struct pop3_session *ps)
 		r = pop3_read_line(ps, ps->line, sizeof(ps->line), &len);
 		if (r == POP3_READ_GONE) {
 			if (pop3_stopping(ps))
-				ps->reason = "stopping";
+				ps->reason = N_("stopping");
 			return;
 		}
 		if (r == POP3_READ_REPLIED)
@@ -1357,7 +1359,7 @@ pop3_loop(struct pop3_session *ps)
 	/* The service stops: a device that sends a command, or is about
 	 * to, learns why the connection closes. */
 	pop3_reply_temp(ps, "exoconnect is stopping");
-	ps->reason = "stopping";
+	ps->reason = N_("stopping");
 }
 
 /* Logs the end of a session and releases both connections. */
@@ -1371,7 +1373,7 @@ pop3_session_end(struct pop3_session *ps)
 	    strcmp(ps->reason, "device closed") == 0) {
 		pop3_reply(ps, "-ERR [SYS/PERM] this user was deleted by the "
 		    "administrator");
-		ps->reason = "user deleted";
+		ps->reason = N_("user deleted");
 	}
 	if (ps->state == POP3_TRANSACTION && strcmp(ps->reason, "quit") != 0) {
 		if (strcmp(ps->reason, "device closed") == 0 ||
@@ -1383,7 +1385,7 @@ pop3_session_end(struct pop3_session *ps)
 			    "pop3.deletions_uncommitted", "POP3 session of "
 			    "{user} ended ({reason}) before QUIT; deletions "
 			    "not committed: {count}", "user", ps->login,
-			    "reason", ps->reason, "count", count,
+			    EV_MSGID("reason"), ps->reason, "count", count,
 			    (char *)NULL);
 		}
 	}
@@ -1396,7 +1398,8 @@ pop3_session_end(struct pop3_session *ps)
 	snprintf(in, sizeof(in), "%llu", stream_bytes_in(ps->device));
 	snprintf(out, sizeof(out), "%llu", stream_bytes_out(ps->device));
 	ev_emit(EV_INFO, ctx->conn, "pop3.session_end", "POP3 session from "
-	    "{peer} ended: {reason}", "peer", ctx->peer, "reason", ps->reason,
+	    "{peer} ended: {reason}", "peer", ctx->peer,
+	    EV_MSGID("reason"), ps->reason,
 	    "user", ps->login[0] != '\0' ? ps->login : NULL, "bytes_in", in,
 	    "bytes_out", out, (char *)NULL);
 	stream_close(ps->device);
@@ -1442,7 +1445,7 @@ pop3_session_run(struct session_ctx *ctx, struct stream *device)
 	ps->ctx = ctx;
 	ps->device = device;
 	ps->state = POP3_AUTHORIZATION;
-	ps->reason = "device closed";
+	ps->reason = N_("device closed");
 	stream_set_timeout(device, preauth > 0 ? preauth * 1000 : -1);
 	/* preauth_timeout counts from the connect, not from the last line. */
 	if (preauth > 0)

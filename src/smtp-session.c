@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "event.h"
+#include "i18n.h"
 #include "sasl.h"
 #include "session.h"
 #include "tls-cert.h"
@@ -139,7 +140,7 @@ reply(struct session *s, const char *fmt, ...)
 	memcpy(line + n, "\r\n", 3);
 	if (stream_write(s->dev, line, (size_t)n + 2) != EXO_OK ||
 	    stream_flush(s->dev) != EXO_OK)
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 }
 
 /* Passes the upstream's reply to the device as it came. */
@@ -148,7 +149,7 @@ reply_relayed(struct session *s)
 {
 	if (stream_write(s->dev, s->reply.text, s->reply.len) != EXO_OK ||
 	    stream_flush(s->dev) != EXO_OK)
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 }
 
 /* Copies text for a reply line: no control bytes, cut to fit. */
@@ -174,7 +175,7 @@ upstream_lost(struct session *s, int rc)
 	smtp_upstream_close(s->up, 0);
 	s->up = NULL;
 	reply(s, "421 4.4.2 Upstream connection closed");
-	end_session(s, "upstream closed");
+	end_session(s, N_("upstream closed"));
 }
 
 /*
@@ -188,7 +189,7 @@ relay(struct session *s, const char *line)
 
 	if (s->up == NULL) {
 		reply(s, "421 4.4.2 Upstream connection closed");
-		end_session(s, "upstream closed");
+		end_session(s, N_("upstream closed"));
 		return (0);
 	}
 	if ((rc = smtp_upstream_command(s->up, line, &s->reply)) != EXO_OK) {
@@ -197,7 +198,7 @@ relay(struct session *s, const char *line)
 	}
 	reply_relayed(s);
 	if (s->reply.code == 421)
-		end_session(s, "upstream closed");
+		end_session(s, N_("upstream closed"));
 	return (s->reply.code);
 }
 
@@ -246,7 +247,7 @@ login_failed(struct session *s, const char *user)
 	reply(s, "535 5.7.8 Authentication credentials invalid");
 	if (++s->auth_failures >= SMTP_AUTH_FAILURES_MAX) {
 		reply(s, "421 4.7.0 Too many failed logins, closing connection");
-		end_session(s, "too many failed logins");
+		end_session(s, N_("too many failed logins"));
 	}
 }
 
@@ -263,7 +264,7 @@ login_throttled(struct session *s)
 	if (++s->auth_failures >= SMTP_AUTH_FAILURES_MAX) {
 		reply(s, "421 4.7.0 Too many failed logins, closing "
 		    "connection");
-		end_session(s, "too many failed logins");
+		end_session(s, N_("too many failed logins"));
 	}
 	return (EXO_ERR_AUTH);
 }
@@ -322,7 +323,7 @@ read_sasl(struct session *s, size_t *len)
 	rc = stream_read_line(s->dev, s->sasl, sizeof(s->sasl), len);
 	if (rc == EXO_ERR_TOOLONG) {
 		if (stream_skip_line(s->dev) != EXO_OK) {
-			end_session(s, "device closed");
+			end_session(s, N_("device closed"));
 			return (EXO_ERR_CLOSED);
 		}
 		reply(s, "500 5.5.6 Authentication exchange line is too long");
@@ -330,11 +331,11 @@ read_sasl(struct session *s, size_t *len)
 	}
 	if (rc == EXO_ERR_TIMEOUT) {
 		reply(s, "421 4.4.2 Timeout");
-		end_session(s, "timeout");
+		end_session(s, N_("timeout"));
 		return (rc);
 	}
 	if (rc != EXO_OK) {
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 		return (rc);
 	}
 	*len = str_trim_end(s->sasl, *len);
@@ -729,7 +730,7 @@ login_without_auth(struct session *s)
 	}
 	if ((u = malloc(sizeof(*u))) == NULL) {
 		reply(s, "421 4.3.0 Out of memory");
-		end_session(s, "out of memory");
+		end_session(s, N_("out of memory"));
 		return (EXO_ERR_NOMEM);
 	}
 	rc = userdb_get(s->ctx->users, login, u, NULL);
@@ -807,12 +808,12 @@ cmd_ehlo(struct session *s, char *arg)
 	    EXO_OK ||
 	    (starttls_offered(s) &&
 	    stream_puts(s->dev, "250-STARTTLS\r\n") != EXO_OK))
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 	else if (tls_required(s))
 		/* require_tls: no AUTH is offered before TLS. */
 		reply(s, "250 ENHANCEDSTATUSCODES");
 	else if (stream_puts(s->dev, "250-ENHANCEDSTATUSCODES\r\n") != EXO_OK)
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 	else
 		reply(s, "250 %s", auth);
 }
@@ -1156,8 +1157,8 @@ cmd_data(struct session *s, char *arg)
 		 * Exchange drops the message. */
 		if (rc == EXO_ERR_TIMEOUT)
 			reply(s, "421 4.4.2 Timeout");
-		end_session(s, rc == EXO_ERR_TIMEOUT ? "timeout" :
-		    "device closed during DATA");
+		end_session(s, rc == EXO_ERR_TIMEOUT ? N_("timeout") :
+		    N_("device closed during DATA"));
 		smtp_upstream_close(s->up, 0);
 		s->up = NULL;
 		return;
@@ -1203,7 +1204,7 @@ cmd_data(struct session *s, char *arg)
 	check_send_as(s);
 	message_done(s, &d, s->reply.code);
 	if (s->reply.code == 421)
-		end_session(s, "upstream closed");
+		end_session(s, N_("upstream closed"));
 }
 
 static void
@@ -1233,7 +1234,7 @@ cmd_quit(struct session *s, char *arg)
 {
 	(void)arg;
 	reply(s, "221 2.0.0 Bye");
-	end_session(s, "quit");
+	end_session(s, N_("quit"));
 }
 
 static void
@@ -1308,7 +1309,7 @@ cmd_starttls(struct session *s, char *arg)
 		    err_or_code(&e, rc)), "fix", tls_cert_handshake_fix(
 		    e.msg, s->ctx->settings->smtp.legacy_tls, "smtp", fix,
 		    sizeof(fix)), (char *)NULL);
-		end_session(s, "TLS handshake failed");
+		end_session(s, N_("TLS handshake failed"));
 		return;
 	}
 	s->need_ehlo = 1;
@@ -1455,7 +1456,8 @@ log_bad_input(struct session *s, const char *problem)
 	s->bad_input_logged = 1;
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.bad_input", "Device {peer} sent {problem}; further faults on this "
 	    "connection are not logged",
-	    "peer", s->ctx->peer, "problem", problem, (char *)NULL);
+	    "peer", s->ctx->peer, EV_MSGID("problem"), problem,
+	    (char *)NULL);
 }
 
 /*
@@ -1471,30 +1473,30 @@ read_command(struct session *s)
 
 	rc = device_line(s, &len);
 	if (rc == EXO_ERR_PROTO) {
-		end_session(s, "TLS handshake on the plain port");
+		end_session(s, N_("TLS handshake on the plain port"));
 		return (-1);
 	}
 	if (rc == EXO_ERR_TOOLONG) {
 		/* Rejected, never cut (RFC 5321 4.5.3.1.4). */
 		if (stream_skip_line(s->dev) != EXO_OK) {
-			end_session(s, "device closed");
+			end_session(s, N_("device closed"));
 			return (-1);
 		}
-		log_bad_input(s, "a command line over 512 bytes");
+		log_bad_input(s, N_("a command line over 512 bytes"));
 		reply(s, "500 5.5.2 Line too long");
 		return (0);
 	}
 	if (rc == EXO_ERR_TIMEOUT) {
 		reply(s, "421 4.4.2 Timeout");
-		end_session(s, "timeout");
+		end_session(s, N_("timeout"));
 		return (-1);
 	}
 	if (rc != EXO_OK || len == 0 || s->line[len - 1] != '\n') {
-		end_session(s, "device closed");
+		end_session(s, N_("device closed"));
 		return (-1);
 	}
 	if (memchr(s->line, '\0', len) != NULL) {
-		log_bad_input(s, "a NUL byte in a command");
+		log_bad_input(s, N_("a NUL byte in a command"));
 		reply(s, "500 5.5.2 Invalid character in command");
 		return (0);
 	}
@@ -1522,7 +1524,7 @@ run_command(struct session *s)
 			return;
 		}
 	}
-	log_bad_input(s, "an unknown command");
+	log_bad_input(s, N_("an unknown command"));
 	reply(s, "500 5.5.2 Command not recognized");
 }
 
@@ -1548,7 +1550,7 @@ session_end(struct session *s)
 	if (atomic_load(&s->ctx->user_deleted) && s->reason != NULL &&
 	    strncmp(s->reason, "device closed", 13) == 0) {
 		s->reason = strcmp(s->reason, "device closed") == 0 ?
-		    "user deleted" : "user deleted during DATA";
+		    N_("user deleted") : N_("user deleted during DATA");
 		reply(s, "421 4.7.0 This user was deleted by the "
 		    "administrator");
 	}
@@ -1557,7 +1559,7 @@ session_end(struct session *s)
 	snprintf(out, sizeof(out), "%llu", stream_bytes_out(s->dev));
 	ev_emit(EV_INFO, s->ctx->conn, "smtp.session_end",
 	    "SMTP connection from {peer} ended: {reason}",
-	    "peer", s->ctx->peer, "reason", s->reason ? s->reason : "-",
+	    "peer", s->ctx->peer, EV_MSGID("reason"), s->reason ? s->reason : "-",
 	    "user", s->login[0] ? s->login : NULL,
 	    "bytes_in", in, "bytes_out", out, (char *)NULL);
 }
@@ -1589,7 +1591,7 @@ smtp_session_run(struct session_ctx *ctx, struct stream *device)
 	while (!s->done) {
 		if (ctx->stopping != NULL && atomic_load(ctx->stopping)) {
 			reply(s, "421 4.3.2 Service shutting down");
-			end_session(s, "stopping");
+			end_session(s, N_("stopping"));
 			break;
 		}
 		if (read_command(s) == 1)

@@ -964,7 +964,7 @@ admin_remote_open(const char *config_path, struct admin **out,
 	c = conn_open(r->base.data_dir, &failure);
 	if (c == NULL) {
 		free(r);
-		return err_set(e, failure.code, "%s", failure.msg);
+		return err_copy(e, failure.code, &failure);
 	}
 	r->base.ops = &remote_ops;
 	r->base.attached = 1;

@@ -260,9 +260,9 @@ int
 config_parse(const char *path, const char *text, size_t len,
     struct settings *s, struct exo_error *e)
 {
-	char		 file[PLAT_PATH_MAX], dir[PLAT_PATH_MAX];
-	char		 msg[EXO_ERROR_MSG_MAX];
-	const char	*nul;
+	char			 file[PLAT_PATH_MAX], dir[PLAT_PATH_MAX];
+	struct exo_error	 inner;
+	const char		*nul;
 	int		 lineno = 0, rc;
 	size_t		 i;
 
@@ -287,8 +287,8 @@ config_parse(const char *path, const char *text, size_t len,
 	rc = config_parse_lines(text, len, s, &lineno, e);
 	if (rc != 0 && e != NULL) {
 		/* Prefix the file and line to the message from the key. */
-		str_copy(msg, e->msg, sizeof(msg));
-		err_set(e, rc, "%s:%d: %s", path, lineno, msg);
+		inner = *e;
+		err_wrap(e, rc, &inner, "%s:%d: %s", path, lineno, inner.msg);
 	}
 	if (rc == 0 && s->smtp.trusted_devices[0] != '\0' &&
 	    s->smtp.trusted_user[0] == '\0')
@@ -320,8 +320,9 @@ config_protect_file(const struct settings *s, char *notice, size_t cap,
 		return 0;
 	rc = plat_file_make_private(s->path, &changed, &why);
 	if (rc != 0)
-		return err_set(e, rc, "%s holds %s, but making it readable "
-		    "by its owner only failed: %s", s->path, what, why.msg);
+		return err_wrap(e, rc, &why, "%s holds %s, but making it "
+		    "readable by its owner only failed: %s", s->path, what,
+		    why.msg);
 	if (changed)
 		snprintf(notice, cap, "%s holds %s and could be read by other "
 		    "users, so access was limited to its owner (mode 0600; on "

@@ -457,7 +457,8 @@ config_check_grammar(const struct config_key *k, const char *value,
 			continue;
 		err_clear(&inner);
 		if ((rc = config_checks[i].check(value, &inner)) != 0)
-			return err_set(e, rc, "%s: %s", k->name, inner.msg);
+			return err_wrap(e, rc, &inner, "%s: %s", k->name,
+			    inner.msg);
 	}
 	return 0;
 }

@@ -253,6 +253,17 @@ err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
 	return (code);
 }
 
+int
+err_copy(struct exo_error *e, int code, const struct exo_error *src)
+{
+	if (e == NULL)
+		return (code);
+	if (e != src)
+		*e = *src;
+	e->code = code;
+	return (code);
+}
+
 const struct exo_error *
 err_or_code(struct exo_error *e, int code)
 {

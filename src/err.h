@@ -120,6 +120,12 @@ int err_wrap(struct exo_error *e, int code, const struct exo_error *inner,
     const char *fmt, ...) EXO_PRINTF(4, 5);
 
 /*
+ * Copies src into e (when e is not NULL) with code, keeping what
+ * err_render needs, and returns code.
+ */
+int err_copy(struct exo_error *e, int code, const struct exo_error *src);
+
+/*
  * Returns e after setting its code to code when e has no message, as
  * when the callee that returned code did not fill it, so that e renders
  * as exo_strerror(code) (see EV_ERROR).

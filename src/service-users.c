@@ -740,9 +740,9 @@ service_user_test(struct service *sv, const char *login,
 	rc_smtp = test_upstream(sv, "SMTP", s->smtp.enabled,
 	    smtp_upstream_check, lease, step, ctx, &smtp_err);
 	if (rc_pop != EXO_OK)
-		rc = err_set(e, rc_pop, "%s", pop_err.msg);
+		rc = err_copy(e, rc_pop, &pop_err);
 	else if (rc_smtp != EXO_OK)
-		rc = err_set(e, rc_smtp, "%s", smtp_err.msg);
+		rc = err_copy(e, rc_smtp, &smtp_err);
 	if (rc_pop == EXO_OK && s->pop3.enabled)
 		token_report_success(service_tokens(sv), login, TOKEN_POP3);
 	if (rc_smtp == EXO_OK && s->smtp.enabled)

@@ -94,8 +94,9 @@ service_check_proxy(const struct settings *s, struct exo_error *e)
 	err_clear(&why);
 	if (http_proxy_validate(s->network.proxy, &why) == EXO_OK)
 		return EXO_OK;
-	return err_set(e, EXO_ERR_CONFIG, "%s: [network] proxy: %s; set it "
-	    "to http://host:port, or leave it empty", s->path, why.msg);
+	return err_wrap(e, EXO_ERR_CONFIG, &why, "%s: [network] proxy: %s; "
+	    "set it to http://host:port, or leave it empty", s->path,
+	    why.msg);
 }
 
 /*

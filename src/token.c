@@ -414,16 +414,16 @@ token_refresh_failed(struct token_mgr *m, const char *login,
 static void
 token_local_failure(const char *login, struct token_outcome *o)
 {
-	char	msg[EXO_ERROR_MSG_MAX];
+	struct exo_error	inner = o->error;
 
-	str_copy(msg, o->error.msg, sizeof(msg));
 	o->oauth.kind = OAUTH_FAIL_TRANSIENT;
-	str_copy(o->oauth.description, msg, sizeof(o->oauth.description));
+	str_copy(o->oauth.description, inner.msg,
+	    sizeof(o->oauth.description));
 	str_copy(o->oauth.advice, "Check that the data folder is writable "
 	    "and has free space.", sizeof(o->oauth.advice));
-	o->result = err_set(&o->error, EXO_ERR_TRANSIENT, "the token store "
-	    "of %s could not be read or written, so no new token is used: %s",
-	    login, msg);
+	o->result = err_wrap(&o->error, EXO_ERR_TRANSIENT, &inner, "the "
+	    "token store of %s could not be read or written, so no new token "
+	    "is used: %s", login, inner.msg);
 }
 
 /* Runs one refresh for login and fills o. */
@@ -735,10 +735,10 @@ token_decide(struct token_entry *t, int force, struct token_lease *out,
 	if (t->backoff_until_ms > now) {
 		if (valid && !force)
 			return token_lease_fill(t, 0, out);
-		return err_set(e, EXO_ERR_TRANSIENT, "OAuth token service "
-		    "unavailable for %s; the next attempt is in %lld s (%s)",
-		    t->login, (long long)((t->backoff_until_ms - now + 999) /
-		    1000), t->last_error.msg);
+		return err_wrap(e, EXO_ERR_TRANSIENT, &t->last_error, "OAuth "
+		    "token service unavailable for %s; the next attempt is in "
+		    "%lld s (%s)", t->login, (long long)((t->backoff_until_ms -
+		    now + 999) / 1000), t->last_error.msg);
 	}
 	return 1;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../../src/config.h"
+#include "../../src/i18n.h"
 #include "../../src/plat.h"
 #include "test.h"
 
@@ -297,6 +298,21 @@ TEST(parse_crlf_and_bom)
 {
 	CHECK_INT(parse("\xef\xbb\xbf[pop3]\r\nport = 2110\r\n", NULL), 0);
 	CHECK_INT(settings_a.pop3.port, 2110);
+}
+
+TEST(error_with_file_and_line_translates)
+{
+	struct exo_error	e;
+	char			text[I18N_ERROR_MAX];
+
+	CHECK_INT(parse("[pop3]\n\nport = 70000\n", &e), EXO_ERR_INVALID);
+	CHECK_INT(e.nlayers, 2);
+	CHECK_INT(i18n_set_language("de"), EXO_OK);
+	CHECK_STR(i18n_error(&e, text, sizeof(text)), "test.conf:3: port = "
+	    "70000 liegt außerhalb des zulässigen Bereichs; zulässig: 1 to "
+	    "65535");
+	CHECK_INT(i18n_set_language("en"), EXO_OK);
+	CHECK_STR(i18n_error(&e, text, sizeof(text)), e.msg);
 }
 
 TEST(error_messages_name_file_and_line)
@@ -817,6 +833,7 @@ main(void)
 	RUN(parse_other_types);
 	RUN(parse_crlf_and_bom);
 	RUN(error_messages_name_file_and_line);
+	RUN(error_with_file_and_line_translates);
 	RUN(error_long_values_and_lines);
 	RUN(error_nul_byte);
 	RUN(parse_mutated_files);

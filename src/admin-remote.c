@@ -308,6 +308,8 @@ remote_server_info(struct admin *a, enum server_kind kind,
 	struct control_msg	*m = req_new("server_info");
 	struct json_doc		*d;
 	struct exo_error	 e;
+	char			 msg[EXO_ERROR_MSG_MAX];
+	char			 layout[ERR_LAYOUT_MAX];
 
 	memset(out, 0, sizeof(*out));
 	if (m != NULL)
@@ -315,15 +317,17 @@ remote_server_info(struct admin *a, enum server_kind kind,
 	if (remote_call(remote(a), m, NULL, NULL, NULL, &d, &e) != EXO_OK) {
 		json_free(d);
 		out->status.state = SERVER_FAILED;
-		str_copy(out->status.last_error, e.msg,
-		    sizeof(out->status.last_error));
+		err_copy(&out->status.last_error, e.code, &e);
 		return;
 	}
 	out->status.state = (enum server_state)doc_int(d, "state");
 	doc_str(d, "listen", out->status.listen, sizeof(out->status.listen));
 	out->status.port = (unsigned)doc_int(d, "port");
-	doc_str(d, "last_error", out->status.last_error,
-	    sizeof(out->status.last_error));
+	doc_str(d, "last_error", msg, sizeof(msg));
+	doc_str(d, "last_error_layout", layout, sizeof(layout));
+	decode_error(EXO_ERR_IO, msg, layout, &out->status.last_error);
+	if (msg[0] == '\0')
+		err_clear(&out->status.last_error);
 	out->status.tls_port = (unsigned)doc_int(d, "bound_tls_port");
 	doc_str(d, "tls_fingerprint", out->status.tls_fingerprint,
 	    sizeof(out->status.tls_fingerprint));

@@ -263,8 +263,8 @@ config_parse(const char *path, const char *text, size_t len,
 	char			 file[PLAT_PATH_MAX], dir[PLAT_PATH_MAX];
 	struct exo_error	 inner;
 	const char		*nul;
-	int		 lineno = 0, rc;
-	size_t		 i;
+	int			 lineno = 0, rc;
+	size_t			 i;
 
 	str_copy(file, s->path, sizeof(file));
 	str_copy(dir, s->data_dir, sizeof(dir));
@@ -296,8 +296,8 @@ config_parse(const char *path, const char *text, size_t len,
 		    "is set but trusted_user is empty; set trusted_user to the "
 		    "local user these devices send as", path);
 	if (rc == 0 && (rc = config_check_ports(s, e)) != 0 && e != NULL) {
-		str_copy(msg, e->msg, sizeof(msg));
-		err_set(e, rc, "%s: %s", path, msg);
+		inner = *e;
+		err_wrap(e, rc, &inner, "%s: %s", path, inner.msg);
 	}
 	return rc;
 }

@@ -219,6 +219,7 @@ ctl_server_info(struct ctl_client *c)
 	struct admin_server	 s;
 	struct control_msg	*m;
 	enum server_kind	 kind;
+	char			 layout[ERR_LAYOUT_MAX];
 
 	if (ctl_kind(c, &kind) != EXO_OK)
 		return ctl_reply(c, EXO_ERR_INVALID, NULL);
@@ -227,7 +228,9 @@ ctl_server_info(struct ctl_client *c)
 	control_msg_int(m, "state", s.status.state);
 	control_msg_str(m, "listen", s.status.listen);
 	control_msg_int(m, "port", s.status.port);
-	control_msg_str(m, "last_error", s.status.last_error);
+	control_msg_str(m, "last_error", s.status.last_error.msg);
+	if (err_layout_write(&s.status.last_error, layout, sizeof(layout)) > 0)
+		control_msg_str(m, "last_error_layout", layout);
 	control_msg_int(m, "bound_tls_port", s.status.tls_port);
 	control_msg_str(m, "tls_fingerprint", s.status.tls_fingerprint);
 	control_msg_int(m, "enabled", s.enabled);

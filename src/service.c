@@ -329,15 +329,14 @@ lock_instance(struct service *sv, struct exo_error *e)
 
 static void
 server_set_state(struct server *srv, enum server_state st,
-    const char *error)
+    const struct exo_error *error)
 {
 	struct service	*sv = srv->sv;
 
 	plat_mutex_lock(sv->mu);
 	srv->status.state = st;
 	if (error != NULL)
-		str_copy(srv->status.last_error, error,
-		    sizeof(srv->status.last_error));
+		srv->status.last_error = *error;
 	if (st != SERVER_RUNNING)
 		srv->status.port = 0;
 	plat_mutex_unlock(sv->mu);
@@ -535,17 +534,22 @@ static int
 server_listen(struct server *srv, struct exo_error *e)
 {
 	const struct settings	*s = &srv->sv->settings;
+	struct exo_error	 local;
 	const char		*addr;
 	char			 port[16];
 	unsigned		 want;
 	int			 rc;
 
+	if (e == NULL) {
+		err_clear(&local);
+		e = &local;
+	}
 	addr = srv->kind == SERVER_POP3 ? s->pop3.listen : s->smtp.listen;
 	want = srv->kind == SERVER_POP3 ? s->pop3.port : s->smtp.port;
 
 	plat_mutex_lock(srv->sv->mu);
 	str_copy(srv->status.listen, addr, sizeof(srv->status.listen));
-	srv->status.last_error[0] = '\0';
+	err_clear(&srv->status.last_error);
 	srv->status.state = SERVER_STARTING;
 	plat_mutex_unlock(srv->sv->mu);
 
@@ -555,8 +559,7 @@ server_listen(struct server *srv, struct exo_error *e)
 		rc = server_port_owner(srv->sv, want, rc, e);
 	}
 	if (rc != EXO_OK) {
-		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
-		    exo_strerror(rc));
+		server_set_state(srv, SERVER_FAILED, err_or_code(e, rc));
 		return rc;
 	}
 
@@ -573,8 +576,7 @@ server_listen(struct server *srv, struct exo_error *e)
 	if (rc != EXO_OK) {
 		plat_socket_close(srv->sock);
 		srv->sock = PLAT_SOCKET_INVALID;
-		server_set_state(srv, SERVER_FAILED, e != NULL ? e->msg :
-		    exo_strerror(rc));
+		server_set_state(srv, SERVER_FAILED, err_or_code(e, rc));
 	}
 	return rc;
 }

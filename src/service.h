@@ -56,7 +56,7 @@ struct server_status {
 	enum server_state state;
 	char		listen[PLAT_ADDR_MAX];
 	unsigned	port;			/* bound port; 0 when stopped */
-	char		last_error[EXO_ERROR_MSG_MAX];
+	struct exo_error last_error;		/* why it failed, or empty */
 	unsigned	tls_port;		/* bound implicit-TLS port, or 0 */
 	/* SHA-256 of the device certificate ("AB:CD:..."); empty without
 	 * device-side TLS. */

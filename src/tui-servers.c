@@ -197,6 +197,7 @@ draw_server(struct tui *t, const struct server_grid *g, int y,
     enum server_kind kind)
 {
 	const struct admin_server	*s = &t->servers[kind];
+	char				 why[I18N_ERROR_MAX];
 	int				 x = 0, attr;
 
 	for (int c = 0; c < COL_COUNT; c++) {
@@ -209,13 +210,16 @@ draw_server(struct tui *t, const struct server_grid *g, int y,
 			attr = tui_attr(t, TUI_WARN);
 		x = put_col(y, x, g->width[c], g->cell[kind][c], attr);
 		if (c == COL_STATE && s->status.state == SERVER_FAILED) {
-			tui_put(stdscr, y, x, t->cols - x,
-			    s->status.last_error, tui_attr(t, TUI_ERROR));
+			tui_put(stdscr, y, x, t->cols - x, i18n_error(
+			    &s->status.last_error, why, sizeof(why)),
+			    tui_attr(t, TUI_ERROR));
 			return;
 		}
 	}
-	if (t->cols - x >= LAST_ERROR_MIN && s->status.last_error[0] != '\0')
-		tui_put(stdscr, y, x, t->cols - x, s->status.last_error,
+	if (t->cols - x >= LAST_ERROR_MIN &&
+	    s->status.last_error.msg[0] != '\0')
+		tui_put(stdscr, y, x, t->cols - x, i18n_error(
+		    &s->status.last_error, why, sizeof(why)),
 		    tui_attr(t, TUI_WARN));
 }
 
@@ -285,7 +289,8 @@ job_restart_failed(struct tui *t, const struct exo_error *err)
 			continue;
 		snprintf(text, sizeof(text), _("The %s server could not "
 		    "start:"), server_kind_name((enum server_kind)k));
-		job_alert(t, text, s.status.last_error);
+		job_alert(t, text, i18n_error(&s.status.last_error, why,
+		    sizeof(why)));
 		shown = 1;
 	}
 	if (!shown)

@@ -383,7 +383,8 @@ TEST(serve_gone_keeps_settings)
 	CHECK_STR(s->pop3.listen, "127.0.0.1");
 	f.adm->ops->server_info(f.adm, SERVER_POP3, &info);
 	CHECK_INT(info.status.state, SERVER_FAILED);
-	CHECK(strstr(info.status.last_error, "stopped responding") != NULL);
+	CHECK(strstr(info.status.last_error.msg, "stopped responding") !=
+	    NULL);
 	CHECK_INT(f.adm->ops->settings_save(f.adm, s, &pending, &err),
 	    EXO_ERR_IO);
 out:
@@ -461,6 +462,8 @@ TEST(errors_translated_over_channel)
 	struct fixture		f;
 	struct exo_error	err;
 	struct shown		shown;
+	struct admin_server	info;
+	plat_socket		busy;
 	char			text[I18N_ERROR_MAX];
 	int			h;
 
@@ -494,6 +497,19 @@ TEST(errors_translated_over_channel)
 	CHECK_STR(shown.display, "Die Protokolldatei konnte nicht geöffnet "
 	    "werden: \"kein Benutzer namens \\\"x\\\"; `exoconnect user "
 	    "list` zeigt die Benutzer an\" what=Fehler");
+
+	/* A server's failure, as the servers pane shows it. */
+	f.adm->ops->server_stop(f.adm, SERVER_SMTP);
+	CHECK_INT(plat_listen("127.0.0.1", smtp_port, &busy, NULL), EXO_OK);
+	CHECK_INT(f.adm->ops->server_start(f.adm, SERVER_SMTP, &err),
+	    EXO_ERR_ADDRINUSE);
+	f.adm->ops->server_info(f.adm, SERVER_SMTP, &info);
+	CHECK_INT(info.status.state, SERVER_FAILED);
+	CHECK(strncmp(info.status.last_error.msg, "address 127.0.0.1", 17) ==
+	    0);
+	CHECK(strncmp(i18n_error(&info.status.last_error, text,
+	    sizeof(text)), "die Adresse 127.0.0.1", 21) == 0);
+	plat_socket_close(busy);
 out:
 	teardown(&f);
 	CHECK_INT(i18n_set_language("en"), EXO_OK);

@@ -576,7 +576,7 @@ TEST(server_start_reports_port_in_use)
 	CHECK(strstr(err.msg, "choose another port") != NULL);
 	service_server_status(sv, SERVER_POP3, &st);
 	CHECK_INT(st.state, SERVER_FAILED);
-	CHECK_STR(st.last_error, err.msg);
+	CHECK_STR(st.last_error.msg, err.msg);
 	plat_socket_close(taken);
 
 	/* A failed first start leaves no lock behind. */

@@ -81,9 +81,9 @@ err_cut_utf8(char *s, size_t len)
 
 /*
  * Returns the length of the printf conversion at p ("%-10.3ld"), or 0
- * when it is not one that err_set supports: flags, a width and a
- * precision (digits or "*"), a length modifier and a conversion, but no
- * "%n" and no "%1$s".
+ * when err_set does not support it. Supported are flags, a width and a
+ * precision (digits or "*"), a length modifier and a conversion. "%n"
+ * and positional arguments ("%1$s") are not.
  */
 static size_t
 err_conversion_len(const char *p)
@@ -116,10 +116,11 @@ err_conversion_len(const char *p)
 }
 
 /*
- * Records where each argument of fmt landed in e->msg. vsnprintf of the
- * format up to the end of conversion k tells where argument k ends; the
- * literal text between conversions tells where the next one starts. So
- * any argument type works without fetching it from ap here.
+ * Records where each argument of fmt landed in e->msg. The length that
+ * vsnprintf returns for the format up to the end of conversion k is
+ * where argument k ends, and the literal text between conversions gives
+ * where the next one starts. So any argument type works without
+ * fetching it from ap here.
  */
 static void
 err_find_args(struct exo_error *e, const char *fmt, va_list ap)
@@ -203,7 +204,7 @@ err_set(struct exo_error *e, int code, const char *fmt, ...)
 
 /*
  * Puts inner's formats under the last argument of e's only format, when
- * that argument holds inner's whole message and the limits allow.
+ * that argument is inner's whole message and the limits allow.
  */
 static void
 err_graft(struct exo_error *e, const struct exo_error *inner)
@@ -466,7 +467,7 @@ err_field_int(const char **p, long min, long max, long *out)
 	return *end == '\0' && *out >= min && *out <= max ? 0 : -1;
 }
 
-/* Reads one layer; its format must be one that intern knows. */
+/* Reads one layer, whose format intern must find. */
 static int
 err_read_layer(const char **p, struct err_layer *l,
     const char *(*intern)(const char *fmt))

@@ -8,8 +8,8 @@
  * allowed everywhere and means the caller wants the code only. The
  * message keeps its format and the place of each argument, so a front
  * end renders it in its language (err_render, i18n_error) while the log
- * keeps the English text. This file calls nothing above it: the
- * translation is passed in by whoever renders.
+ * keeps the English text. This file calls nothing above it, because the
+ * caller that renders a message passes the translate function.
  */
 #ifndef EXO_ERR_H
 #define EXO_ERR_H

@@ -34,8 +34,8 @@ enum ev_level {
 #define EV_PARAM_MSGID	0x1	/* the value is a message id */
 
 /*
- * A parameter. value is English. A message id (flag EV_PARAM_MSGID) or
- * an error is rendered in the screen's language by ev_render_translated.
+ * A parameter with its English value. ev_render_translated renders a
+ * message id (flag EV_PARAM_MSGID) or an error in the screen's language.
  */
 struct ev_param {
 	const char		*name;
@@ -52,7 +52,7 @@ struct ev_param {
 #define EV_MSGID(name) "@" name
 
 /*
- * Stands for a name/value pair whose value is the error *e:
+ * Expands to a name/value pair whose value is the error *e:
  * ev_emit(..., EV_ERROR("error", &e), ...). The value is e->msg, or
  * exo_strerror(e->code) when that is empty, and the screen renders e in
  * its language. e must stay valid until ev_emit returns.

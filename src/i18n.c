@@ -70,13 +70,6 @@ i18n_msgid(const char *text)
 	return hit != NULL ? hit->msgid : NULL;
 }
 
-/* An err_translate_fn for the catalog ctx. */
-static const char *
-i18n_translate_in(const char *msgid, void *ctx)
-{
-	return i18n_lookup(ctx, msgid);
-}
-
 const char *
 i18n_translate(const char *msgid, void *ctx)
 {
@@ -219,17 +212,5 @@ const char *
 i18n_error(const struct exo_error *e, char *buf, size_t cap)
 {
 	err_render(e, i18n_translate, NULL, buf, cap);
-	return buf;
-}
-
-const char *
-i18n_error_in(const struct exo_error *e, const char *code, char *buf,
-    size_t cap)
-{
-	const struct i18n_catalog	*cat = NULL;
-
-	if (code != NULL && code[0] != '\0')
-		cat = i18n_find(code);
-	err_render(e, i18n_translate_in, (void *)cat, buf, cap);
 	return buf;
 }

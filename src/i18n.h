@@ -92,12 +92,4 @@ const char *i18n_msgid(const char *text);
  */
 const char *i18n_error(const struct exo_error *e, char *buf, size_t cap);
 
-/*
- * Renders e's message like i18n_error, but in the language code ("de",
- * "ja"), for a screen attached to a serve. NULL, "" and a code without a
- * catalog render English.
- */
-const char *i18n_error_in(const struct exo_error *e, const char *code,
-    char *buf, size_t cap);
-
 #endif

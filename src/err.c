@@ -9,37 +9,48 @@
 
 #include "err.h"
 
+/*
+ * Marks a message id for tools/extract-messages, as i18n.h does; err.c
+ * does not include i18n.h, because it calls nothing above it.
+ */
+#define N_(s) (s)
+
+/* An argument that is a name from err_names, translated on its own. */
+#define ERR_ARG_NAME (-2)
+
 struct err_name {
 	int		 code;
 	const char	*name;
 };
 
 static const struct err_name err_names[] = {
-	{ EXO_OK,		"no error" },
-	{ EXO_ERR_NOMEM,	"out of memory" },
-	{ EXO_ERR_IO,		"input/output error" },
-	{ EXO_ERR_TIMEOUT,	"timed out" },
-	{ EXO_ERR_CLOSED,	"connection closed" },
-	{ EXO_ERR_TOOLONG,	"too long" },
-	{ EXO_ERR_PROTO,	"protocol error" },
-	{ EXO_ERR_TLS,		"TLS error" },
-	{ EXO_ERR_RESOLVE,	"host name lookup failed" },
-	{ EXO_ERR_CONNECT,	"connection failed" },
-	{ EXO_ERR_INVALID,	"invalid value" },
-	{ EXO_ERR_NOTFOUND,	"not found" },
-	{ EXO_ERR_EXISTS,	"already exists" },
-	{ EXO_ERR_AUTH,		"authentication failed" },
-	{ EXO_ERR_LOCKED,	"locked by another process" },
-	{ EXO_ERR_CANCELLED,	"cancelled" },
-	{ EXO_ERR_PERM,		"permission denied" },
-	{ EXO_ERR_NOSPACE,	"no space left on device" },
-	{ EXO_ERR_TRANSIENT,	"temporary failure" },
-	{ EXO_ERR_SIGNIN,	"sign-in required" },
-	{ EXO_ERR_CONFIG,	"configuration error" },
-	{ EXO_ERR_UPSTREAM,	"rejected by the upstream server" },
-	{ EXO_ERR_ADDRINUSE,	"address already in use" },
-	{ EXO_ERR_BUSY,		"too many connections" },
+	{ EXO_OK,		N_("no error") },
+	{ EXO_ERR_NOMEM,	N_("out of memory") },
+	{ EXO_ERR_IO,		N_("input/output error") },
+	{ EXO_ERR_TIMEOUT,	N_("timed out") },
+	{ EXO_ERR_CLOSED,	N_("connection closed") },
+	{ EXO_ERR_TOOLONG,	N_("too long") },
+	{ EXO_ERR_PROTO,	N_("protocol error") },
+	{ EXO_ERR_TLS,		N_("TLS error") },
+	{ EXO_ERR_RESOLVE,	N_("host name lookup failed") },
+	{ EXO_ERR_CONNECT,	N_("connection failed") },
+	{ EXO_ERR_INVALID,	N_("invalid value") },
+	{ EXO_ERR_NOTFOUND,	N_("not found") },
+	{ EXO_ERR_EXISTS,	N_("already exists") },
+	{ EXO_ERR_AUTH,		N_("authentication failed") },
+	{ EXO_ERR_LOCKED,	N_("locked by another process") },
+	{ EXO_ERR_CANCELLED,	N_("cancelled") },
+	{ EXO_ERR_PERM,		N_("permission denied") },
+	{ EXO_ERR_NOSPACE,	N_("no space left on device") },
+	{ EXO_ERR_TRANSIENT,	N_("temporary failure") },
+	{ EXO_ERR_SIGNIN,	N_("sign-in required") },
+	{ EXO_ERR_CONFIG,	N_("configuration error") },
+	{ EXO_ERR_UPSTREAM,	N_("rejected by the upstream server") },
+	{ EXO_ERR_ADDRINUSE,	N_("address already in use") },
+	{ EXO_ERR_BUSY,		N_("too many connections") },
 };
+
+static const char *const err_unknown = N_("unknown error");
 
 const char *
 exo_strerror(int code)
@@ -50,7 +61,23 @@ exo_strerror(int code)
 		if (err_names[i].code == code)
 			return (err_names[i].name);
 	}
-	return ("unknown error");
+	return (err_unknown);
+}
+
+/* Returns the code name equal to the n bytes at s, or NULL. */
+static const char *
+err_name_at(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(err_names) / sizeof(err_names[0]); i++) {
+		if (strlen(err_names[i].name) == n &&
+		    memcmp(err_names[i].name, s, n) == 0)
+			return (err_names[i].name);
+	}
+	if (strlen(err_unknown) == n && memcmp(err_unknown, s, n) == 0)
+		return (err_unknown);
+	return (NULL);
 }
 
 /* Cuts s at len so that no UTF-8 sequence is left incomplete. */
@@ -158,6 +185,10 @@ err_find_args(struct exo_error *e, const char *fmt, va_list ap)
 		e->args[k].len = (unsigned short)(((size_t)n < len ?
 		    (size_t)n : len) - e->args[k].off);
 		e->args[k].layer = -1;
+		/* "failed: %s", exo_strerror(rc): the name translates too. */
+		if (fmt[i - 1] == 's' && err_name_at(e->msg + e->args[k].off,
+		    e->args[k].len) != NULL)
+			e->args[k].layer = ERR_ARG_NAME;
 		out = (size_t)n;
 		k++;
 	}
@@ -326,6 +357,22 @@ err_count_args(const char *fmt)
 	return k;
 }
 
+/* Puts the code name of argument a, translated where translate can. */
+static void
+err_render_name(const struct exo_error *e, const struct err_arg *a,
+    err_translate_fn translate, void *ctx, struct err_out *o)
+{
+	const char	*name = err_name_at(e->msg + a->off, a->len);
+	const char	*t = NULL;
+
+	if (name != NULL && translate != NULL)
+		t = translate(name, ctx);
+	if (t != NULL)
+		err_put(o, t, strlen(t));
+	else
+		err_put(o, e->msg + a->off, a->len);
+}
+
 static void
 err_render_layer(const struct exo_error *e, int layer,
     err_translate_fn translate, void *ctx, struct err_out *o)
@@ -355,6 +402,8 @@ err_render_layer(const struct exo_error *e, int layer,
 		/* Layers only point deeper, so this ends. */
 		if (a->layer > layer && a->layer < e->nlayers)
 			err_render_layer(e, a->layer, translate, ctx, o);
+		else if (a->layer == ERR_ARG_NAME)
+			err_render_name(e, a, translate, ctx, o);
 		else
 			err_put(o, e->msg + a->off, a->len);
 	}
@@ -507,7 +556,7 @@ err_read_layout(struct exo_error *e, const char *p,
 	for (i = 0; i < nargs; i++) {
 		if (err_field_int(&p, 0, (long)msglen, &off) != 0 ||
 		    err_field_int(&p, 0, (long)msglen - off, &len) != 0 ||
-		    err_field_int(&p, -1, nlayers - 1, &layer) != 0)
+		    err_field_int(&p, ERR_ARG_NAME, nlayers - 1, &layer) != 0)
 			return -1;
 		e->args[i].off = (unsigned short)off;
 		e->args[i].len = (unsigned short)len;

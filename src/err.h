@@ -56,12 +56,14 @@ enum exo_err {
 
 /*
  * One converted printf argument of a message: the bytes it became in msg,
- * or a wrapped message (layer > 0) that is rendered in its place.
+ * or a wrapped message (layer > 0) that is rendered in its place. An
+ * argument that is the name of a code (exo_strerror) has layer -2 and is
+ * translated as a message id of its own.
  */
 struct err_arg {
 	unsigned short	off;
 	unsigned short	len;
-	signed char	layer;	/* index into layers, or -1 */
+	signed char	layer;	/* index into layers, -1 or -2 */
 };
 
 /* One format of a message: a message id and its arguments in args. */

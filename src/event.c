@@ -92,10 +92,9 @@ ev_copy_value(char *dst, const char *text, size_t cap)
 static void
 ev_fill(struct ev *ev, struct ev_storage *st, va_list ap)
 {
-	const char	*name, *value;
-	int		 i;
-
 	const struct exo_error	*err;
+	const char		*name, *value;
+	int			 i;
 
 	for (i = 0; (name = va_arg(ap, const char *)) != NULL; i++) {
 		value = va_arg(ap, const char *);

@@ -15,8 +15,8 @@ CJK_RE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 
 # English phrases that events carry as parameters; the Japanese screen
 # shows none of them.
-ENGLISH_PHRASES = ("an unknown command", "device closed", "quit",
-                   "sent ", "ended")
+ENGLISH_PHRASES = ("an unknown command", "device closed", ": quit",
+                   " sent ", " ended")
 
 
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed")

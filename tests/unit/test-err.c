@@ -42,6 +42,8 @@ fake_translate(const char *msgid, void *ctx)
 	return NULL;
 }
 
+static const char *fake_intern(const char *fmt);
+
 static const char *
 render(const struct exo_error *e, char *buf, size_t cap)
 {
@@ -121,6 +123,32 @@ TEST(empty_message_renders_code_name)
 	CHECK_STR(render(&e, buf, sizeof(buf)), "Zeitüberschreitung");
 	err_render(&e, NULL, NULL, buf, sizeof(buf));
 	CHECK_STR(buf, "timed out");
+}
+
+TEST(code_name_argument_translated)
+{
+	struct exo_error	e, peer;
+	char			buf[I18N_ERROR_MAX], layout[ERR_LAYOUT_MAX];
+
+	err_set(&e, EXO_ERR_IO, "file %s not found",
+	    exo_strerror(EXO_ERR_TIMEOUT));
+	CHECK_STR(e.msg, "file timed out not found");
+	CHECK_INT(e.args[0].layer, -2);
+	CHECK_STR(render(&e, buf, sizeof(buf)),
+	    "Datei Zeitüberschreitung nicht gefunden");
+
+	/* The layout carries the mark to an attached screen. */
+	CHECK(err_layout_write(&e, layout, sizeof(layout)) > 0);
+	err_set(&peer, EXO_ERR_IO, "%s", e.msg);
+	CHECK_INT(err_layout_read(&peer, layout, fake_intern), EXO_OK);
+	CHECK_STR(render(&peer, buf, sizeof(buf)),
+	    "Datei Zeitüberschreitung nicht gefunden");
+
+	/* Only a whole argument is a name. */
+	err_set(&e, EXO_ERR_IO, "file %s not found", "timed out2");
+	CHECK_INT(e.args[0].layer, -1);
+	CHECK_STR(render(&e, buf, sizeof(buf)),
+	    "Datei timed out2 nicht gefunden");
 }
 
 TEST(wrap_composes_both_languages)
@@ -348,6 +376,7 @@ main(void)
 	RUN(set_argument_types_and_flags);
 	RUN(untranslated_stays_english);
 	RUN(empty_message_renders_code_name);
+	RUN(code_name_argument_translated);
 	RUN(wrap_composes_both_languages);
 	RUN(wrap_untranslated_outer_keeps_inner);
 	RUN(wrap_beyond_layers_stays_english);

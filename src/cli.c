@@ -287,7 +287,7 @@ cli_print_oauth_error(const struct oauth_error *oerr)
 	char	text[sizeof(oerr->advice)];
 
 	if (oerr->advice[0] != '\0') {
-		cli_clean(text, sizeof(text), oerr->advice);
+		cli_clean(text, sizeof(text), tr(oerr->advice));
 		cli_err("%s\n", text);
 		return;
 	}

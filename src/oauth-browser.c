@@ -9,6 +9,7 @@
 
 #include <bearssl.h>
 
+#include "i18n.h"
 #include "oauth.h"
 #include "plat.h"
 #include "stream.h"
@@ -389,7 +390,7 @@ oauth_browser_signin(const struct oauth_client *c,
 	}
 	if ((r = plat_listen("127.0.0.1", 0, &l, &e)) != 0) {
 		oauth_browser_fail(err, OAUTH_FAIL_CONFIG, "", e.msg,
-		    "Use the device code sign-in instead.");
+		    N_("Use the device code sign-in instead."));
 		goto out;
 	}
 	snprintf(redirect, sizeof(redirect), "http://localhost:%d/",
@@ -398,7 +399,8 @@ oauth_browser_signin(const struct oauth_client *c,
 	    (r = oauth_authorize_url(c, redirect, challenge, state,
 	    &url)) != 0) {
 		oauth_browser_fail(err, OAUTH_FAIL_CONFIG, "", "could not "
-		    "build the sign-in URL", "Check the [microsoft] settings.");
+		    "build the sign-in URL", N_("Check the [microsoft] "
+		    "settings."));
 		goto out;
 	}
 	show_url(url.data, ctx);
@@ -408,8 +410,8 @@ oauth_browser_signin(const struct oauth_client *c,
 	l = PLAT_SOCKET_INVALID;
 	if (r == EXO_ERR_TIMEOUT)
 		oauth_browser_fail(err, OAUTH_FAIL_SIGNIN, "", "The browser "
-		    "did not return to exoconnect in time.", "Start the "
-		    "sign-in again, or use the device code sign-in.");
+		    "did not return to exoconnect in time.", N_("Start the "
+		    "sign-in again, or use the device code sign-in."));
 	else if (r == EXO_ERR_CANCELLED)
 		oauth_browser_fail(err, OAUTH_FAIL_NONE, "", "The sign-in was "
 		    "cancelled.", "");
@@ -417,7 +419,7 @@ oauth_browser_signin(const struct oauth_client *c,
 		oauth_browser_fail(err, OAUTH_FAIL_SIGNIN, rd->error,
 		    strcmp(rd->error, "access_denied") == 0 ? "The sign-in "
 		    "was cancelled or denied in the browser." : "The sign-in "
-		    "page returned an error.", "Start the sign-in again.");
+		    "page returned an error.", N_("Start the sign-in again."));
 		r = EXO_ERR_AUTH;
 	} else if (r == 0)
 		/* Codes are single-use (AADSTS54005): one attempt only. */

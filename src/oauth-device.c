@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "i18n.h"
 #include "json.h"
 #include "oauth.h"
 #include "plat.h"
@@ -67,7 +68,7 @@ oauth_device_parse(const struct http_response *resp,
 		str_copy(err->description, "the device code reply is invalid "
 		    "or lacks user_code, device_code or verification_uri",
 		    sizeof(err->description));
-		str_copy(err->advice, "Try the sign-in again.",
+		str_copy(err->advice, N_("Try the sign-in again."),
 		    sizeof(err->advice));
 		return EXO_ERR_PROTO;
 	}
@@ -116,12 +117,12 @@ static const struct {
 	const char	*advice;
 } oauth_device_ends[] = {
 	{ "authorization_declined", EXO_ERR_AUTH, "The sign-in was declined "
-	    "in the browser.", "Start the sign-in again and accept it." },
+	    "in the browser.", N_("Start the sign-in again and accept it.") },
 	{ "expired_token", EXO_ERR_TIMEOUT, "The code expired before the "
-	    "sign-in finished.", "Start the sign-in again and enter the new "
-	    "code within its time limit." },
+	    "sign-in finished.", N_("Start the sign-in again and enter the new "
+	    "code within its time limit.") },
 	{ "bad_verification_code", EXO_ERR_AUTH, "The token service did not "
-	    "recognise the device code.", "Start the sign-in again." },
+	    "recognise the device code.", N_("Start the sign-in again.") },
 };
 
 /*
@@ -209,8 +210,8 @@ oauth_device_poll(const struct oauth_client *c,
 			    sizeof(err->error));
 			str_copy(err->description, "The code expired before "
 			    "the sign-in finished.", sizeof(err->description));
-			str_copy(err->advice, "Start the sign-in again and "
-			    "enter the new code within its time limit.",
+			str_copy(err->advice, N_("Start the sign-in again "
+			    "and enter the new code within its time limit."),
 			    sizeof(err->advice));
 			break;
 		}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "i18n.h"
 #include "json.h"
 #include "oauth.h"
 #include "plat.h"
@@ -17,8 +18,8 @@
 #define OAUTH_DEFAULT_EXPIRES 3600
 #define OAUTH_MAX_EXPIRES (24 * 3600)
 
-static const char oauth_transient_advice[] = "No action is needed, "
-    "because exoconnect retries on its own and keeps the tokens.";
+static const char *const oauth_transient_advice = N_("No action is "
+    "needed, because exoconnect retries on its own and keeps the tokens.");
 
 void
 oauth_client_init(struct oauth_client *c, const struct settings *s,
@@ -117,8 +118,8 @@ oauth_post(const struct oauth_client *c, const char *endpoint,
 		err->kind = OAUTH_FAIL_CONFIG;
 		str_copy(err->description, "the authority or tenant setting "
 		    "is too long or invalid", sizeof(err->description));
-		str_copy(err->advice, "Check authority and tenant in the "
-		    "[microsoft] section of the settings.",
+		str_copy(err->advice, N_("Check authority and tenant in the "
+		    "[microsoft] section of the settings."),
 		    sizeof(err->advice));
 		return EXO_ERR_CONFIG;
 	}
@@ -131,8 +132,8 @@ oauth_post(const struct oauth_client *c, const char *endpoint,
 	str_copy(err->description, e.msg, sizeof(err->description));
 	if (r == EXO_ERR_INVALID || r == EXO_ERR_CONFIG) {
 		err->kind = OAUTH_FAIL_CONFIG;
-		str_copy(err->advice, "Check the authority and the HTTP "
-		    "proxy in the settings.", sizeof(err->advice));
+		str_copy(err->advice, N_("Check the authority and the HTTP "
+		    "proxy in the settings."), sizeof(err->advice));
 		return EXO_ERR_CONFIG;
 	}
 	err->kind = OAUTH_FAIL_TRANSIENT;
@@ -252,53 +253,54 @@ static const struct {
 	enum oauth_failure	 kind;
 	const char		*advice;
 } oauth_codes[] = {
-	{ 700082, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, "
-	    "because its refresh token expired after 90 days without use." },
-	{ 70008, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
-	    "its grant expired." },
-	{ 70000, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
-	    "its grant is invalid or was revoked." },
-	{ 50173, OAUTH_FAIL_SIGNIN, "Sign in again for this mailbox, because "
-	    "its grant was revoked, for example by a password change." },
-	{ 50076, OAUTH_FAIL_SIGNIN, "Sign in again with multi-factor "
-	    "authentication, and exclude this app from the policy if it "
-	    "forces this regularly." },
-	{ 50079, OAUTH_FAIL_SIGNIN, "Sign in again and set up multi-factor "
-	    "authentication, and exclude this app from the policy if it "
-	    "forces this regularly." },
-	{ 70043, OAUTH_FAIL_SIGNIN, "Sign in again, because a sign-in "
+	{ 700082, OAUTH_FAIL_SIGNIN, N_("Sign in again for this mailbox, "
+	    "because its refresh token expired after 90 days without use.") },
+	{ 70008, OAUTH_FAIL_SIGNIN, N_("Sign in again for this mailbox, "
+	    "because its grant expired.") },
+	{ 70000, OAUTH_FAIL_SIGNIN, N_("Sign in again for this mailbox, "
+	    "because its grant is invalid or was revoked.") },
+	{ 50173, OAUTH_FAIL_SIGNIN, N_("Sign in again for this mailbox, "
+	    "because its grant was revoked, for example by a password "
+	    "change.") },
+	{ 50076, OAUTH_FAIL_SIGNIN, N_("Sign in again with multi-factor "
+	    "authentication, and exclude this app from the policy if it forces "
+	    "this regularly.") },
+	{ 50079, OAUTH_FAIL_SIGNIN, N_("Sign in again and set up multi-factor "
+	    "authentication, and exclude this app from the policy if it forces "
+	    "this regularly.") },
+	{ 70043, OAUTH_FAIL_SIGNIN, N_("Sign in again, because a sign-in "
 	    "frequency policy of Conditional Access ended the grant, and "
-	    "exclude this app from the policy if it forces this regularly." },
-	{ 65001, OAUTH_FAIL_CONSENT, "An administrator must grant consent "
-	    "for the app at the URL that `exoconnect consent-url` prints." },
-	{ 65004, OAUTH_FAIL_CONSENT, "The user declined consent, so an "
+	    "exclude this app from the policy if it forces this regularly.") },
+	{ 65001, OAUTH_FAIL_CONSENT, N_("An administrator must grant consent "
+	    "for the app at the URL that `exoconnect consent-url` prints.") },
+	{ 65004, OAUTH_FAIL_CONSENT, N_("The user declined consent, so an "
 	    "administrator must grant it at the URL that `exoconnect "
-	    "consent-url` prints." },
-	{ 90094, OAUTH_FAIL_CONSENT, "An administrator must grant consent "
-	    "for the app at the URL that `exoconnect consent-url` prints." },
-	{ 7000218, OAUTH_FAIL_CONFIG, "Set \"Allow public client flows\" to "
-	    "Yes under Authentication in the app registration." },
-	{ 700025, OAUTH_FAIL_CONFIG, "Remove client_secret from the "
-	    "settings, because the app is a public client." },
-	{ 700016, OAUTH_FAIL_CONFIG, "Check client_id and tenant in the "
-	    "settings, because the tenant has no app with this client ID." },
-	{ 50194, OAUTH_FAIL_CONFIG, "Set tenant to the ID of the app's own "
-	    "tenant or make the app multi-tenant, because it is registered "
-	    "for a single tenant." },
-	{ 9002331, OAUTH_FAIL_CONFIG, "Change the supported account types of "
-	    "the app registration or the tenant setting, because the app "
-	    "accepts personal Microsoft accounts only." },
-	{ 9002332, OAUTH_FAIL_CONFIG, "Change the supported account types of "
-	    "the app registration or the tenant setting, because the app "
-	    "accepts work and school accounts only." },
-	{ 900144, OAUTH_FAIL_CONFIG, "Check client_id and resource in the "
-	    "settings, because the token request missed a required field." },
-	{ 50020, OAUTH_FAIL_CONFIG, "Set tenant to common or to the "
+	    "consent-url` prints.") },
+	{ 90094, OAUTH_FAIL_CONSENT, N_("An administrator must grant consent "
+	    "for the app at the URL that `exoconnect consent-url` prints.") },
+	{ 7000218, OAUTH_FAIL_CONFIG, N_("Set \"Allow public client flows\" to "
+	    "Yes under Authentication in the app registration.") },
+	{ 700025, OAUTH_FAIL_CONFIG, N_("Remove client_secret from the "
+	    "settings, because the app is a public client.") },
+	{ 700016, OAUTH_FAIL_CONFIG, N_("Check client_id and tenant in the "
+	    "settings, because the tenant has no app with this client ID.") },
+	{ 50194, OAUTH_FAIL_CONFIG, N_("Set tenant to the ID of the app's own "
+	    "tenant or make the app multi-tenant, because it is registered for "
+	    "a single tenant.") },
+	{ 9002331, OAUTH_FAIL_CONFIG, N_("Change the supported account types "
+	    "of the app registration or the tenant setting, because the app "
+	    "accepts personal Microsoft accounts only.") },
+	{ 9002332, OAUTH_FAIL_CONFIG, N_("Change the supported account types "
+	    "of the app registration or the tenant setting, because the app "
+	    "accepts work and school accounts only.") },
+	{ 900144, OAUTH_FAIL_CONFIG, N_("Check client_id and resource in the "
+	    "settings, because the token request missed a required field.") },
+	{ 50020, OAUTH_FAIL_CONFIG, N_("Set tenant to common or to the "
 	    "account's tenant, because the account is not in the configured "
-	    "tenant." },
-	{ 53003, OAUTH_FAIL_BLOCKED, "An administrator must allow this app "
+	    "tenant.") },
+	{ 53003, OAUTH_FAIL_BLOCKED, N_("An administrator must allow this app "
 	    "or device in the Conditional Access policies that blocked the "
-	    "sign-in." },
+	    "sign-in.") },
 };
 
 static const struct {
@@ -306,25 +308,25 @@ static const struct {
 	enum oauth_failure	 kind;
 	const char		*advice;
 } oauth_errors[] = {
-	{ "temporarily_unavailable", OAUTH_FAIL_TRANSIENT, "No action is "
+	{ "temporarily_unavailable", OAUTH_FAIL_TRANSIENT, N_("No action is "
 	    "needed, because exoconnect retries on its own and keeps the "
-	    "tokens." },
-	{ "invalid_grant", OAUTH_FAIL_SIGNIN, "Sign in again for this "
-	    "mailbox, because its grant is no longer valid." },
-	{ "interaction_required", OAUTH_FAIL_SIGNIN, "Sign in again for this "
-	    "mailbox, because the token service requires an interactive "
-	    "sign-in." },
-	{ "consent_required", OAUTH_FAIL_CONSENT, "An administrator must "
+	    "tokens.") },
+	{ "invalid_grant", OAUTH_FAIL_SIGNIN, N_("Sign in again for this "
+	    "mailbox, because its grant is no longer valid.") },
+	{ "interaction_required", OAUTH_FAIL_SIGNIN, N_("Sign in again for "
+	    "this mailbox, because the token service requires an interactive "
+	    "sign-in.") },
+	{ "consent_required", OAUTH_FAIL_CONSENT, N_("An administrator must "
 	    "grant consent for the app at the URL that `exoconnect "
-	    "consent-url` prints." },
-	{ "invalid_client", OAUTH_FAIL_CONFIG, "Check client_id and "
-	    "client_secret in the settings against the app registration." },
-	{ "unauthorized_client", OAUTH_FAIL_CONFIG, "Check the app "
-	    "registration, because it does not allow this grant." },
-	{ "invalid_scope", OAUTH_FAIL_CONFIG, "Check resource in the "
-	    "settings and the API permissions of the app registration." },
-	{ "invalid_request", OAUTH_FAIL_CONFIG, "Check the [microsoft] "
-	    "settings, because the token service rejected the request." },
+	    "consent-url` prints.") },
+	{ "invalid_client", OAUTH_FAIL_CONFIG, N_("Check client_id and "
+	    "client_secret in the settings against the app registration.") },
+	{ "unauthorized_client", OAUTH_FAIL_CONFIG, N_("Check the app "
+	    "registration, because it does not allow this grant.") },
+	{ "invalid_scope", OAUTH_FAIL_CONFIG, N_("Check resource in the "
+	    "settings and the API permissions of the app registration.") },
+	{ "invalid_request", OAUTH_FAIL_CONFIG, N_("Check the [microsoft] "
+	    "settings, because the token service rejected the request.") },
 };
 
 /* Copies the first line of the description. */
@@ -365,9 +367,9 @@ oauth_classify_json(struct oauth_error *err)
 	/* An error this table does not know keeps the tokens, so it is
 	 * retried rather than treated as a dead grant. */
 	err->kind = OAUTH_FAIL_TRANSIENT;
-	str_copy(err->advice, "If this repeats, look the code up in "
+	str_copy(err->advice, N_("If this repeats, look the code up in "
 	    "Microsoft's AADSTS error list, because exoconnect does not know "
-	    "it and retries with backoff.", sizeof(err->advice));
+	    "it and retries with backoff."), sizeof(err->advice));
 }
 
 void

@@ -18,6 +18,7 @@
 #include <bearssl.h>
 
 #include "event.h"
+#include "i18n.h"
 #include "oauth.h"
 #include "plat.h"
 #include "token.h"
@@ -419,8 +420,8 @@ token_local_failure(const char *login, struct token_outcome *o)
 	o->oauth.kind = OAUTH_FAIL_TRANSIENT;
 	str_copy(o->oauth.description, inner.msg,
 	    sizeof(o->oauth.description));
-	str_copy(o->oauth.advice, "Check that the data folder is writable "
-	    "and has free space.", sizeof(o->oauth.advice));
+	str_copy(o->oauth.advice, N_("Check that the data folder is "
+	    "writable and has free space."), sizeof(o->oauth.advice));
 	o->result = err_wrap(&o->error, EXO_ERR_TRANSIENT, &inner, "the "
 	    "token store of %s could not be read or written, so no new token "
 	    "is used: %s", login, inner.msg);
@@ -561,7 +562,8 @@ token_event_failure(struct token_entry *t, const struct token_outcome *o)
 	    o->oauth.kind == OAUTH_FAIL_CONSENT ? "consent" :
 	    o->oauth.kind == OAUTH_FAIL_CONFIG ? "config" :
 	    o->oauth.kind == OAUTH_FAIL_BLOCKED ? "blocked" : "signin",
-	    "code", code, "http_status", status, "advice", o->oauth.advice,
+	    "code", code, "http_status", status, EV_MSGID("advice"),
+	    o->oauth.advice,
 	    "backoff_s", o->oauth.kind == OAUTH_FAIL_TRANSIENT ||
 	    o->oauth.kind == OAUTH_FAIL_CONFIG ? retry : NULL, NULL);
 }

@@ -329,7 +329,7 @@ show_failure(struct tui *t, const struct signin_job *j)
 	}
 	snprintf(text, sizeof(text), "%s%s%s", i18n_error(&j->err, why,
 	    sizeof(why)), j->oerr.advice[0] != '\0' ? "\n\n" : "",
-	    j->oerr.advice);
+	    tr(j->oerr.advice));
 	tui_message(t, _("Sign-in failed"), text);
 }
 

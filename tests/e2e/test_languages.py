@@ -2,6 +2,7 @@
 log file stays in English whatever the language.
 """
 
+import json
 import re
 import unittest
 
@@ -49,6 +50,19 @@ class CommandLanguageTest(harness.ProductTest):
         self.assertRegex(err, r"exoconnect\.conf:\d+: enabled = maybe ")
         self.assertIn("n'est pas une valeur oui/non", err)
         self.assertNotIn("is not a yes/no value", err)
+
+    def test_signin_advice_in_german(self):
+        proc = self.product.popen("user", "add", "--device-code", "--json",
+                                  env=language_env(self.product,
+                                                   "de_DE.UTF-8"))
+        first = json.loads(proc.stdout.readline())
+        self.doubles.post("/device/decline",
+                          {"user_code": first["user_code"]})
+        status, out, err = self.product.finish(proc, timeout=30)
+        self.assertNotEqual(status, 0)
+        self.assertIn("Starten Sie die Anmeldung erneut und stimmen Sie "
+                      "ihr zu.", err)
+        self.assertNotIn("Start the sign-in again", err)
 
 
 class LogLanguageTest(harness.ProductTest):

@@ -505,10 +505,12 @@ TEST(errors_translated_over_channel)
 	    EXO_ERR_ADDRINUSE);
 	f.adm->ops->server_info(f.adm, SERVER_SMTP, &info);
 	CHECK_INT(info.status.state, SERVER_FAILED);
-	CHECK(strncmp(info.status.last_error.msg, "address 127.0.0.1", 17) ==
-	    0);
-	CHECK(strncmp(i18n_error(&info.status.last_error, text,
-	    sizeof(text)), "die Adresse 127.0.0.1", 21) == 0);
+	/* The message differs between POSIX and Windows. */
+	CHECK(strstr(info.status.last_error.msg, "already in use") != NULL);
+	CHECK(info.status.last_error.nlayers > 0);
+	i18n_error(&info.status.last_error, text, sizeof(text));
+	CHECK(strstr(text, "127.0.0.1") != NULL);
+	CHECK(strstr(text, "bereits") != NULL);
 	plat_socket_close(busy);
 out:
 	teardown(&f);

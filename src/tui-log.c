@@ -13,24 +13,68 @@
 #include "tui.h"
 #include "util.h"
 
+/*
+ * Writes the mark of p into out (see struct tui_log_line), so a message
+ * id or an error renders translated again after a change of language.
+ */
+static void
+source_mark(const struct ev_param *p, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (p->flags & EV_PARAM_MSGID)
+		str_copy(out, "m", cap);
+	else if (p->error != NULL) {
+		out[0] = 'e';
+		err_layout_write(p->error, out + 1, cap - 1);
+	}
+}
+
 /* Copies the template and parameters of ev into one allocation. */
 static char *
 source_new(const struct ev *ev)
 {
 	size_t	len = strlen(ev->text) + 1, at;
-	char	*src;
+	char	*src, mark[ERR_LAYOUT_MAX + 1];
 
-	for (int i = 0; i < ev->nparams; i++)
+	for (int i = 0; i < ev->nparams; i++) {
+		source_mark(&ev->params[i], mark, sizeof(mark));
 		len += strlen(ev->params[i].name) + 1 +
-		    strlen(ev->params[i].value) + 1;
+		    strlen(ev->params[i].value) + 1 + strlen(mark) + 1;
+	}
 	if ((src = malloc(len)) == NULL)
 		return NULL;
 	at = str_copy(src, ev->text, len) + 1;
 	for (int i = 0; i < ev->nparams; i++) {
+		source_mark(&ev->params[i], mark, sizeof(mark));
 		at += str_copy(src + at, ev->params[i].name, len - at) + 1;
 		at += str_copy(src + at, ev->params[i].value, len - at) + 1;
+		at += str_copy(src + at, mark, len - at) + 1;
 	}
 	return src;
+}
+
+/*
+ * Points ev's parameters at the source after its template, restoring
+ * message ids, and errors into errs (NULL: errors stay English).
+ */
+static void
+source_params(struct ev *ev, const char *p, struct exo_error *errs)
+{
+	for (int k = 0; k < ev->nparams; k++) {
+		p += strlen(p) + 1;
+		ev->params[k].name = p;
+		p += strlen(p) + 1;
+		ev->params[k].value = p;
+		p += strlen(p) + 1;
+		if (p[0] == 'm')
+			ev->params[k].flags = EV_PARAM_MSGID;
+		else if (p[0] == 'e' && errs != NULL) {
+			err_set(&errs[k], EXO_ERR_IO, "%s",
+			    ev->params[k].value);
+			err_layout_read(&errs[k], p + 1, i18n_msgid);
+			ev->params[k].error = &errs[k];
+		}
+	}
 }
 
 /* Renders line->text from its source in the current language. */
@@ -80,10 +124,11 @@ tui_log_rerender(struct tui *t)
 	struct tui_log		*lg = &t->log;
 	struct tui_log_line	*line;
 	struct ev		 ev;
-	const char		*p;
+	struct exo_error	*errs;
 
 	if (lg->mu == NULL)
 		return;
+	errs = malloc(EV_MAX_PARAMS * sizeof(*errs));
 	plat_mutex_lock(lg->mu);
 	for (size_t i = 0; i < lg->count; i++) {
 		line = &lg->lines[(lg->first + i) % TUI_LOG_LINES];
@@ -93,17 +138,13 @@ tui_log_rerender(struct tui *t)
 		ev.level = line->level;
 		ev.time = line->time;
 		ev.id = "";
-		ev.text = p = line->source;
+		ev.text = line->source;
 		ev.nparams = line->nparams;
-		for (int k = 0; k < ev.nparams; k++) {
-			p += strlen(p) + 1;
-			ev.params[k].name = p;
-			p += strlen(p) + 1;
-			ev.params[k].value = p;
-		}
+		source_params(&ev, line->source, errs);
 		line_render(line, &ev);
 	}
 	plat_mutex_unlock(lg->mu);
+	free(errs);
 }
 
 int

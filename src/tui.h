@@ -81,8 +81,9 @@ struct tui_log_line {
 	char		text[TUI_LOG_LINE_MAX];	/* rendered, with the time */
 	/*
 	 * The event, to render it again in another language: its English
-	 * template, then each parameter's name and value, each ended by a
-	 * NUL; NULL when out of memory.
+	 * template, then each parameter's name, value and mark ("m" for a
+	 * message id, "e" and the layout for an error, else empty), each
+	 * ended by a NUL; NULL when out of memory.
 	 */
 	char		*source;
 	int		 nparams;

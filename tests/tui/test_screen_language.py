@@ -8,6 +8,7 @@ import shutil
 import unittest
 
 import harness
+import test_settings_form
 from test_screen import Screen
 
 # Kana and the CJK ideographs: any of them in the log is a translation.
@@ -51,6 +52,43 @@ class JapaneseScreenTests(harness.ProductTest):
         self.assertIn("sent an unknown command", log)
         self.assertIn("ended: quit", log)
         self.assertIsNone(CJK_RE.search(log), log)
+        screen.keys("q")
+        screen.wait("EXIT=0")
+
+
+    def test_phrases_follow_language_change(self):
+        """Log lines already shown are translated again, phrases too."""
+        screen = Screen(self.product)
+        self.addCleanup(screen.close)
+        screen.wait(r"Users \(0\)")
+        screen.keys("t")
+        screen.wait("Which server")
+        screen.keys("2")
+        screen.wait(r"(?m)^POP3 +running")
+        device = harness.Raw(self.product.pop3_port)
+        self.addCleanup(device.close)
+        self.assertTrue(device.text().startswith("+OK"))
+        self.assertTrue(device.cmd("FOO").startswith(b"-ERR"))
+        self.assertTrue(device.cmd("QUIT").startswith(b"+OK"))
+        screen.wait("sent an unknown command")
+
+        screen.keys("s")
+        screen.wait(r"^Settings: ")
+        test_settings_form.SettingsFormTests.select_setting(
+            self, screen, "[ui] language")
+        screen.keys("Enter", *(["BSpace"] * 10))
+        screen.keys("de", "Enter")
+        screen.wait(r"^>\[ui\] language +de")
+        screen.keys("F2")
+        found = screen.wait(r"Eingabetaste|Server neu starten")
+        if found.group(0) != "Eingabetaste":
+            screen.keys("n")
+            screen.wait(r"Eingabetaste")
+        screen.keys("Escape")
+        screen.wait(r"Benutzer \(0\)")
+        screen.wait("hat einen unbekannten Befehl gesendet")
+        screen.wait("beendet: QUIT empfangen")
+        self.assertNotIn("an unknown command", screen.text())
         screen.keys("q")
         screen.wait("EXIT=0")
 

@@ -20,7 +20,7 @@
 #include "pop3.h"
 #include "sasl.h"
 #include "session.h"
-#include "tls-cert.h"
+#include "tls-hello.h"
 #include "util.h"
 
 /* Failed logins on one connection before the proxy closes it. */
@@ -876,6 +876,7 @@ pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
     char *args)
 {
 	struct exo_error	 e;
+	struct tls_hello	 hello;
 	char			 fix[256];
 	int			 rc;
 
@@ -900,10 +901,11 @@ pop3_cmd_stls(struct pop3_session *ps, const struct pop3_command *cmd,
 	err_clear(&e);
 	rc = stream_start_tls_server(ps->device, ps->ctx->tls, &e);
 	if (rc != EXO_OK) {
+		stream_tls_client_hello(ps->device, &hello);
 		ev_emit(EV_WARN, ps->ctx->conn, "pop3.stls_failed", "TLS "
 		    "handshake after STLS with device {peer} failed: {error}",
 		    "peer", ps->ctx->peer, EV_ERROR("error", err_or_code(&e,
-		    rc)), "fix", tls_cert_handshake_fix(e.msg,
+		    rc)), "fix", tls_hello_fix(e.msg, &hello, ps->ctx->peer,
 		    ps->ctx->settings->pop3.legacy_tls, "pop3", fix,
 		    sizeof(fix)), (char *)NULL);
 		ps->reason = N_("TLS handshake failed");

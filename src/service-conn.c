@@ -16,6 +16,7 @@
 #include "session.h"
 #include "stream.h"
 #include "tls-cert.h"
+#include "tls-hello.h"
 #include "token.h"
 #include "users.h"
 #include "util.h"
@@ -75,10 +76,11 @@ conn_section(const struct conn *c)
  * stream's message, or NULL when there is none to suggest.
  */
 static const char *
-conn_tls_fix(const struct conn *c, int rc, const char *msg, char *buf,
-    size_t cap)
+conn_tls_fix(const struct conn *c, struct stream *device, int rc,
+    const char *msg, char *buf, size_t cap)
 {
 	const struct settings	*s = &c->sv->settings;
+	struct tls_hello	 hello;
 	int			 legacy;
 
 	legacy = c->srv->kind == SERVER_POP3 ? s->pop3.legacy_tls :
@@ -92,7 +94,9 @@ conn_tls_fix(const struct conn *c, int rc, const char *msg, char *buf,
 		    c->srv->tls_port, c->srv->status.port);
 		return buf;
 	}
-	return tls_cert_handshake_fix(msg, legacy, conn_section(c), buf, cap);
+	stream_tls_client_hello(device, &hello);
+	return tls_hello_fix(msg, &hello, c->ctx.peer, legacy, conn_section(c),
+	    buf, cap);
 }
 
 /*
@@ -118,7 +122,7 @@ conn_tls_accept(struct conn *c, struct stream *device)
 		return EXO_OK;
 
 	snprintf(port, sizeof(port), "%u", c->srv->tls_port);
-	hint = conn_tls_fix(c, rc, e.msg, fix, sizeof(fix));
+	hint = conn_tls_fix(c, device, rc, e.msg, fix, sizeof(fix));
 	/* Port probes close without sending a byte, so a close is info. */
 	ev_emit(rc == EXO_ERR_CLOSED ? EV_INFO : EV_WARN, c->ctx.conn,
 	    "service.tls_handshake_failed",

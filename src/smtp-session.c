@@ -15,7 +15,7 @@
 #include "i18n.h"
 #include "sasl.h"
 #include "session.h"
-#include "tls-cert.h"
+#include "tls-hello.h"
 #include "smtp.h"
 #include "util.h"
 
@@ -1280,6 +1280,7 @@ static void
 cmd_starttls(struct session *s, char *arg)
 {
 	struct exo_error	e;
+	struct tls_hello	hello;
 	char			fix[256];
 	int			rc;
 
@@ -1303,12 +1304,13 @@ cmd_starttls(struct session *s, char *arg)
 	err_clear(&e);
 	rc = stream_start_tls_server(s->dev, s->ctx->tls, &e);
 	if (rc != EXO_OK) {
+		stream_tls_client_hello(s->dev, &hello);
 		ev_emit(EV_WARN, s->ctx->conn, "smtp.starttls_failed", "TLS "
 		    "handshake after STARTTLS with device {peer} failed: "
 		    "{error}", "peer", s->ctx->peer, EV_ERROR("error",
-		    err_or_code(&e, rc)), "fix", tls_cert_handshake_fix(
-		    e.msg, s->ctx->settings->smtp.legacy_tls, "smtp", fix,
-		    sizeof(fix)), (char *)NULL);
+		    err_or_code(&e, rc)), "fix", tls_hello_fix(e.msg, &hello,
+		    s->ctx->peer, s->ctx->settings->smtp.legacy_tls, "smtp",
+		    fix, sizeof(fix)), (char *)NULL);
 		end_session(s, N_("TLS handshake failed"));
 		return;
 	}

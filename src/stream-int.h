@@ -56,7 +56,8 @@ struct tls_server_creds {
 	unsigned		 issuer_key_type; /* of the CA that signed */
 	br_rsa_private_key	 rsa;
 	br_ec_private_key	 ec;
-	int			 legacy;	/* accept TLS 1.0 and 1.1 */
+	int			 legacy;	/* accept TLS 1.0 and 1.1, RSA
+						 * key exchange and CBC-SHA */
 };
 
 /*

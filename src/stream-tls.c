@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "stream-int.h"
+#include "tls-hello.h"
 #include "util.h"
 
 /*
@@ -95,6 +96,30 @@ static const uint16_t tls_suites_gcm_first[] = {
 	BR_TLS_RSA_WITH_AES_256_CBC_SHA,
 };
 
+/*
+ * The device side's suites unless legacy_tls is on: ECDHE key exchange
+ * only, for forward secrecy, with the AEAD suites first. The listener
+ * picks from this order (BR_OPT_ENFORCE_SERVER_PREFERENCES). ECDHE with
+ * AES-CBC and SHA-256 or SHA-384 stays for TLS 1.2 devices whose stacks
+ * predate GCM in embedded TLS libraries; BearSSL's CBC decryption runs
+ * in constant time. legacy_tls = yes uses BearSSL's full list instead,
+ * which adds RSA key exchange, AES-CBC with SHA-1 and 3DES.
+ */
+static const uint16_t tls_suites_device[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CCM,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384,
+};
+
 struct stream_tls {
 	union {
 		br_ssl_client_context	client;
@@ -108,8 +133,12 @@ struct stream_tls {
 						 * of the handshake, or 0 */
 	int			 resumed;	/* 1 when the handshake
 						 * resumed a session */
+	int			 capture;	/* 1 while the client's first
+						 * bytes go into hello */
+	size_t			 hello_len;
 	unsigned char		 ibuf[TLS_INPUT_BUF];
 	unsigned char		 obuf[TLS_OUTPUT_BUF];
+	unsigned char		 hello[TLS_HELLO_MAX]; /* server side */
 };
 
 /* The message and stream code for one BearSSL error. */
@@ -134,7 +163,7 @@ static const struct tls_error_text tls_error_texts[] = {
 	    "current time; check the date and time of this computer" },
 	{ BR_ERR_UNSUPPORTED_VERSION, EXO_ERR_TLS,
 	    "no common TLS version: the peer does not offer the versions "
-	    "accepted here (TLS 1.2)" },
+	    "accepted here" },
 	{ BR_ERR_BAD_VERSION, EXO_ERR_TLS,
 	    "no common TLS version: the peer used an unexpected version" },
 	{ BR_ERR_BAD_CIPHER_SUITE, EXO_ERR_TLS,
@@ -148,8 +177,7 @@ static const struct tls_error_text tls_error_texts[] = {
 	{ BR_ERR_X509_EMPTY_CHAIN, EXO_ERR_TLS,
 	    "the peer sent no certificate" },
 	{ BR_ERR_RECV_FATAL_ALERT + 70, EXO_ERR_TLS,
-	    "no common TLS version: the peer sent a protocol_version alert "
-	    "(this side accepts TLS 1.2)" },
+	    "no common TLS version: the peer sent a protocol_version alert" },
 	{ BR_ERR_SEND_FATAL_ALERT + 70, EXO_ERR_TLS,
 	    "no common TLS version: the peer offered only versions older "
 	    "than this side accepts (TLS 1.2, or 1.0 to 1.2 with legacy TLS "
@@ -264,6 +292,18 @@ tls_send_records(struct stream *s, int timeout_ms)
 	return (EXO_OK);
 }
 
+/* Keeps the client's first bytes of a server handshake for tls_hello. */
+static void
+tls_capture(struct stream_tls *t, const unsigned char *buf, size_t len)
+{
+	if (!t->capture)
+		return;
+	if (len > sizeof(t->hello) - t->hello_len)
+		len = sizeof(t->hello) - t->hello_len;
+	memcpy(t->hello + t->hello_len, buf, len);
+	t->hello_len += len;
+}
+
 /*
  * Runs the engine until one of the states in target (BR_SSL_SENDAPP or
  * BR_SSL_RECVAPP) is available, moving records over the socket.
@@ -329,6 +369,7 @@ tls_run_until(struct stream *s, unsigned target)
 			}
 			if (n < 0)
 				return ((int)n);
+			tls_capture(s->tls, buf, (size_t)n);
 			br_ssl_engine_recvrec_ack(eng, (size_t)n);
 			continue;
 		}
@@ -687,8 +728,15 @@ stream_start_tls_server(struct stream *s,
 		br_ssl_server_init_full_ec(&t->ctx.server, creds->chain,
 		    creds->chain_len, creds->issuer_key_type, &creds->ec);
 	t->eng = &t->ctx.server.eng;
-	br_ssl_engine_set_versions(t->eng, creds->legacy ? BR_TLS10 : BR_TLS12,
-	    BR_TLS12);
+	if (creds->legacy)
+		br_ssl_engine_set_versions(t->eng, BR_TLS10, BR_TLS12);
+	else {
+		br_ssl_engine_set_versions(t->eng, BR_TLS12, BR_TLS12);
+		br_ssl_engine_set_suites(t->eng, tls_suites_device,
+		    sizeof(tls_suites_device) / sizeof(tls_suites_device[0]));
+		br_ssl_engine_add_flags(t->eng,
+		    BR_OPT_ENFORCE_SERVER_PREFERENCES);
+	}
 	br_ssl_engine_set_buffers_bidi(t->eng, t->ibuf, sizeof(t->ibuf),
 	    t->obuf, sizeof(t->obuf));
 
@@ -696,5 +744,18 @@ stream_start_tls_server(struct stream *s,
 	if (!br_ssl_server_reset(&t->ctx.server))
 		return (tls_error(e, "the client",
 		    br_ssl_engine_last_error(t->eng)));
-	return (tls_handshake(s, "the client", e));
+	t->capture = 1;
+	rc = tls_handshake(s, "the client", e);
+	t->capture = 0;
+	return (rc);
+}
+
+int
+stream_tls_client_hello(const struct stream *s, struct tls_hello *h)
+{
+	if (s->tls == NULL || s->tls->hello_len == 0) {
+		memset(h, 0, sizeof(*h));
+		return (0);
+	}
+	return (tls_hello_parse(s->tls->hello, s->tls->hello_len, h));
 }

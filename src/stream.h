@@ -18,6 +18,7 @@
 struct stream;
 struct trust_store;
 struct tls_server_creds;
+struct tls_hello;
 
 /*
  * Wraps a connected socket; the stream owns it from now on. timeout_ms
@@ -59,13 +60,23 @@ int stream_start_tls_client(struct stream *s, const char *server_name,
     const struct trust_store *trust, struct exo_error *e);
 
 /*
- * Starts TLS as a server with creds. Bytes the peer sent after its
- * STARTTLS command and before the handshake are discarded (RFC 3207 4.2).
- * For both sides, the whole handshake must finish within the stream's
- * timeout, or it fails with EXO_ERR_TIMEOUT.
+ * Starts TLS as a server with creds: TLS 1.2 with ECDHE key exchange, or
+ * with creds' legacy flag TLS 1.0 to 1.2 with every suite BearSSL's full
+ * profile has. Bytes the peer sent after its STARTTLS command and before
+ * the handshake are discarded (RFC 3207 4.2). For both sides, the whole
+ * handshake must finish within the stream's timeout, or it fails with
+ * EXO_ERR_TIMEOUT.
  */
 int stream_start_tls_server(struct stream *s,
     const struct tls_server_creds *creds, struct exo_error *e);
+
+/*
+ * Parses into h the first TLS_HELLO_MAX bytes that the client sent in the
+ * handshake of stream_start_tls_server, whether it succeeded or failed,
+ * until stream_close. Returns 1 when they began a ClientHello, else 0
+ * with h cleared (also for streams without a server handshake).
+ */
+int stream_tls_client_hello(const struct stream *s, struct tls_hello *h);
 
 /* 1 when TLS is active. */
 int stream_is_tls(const struct stream *s);
@@ -144,9 +155,10 @@ void trust_free(struct trust_store *t);
 int tls_server_creds_load(const char *cert_file, const char *key_file,
     struct tls_server_creds **out, struct exo_error *e);
 /*
- * on != 0 lets a listener accept TLS 1.0 and 1.1 as well as 1.2, for old
- * devices; the default is TLS 1.2 only. Takes effect for handshakes
- * started afterwards.
+ * on != 0 lets a listener accept TLS 1.0 and 1.1 as well as 1.2, and RSA
+ * key exchange, AES-CBC with SHA-1 and 3DES besides ECDHE, for old
+ * devices; the default is TLS 1.2 with ECDHE only. Takes effect for
+ * handshakes started afterwards.
  */
 void tls_server_creds_set_legacy(struct tls_server_creds *c, int on);
 /* Frees c; no stream may use it any more (the engine keeps pointers). */

@@ -694,24 +694,3 @@ tls_cert_ensure(const struct settings *s, char cert[PLAT_PATH_MAX],
 	*generated = 1;
 	return cert_write_new(s, cert, key, fingerprint, e);
 }
-
-const char *
-tls_cert_handshake_fix(const char *msg, int legacy, const char *section,
-    char *buf, size_t cap)
-{
-	if (strstr(msg, TLS_CERT_NOT_TLS) != NULL)
-		return NULL;
-	if (strstr(msg, "no common TLS version") != NULL && legacy) {
-		snprintf(buf, cap, "the device offered only SSL 3.0 or older, "
-		    "which exoconnect never accepts; update the device's "
-		    "firmware");
-		return buf;
-	}
-	if (strstr(msg, "no common") != NULL && !legacy) {
-		snprintf(buf, cap, "the device may support only TLS 1.0 or "
-		    "1.1 or old cipher suites; turn on legacy_tls under [%s] "
-		    "for this listener", section);
-		return buf;
-	}
-	return NULL;
-}

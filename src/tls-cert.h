@@ -78,14 +78,4 @@ int tls_cert_fingerprint(const char *path,
  */
 #define TLS_CERT_NOT_TLS	"does not offer the versions accepted here"
 
-/*
- * Writes the fix for a failed device-side handshake into buf (cap bytes),
- * judged from the stream's error message msg: turning on legacy_tls under
- * [section] when no version or suite matched, or the fact that SSL 3.0
- * is never accepted when legacy is already on. Returns buf, or NULL when
- * there is no fix to suggest, as for bytes that were no TLS record.
- */
-const char *tls_cert_handshake_fix(const char *msg, int legacy,
-    const char *section, char *buf, size_t cap);
-
 #endif

@@ -67,8 +67,11 @@ class TlsTest(ProductTest):
         return ssl.create_default_context(cafile=self.cert_file)
 
     def wait_log(self, text):
+        """Wait for text in the log; fail when it does not come."""
         wait_for(lambda: text in self.product.log())
-        return self.product.log()
+        log = self.product.log()
+        self.assertIn(text, log)
+        return log
 
     def capa(self, raw):
         reply = raw.cmd("CAPA")
@@ -213,7 +216,7 @@ class Pop3TlsTest(TlsTest):
         self.assertTrue(raw.closed())
         log = self.wait_log("probably speaks plain text on port %d"
                             % self.pop3s_port)
-        self.assertNotIn("turn on legacy_tls", log)
+        self.assertNotIn("legacy_tls = yes", log)
 
 
 class SmtpTlsTest(TlsTest):
@@ -365,6 +368,16 @@ class NoCertificateTest(ProductTest):
         self.assertEqual(self.smtp_auth_plain(raw)[:3], "235")
 
 
+def client_hello(version, suites, record_version=None):
+    """Return a TLS ClientHello record offering version and suites."""
+    body = (version.to_bytes(2, "big") + bytes(32) + b"\x00" +
+            len(suites * 2).to_bytes(2, "big") +
+            b"".join(x.to_bytes(2, "big") for x in suites) + b"\x01\x00")
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    rv = version if record_version is None else record_version
+    return b"\x16" + rv.to_bytes(2, "big") + len(hs).to_bytes(2, "big") + hs
+
+
 class LegacyTlsTest(TlsTest):
     """legacy_tls on the POP3 listeners only; SMTP keeps TLS 1.2."""
 
@@ -372,12 +385,19 @@ class LegacyTlsTest(TlsTest):
 
     def s_client(self, port, *args):
         """Run openssl s_client offering TLS 1.0 with RSA key exchange."""
+        if not args:
+            args = ("-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0")
         proc = subprocess.run(
             ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-             "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0", "-ign_eof"] +
-            list(args), input=b"QUIT\r\n",
+             "-ign_eof"] + list(args), input=b"QUIT\r\n",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         return proc
+
+    def refused_log(self, port, text):
+        """Wait for the refused handshake on port and its explanation."""
+        self.wait_log("TLS handshake with device 127.0.0.1 on SMTP "
+                      "port %d failed" % port)
+        return self.wait_log(text)
 
     def test_tls10_rsa_on_legacy_listener(self):
         self.wait_log("accepts TLS 1.0 and 1.1 from devices")
@@ -391,7 +411,49 @@ class LegacyTlsTest(TlsTest):
     def test_tls10_on_default_listener_fails(self):
         proc = self.s_client(self.smtps_port)
         self.assertNotIn(b"220 ", proc.stdout)
-        log = self.wait_log("TLS handshake with device 127.0.0.1 on SMTP "
-                            "port %d failed" % self.smtps_port)
-        self.assertIn("turn on legacy_tls under [smtp] for this listener",
-                      log)
+        log = self.refused_log(self.smtps_port, "device 127.0.0.1 offers "
+                               "only TLS 1.0 with RSA key exchange; set "
+                               "[smtp] legacy_tls = yes for it")
+        self.assertNotIn("(TLS 1.2)", log)
+
+    def test_tls12_rsa_kx_on_legacy_listener(self):
+        proc = self.s_client(self.pop3s_port, "-tls1_2", "-cipher",
+                             "AES128-GCM-SHA256")
+        self.assertIn(b"+OK exoconnect POP3 ready", proc.stdout, proc.stderr)
+        self.assertIn(b"Cipher is AES128-GCM-SHA256", proc.stdout)
+
+    def test_tls12_rsa_kx_on_default_listener_fails(self):
+        proc = self.s_client(self.smtps_port, "-tls1_2", "-cipher",
+                             "AES128-GCM-SHA256")
+        self.assertNotIn(b"220 ", proc.stdout)
+        self.refused_log(self.smtps_port, "device 127.0.0.1 offers TLS 1.2 "
+                         "but only with RSA key exchange; set [smtp] "
+                         "legacy_tls = yes for it")
+
+    def test_tls12_ecdhe_cbc_sha1_on_default_listener_fails(self):
+        proc = self.s_client(self.smtps_port, "-tls1_2", "-cipher",
+                             "ECDHE-RSA-AES128-SHA")
+        self.assertNotIn(b"220 ", proc.stdout)
+        self.refused_log(self.smtps_port, "device 127.0.0.1 offers TLS 1.2 "
+                         "but only with old cipher suites")
+
+    def test_tls12_ecdhe_gcm_on_default_listener(self):
+        proc = self.s_client(self.smtps_port, "-tls1_2", "-cipher",
+                             "ECDHE-RSA-AES128-GCM-SHA256")
+        self.assertIn(b"220 ", proc.stdout, proc.stderr)
+        self.assertIn(b"Cipher is ECDHE-RSA-AES128-GCM-SHA256", proc.stdout)
+
+    def test_ssl30_on_legacy_listener_is_named(self):
+        # TLS_RSA_WITH_AES_128_CBC_SHA, which legacy_tls would accept.
+        with socket.create_connection(("127.0.0.1", self.pop3s_port),
+                                      timeout=30) as sock:
+            sock.sendall(client_hello(0x0300, [0x002f]))
+            try:
+                while sock.recv(4096):
+                    pass
+            except OSError:
+                pass
+        log = self.wait_log("device 127.0.0.1 offers only SSL 3.0, which "
+                            "exoconnect never accepts")
+        self.assertNotIn("(TLS 1.2)", log)
+        self.assertNotIn("legacy_tls = yes for it", log)

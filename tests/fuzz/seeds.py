@@ -26,6 +26,20 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def client_hello(version, suites, versions=()):
+    """A TLS ClientHello record, with supported_versions when given."""
+    body = (version.to_bytes(2, "big") + bytes(32) + b"\x00" +
+            (2 * len(suites)).to_bytes(2, "big") +
+            b"".join(x.to_bytes(2, "big") for x in suites) + b"\x01\x00")
+    if versions:
+        listed = b"".join(v.to_bytes(2, "big") for v in versions)
+        ext = (b"\x00\x2b" + (len(listed) + 1).to_bytes(2, "big") +
+               bytes([len(listed)]) + listed)
+        body += len(ext).to_bytes(2, "big") + ext
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
 def jwt(claims):
     head = b64url(b'{"typ":"JWT","alg":"RS256","kid":"abc"}')
     return head + "." + b64url(json.dumps(claims).encode()) + ".c2ln"
@@ -200,6 +214,16 @@ level = info
         "VRFY x\r\nSTARTTLS\r\nBDAT 10\r\nQUIT\r\n",
         "auth-cancel": "EHLO mfp\r\nAUTH PLAIN\r\n*\r\nAUTH CRAM-MD5\r\n"
         "AUTH XOAUTH2\r\nQUIT\r\n",
+    },
+    "tls-hello": {
+        "tls10-rsa": client_hello(0x0301, [0x002f, 0x0035, 0x000a]),
+        "tls12-mixed": client_hello(0x0303, [0xc02f, 0xc013, 0x009c]),
+        "tls13": client_hello(0x0303, [0x1301, 0xc02f],
+                              [0x0a0a, 0x0304, 0x0303]),
+        "ssl30": client_hello(0x0300, [0x002f, 0x0004]),
+        "sslv2": bytes([0x80, 0x1f, 0x01, 0x03, 0x01, 0x00, 0x06, 0x00,
+                        0x00, 0x00, 0x10, 0x07, 0x00, 0xc0, 0x00, 0x00,
+                        0x2f]) + bytes(16),
     },
 }
 

@@ -207,43 +207,6 @@ TEST(ensure_generates_once)
 	free(s);
 }
 
-TEST(handshake_fix_by_reason)
-{
-	static const struct {
-		const char	*msg;
-		int		 legacy;
-		const char	*want;	/* part of the fix, or NULL */
-	} cases[] = {
-		{ "TLS with the client failed: no common TLS version: the peer "
-		    "offered only versions older than this side accepts", 0,
-		    "turn on legacy_tls under [smtp]" },
-		{ "TLS with the client failed: no common cipher suite with "
-		    "the peer", 0, "turn on legacy_tls under [smtp]" },
-		{ "TLS with the client failed: no common TLS version: the peer "
-		    "offered only versions older than this side accepts", 1,
-		    "only SSL 3.0 or older" },
-		{ "TLS with the client failed: no common TLS version: the peer "
-		    "does not offer the versions accepted here (TLS 1.2)", 0,
-		    NULL },
-		{ "TLS with the client failed: the handshake timed out", 0,
-		    NULL },
-	};
-	char		 buf[256];
-	const char	*fix;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		fix = tls_cert_handshake_fix(cases[i].msg, cases[i].legacy,
-		    "smtp", buf, sizeof(buf));
-		if (cases[i].want == NULL) {
-			CHECK(fix == NULL);
-			continue;
-		}
-		CHECK(fix != NULL);
-		if (fix != NULL)
-			CHECK(strstr(fix, cases[i].want) != NULL);
-	}
-}
-
 int
 main(void)
 {
@@ -258,7 +221,6 @@ main(void)
 	RUN(invalid_requests_are_rejected);
 	RUN(fingerprint_needs_a_certificate);
 	RUN(ensure_generates_once);
-	RUN(handshake_fix_by_reason);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	free(run(cmd));
 	return TEST_EXIT();

@@ -26,9 +26,10 @@ WIN_CFLAGS := $(STD) $(WARN) $(CURSES) -O2 -municode -DNCURSES_STATIC \
 	-Isrc -isystem $(MINGW)/include -isystem $(MINGW)/include/ncursesw
 WIN_LDFLAGS := -static -municode
 # System DLLs only: Winsock, CNG random numbers, the certificate store and
-# DPAPI, ACLs, ShellExecuteW and the WinHTTP proxy settings.
+# DPAPI, ACLs, ShellExecuteW, the WinHTTP proxy settings and the adapter
+# addresses (IP Helper) for the device certificate.
 WIN_LIBS := -L$(MINGW)/lib -lncursesw -lbearssl -lws2_32 -lbcrypt \
-	-lcrypt32 -ladvapi32 -lshell32 -lwinhttp
+	-lcrypt32 -ladvapi32 -lshell32 -lwinhttp -liphlpapi
 WIN_STAMPS := $(MINGW)/bearssl.version $(MINGW)/ncurses.version \
 	$(MINGW)/jsmn.version
 

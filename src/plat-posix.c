@@ -20,9 +20,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
@@ -1301,6 +1303,39 @@ plat_hostname(char *buf, size_t len)
 		return (EXO_ERR_IO);
 	buf[len - 1] = '\0';
 	return (EXO_OK);
+}
+
+size_t
+plat_local_addrs(char addrs[][PLAT_ADDR_MAX], size_t max)
+{
+	struct ifaddrs		*list, *ifa;
+	struct sockaddr_in6	*sin6;
+	const void		*addr;
+	size_t			 n = 0;
+
+	if (getifaddrs(&list) == -1)
+		return (0);
+	for (ifa = list; ifa != NULL && n < max; ifa = ifa->ifa_next) {
+		if (ifa->ifa_addr == NULL || !(ifa->ifa_flags & IFF_UP) ||
+		    (ifa->ifa_flags & IFF_LOOPBACK))
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET)
+			addr = &((struct sockaddr_in *)(void *)
+			    ifa->ifa_addr)->sin_addr;
+		else if (ifa->ifa_addr->sa_family == AF_INET6) {
+			sin6 = (struct sockaddr_in6 *)(void *)ifa->ifa_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) ||
+			    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+				continue;
+			addr = &sin6->sin6_addr;
+		} else
+			continue;
+		if (inet_ntop(ifa->ifa_addr->sa_family, addr, addrs[n],
+		    PLAT_ADDR_MAX) != NULL)
+			n++;
+	}
+	freeifaddrs(list);
+	return (n);
 }
 
 /*

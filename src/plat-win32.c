@@ -15,6 +15,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <iphlpapi.h>
 #include <bcrypt.h>
 #include <wincrypt.h>
 #include <sddl.h>
@@ -1572,6 +1573,56 @@ plat_hostname(char *buf, size_t len)
 	if (!GetComputerNameExW(ComputerNameDnsHostname, w, &n))
 		return (EXO_ERR_IO);
 	return (plat_narrow(w, buf, len));
+}
+
+/* Tries of GetAdaptersAddresses while the adapter list grows. */
+#define PLAT_ADAPTER_TRIES	3
+
+size_t
+plat_local_addrs(char addrs[][PLAT_ADDR_MAX], size_t max)
+{
+	IP_ADAPTER_ADDRESSES		*list = NULL, *a;
+	IP_ADAPTER_UNICAST_ADDRESS	*u;
+	struct sockaddr_in6		*sin6;
+	ULONG				 size = 16 * 1024, rc = ERROR_BUFFER_OVERFLOW;
+	size_t				 n = 0;
+	int				 tries;
+
+	for (tries = 0; tries < PLAT_ADAPTER_TRIES &&
+	    rc == ERROR_BUFFER_OVERFLOW; tries++) {
+		free(list);
+		if ((list = malloc(size)) == NULL)
+			return (0);
+		rc = GetAdaptersAddresses(AF_UNSPEC, GAA_FLAG_SKIP_ANYCAST |
+		    GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER, NULL,
+		    list, &size);
+	}
+	if (rc != NO_ERROR) {
+		free(list);
+		return (0);
+	}
+	for (a = list; a != NULL && n < max; a = a->Next) {
+		if (a->OperStatus != IfOperStatusUp ||
+		    a->IfType == IF_TYPE_SOFTWARE_LOOPBACK)
+			continue;
+		for (u = a->FirstUnicastAddress; u != NULL && n < max;
+		    u = u->Next) {
+			if (u->Address.lpSockaddr->sa_family == AF_INET6) {
+				sin6 = (struct sockaddr_in6 *)(void *)
+				    u->Address.lpSockaddr;
+				if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) ||
+				    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+					continue;
+			} else if (u->Address.lpSockaddr->sa_family != AF_INET)
+				continue;
+			if (getnameinfo(u->Address.lpSockaddr,
+			    u->Address.iSockaddrLength, addrs[n], PLAT_ADDR_MAX,
+			    NULL, 0, NI_NUMERICHOST) == 0)
+				n++;
+		}
+	}
+	free(list);
+	return (n);
 }
 
 int

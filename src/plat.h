@@ -254,6 +254,13 @@ long plat_getpid(void);
 /* 1 when a process with this id is running. */
 int plat_process_alive(long pid);
 int plat_hostname(char *buf, size_t len);
+/*
+ * Writes the numeric unicast addresses of the interfaces that are up,
+ * IPv4 and IPv6, into addrs (at most max), skipping loopback addresses
+ * and IPv6 link-local ones, whose zone a certificate cannot name. Returns
+ * how many it wrote: 0 when the system cannot list them.
+ */
+size_t plat_local_addrs(char addrs[][PLAT_ADDR_MAX], size_t max);
 
 /* Opens url in the system browser; returns 0 or EXO_ERR_IO. */
 int plat_open_browser(const char *url);

@@ -625,6 +625,20 @@ specific_addr(const char *addr)
 	    strcmp(addr, "::") != 0 && strcmp(addr, "*") != 0;
 }
 
+/* Adds addr to rq unless it is there already or rq is full. */
+static void
+cert_add_addr(struct tls_cert_request *rq, const char *addr)
+{
+	size_t	i;
+
+	for (i = 0; i < rq->naddrs; i++) {
+		if (strcmp(rq->addrs[i], addr) == 0)
+			return;
+	}
+	if (rq->naddrs < TLS_CERT_ADDR_MAX)
+		rq->addrs[rq->naddrs++] = addr;
+}
+
 static int
 cert_write_new(const struct settings *s, const char *cert,
     const char *key, char fingerprint[TLS_CERT_FINGERPRINT_MAX],
@@ -632,20 +646,24 @@ cert_write_new(const struct settings *s, const char *cert,
 {
 	struct tls_cert_request	 rq;
 	char			 host[CONFIG_HOST_MAX];
+	char			 local[TLS_CERT_ADDR_MAX][PLAT_ADDR_MAX];
 	char			*cpem = NULL, *kpem = NULL;
-	size_t			 clen = 0, klen = 0;
+	size_t			 clen = 0, klen = 0, nlocal, i;
 	int			 rc;
 
 	memset(&rq, 0, sizeof(rq));
 	if (plat_hostname(host, sizeof(host)) != EXO_OK || host[0] == '\0')
 		str_copy(host, "localhost", sizeof(host));
 	rq.host = host;
-	rq.addrs[rq.naddrs++] = "127.0.0.1";
-	rq.addrs[rq.naddrs++] = "::1";
+	cert_add_addr(&rq, "127.0.0.1");
+	cert_add_addr(&rq, "::1");
 	if (specific_addr(s->pop3.listen))
-		rq.addrs[rq.naddrs++] = s->pop3.listen;
+		cert_add_addr(&rq, s->pop3.listen);
 	if (specific_addr(s->smtp.listen))
-		rq.addrs[rq.naddrs++] = s->smtp.listen;
+		cert_add_addr(&rq, s->smtp.listen);
+	nlocal = plat_local_addrs(local, TLS_CERT_ADDR_MAX);
+	for (i = 0; i < nlocal; i++)
+		cert_add_addr(&rq, local[i]);
 	rq.now = plat_wall_time();
 	rq.bits = 2048;
 

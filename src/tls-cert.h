@@ -22,7 +22,7 @@
 /* "AB:CD:..." for the 32 bytes of a SHA-256 digest, with the NUL. */
 #define TLS_CERT_FINGERPRINT_MAX	(32 * 3)
 /* Numeric addresses a generated certificate names besides the host. */
-#define TLS_CERT_ADDR_MAX	8
+#define TLS_CERT_ADDR_MAX	24
 /* Largest PEM file read for a fingerprint. */
 #define TLS_CERT_PEM_MAX	(256 * 1024)
 /* Validity of a generated certificate. */
@@ -55,11 +55,12 @@ int tls_cert_generate(const struct tls_cert_request *rq, char **cert_pem,
  * and key receive the two settings (both must be set). Otherwise they name
  * device-cert.pem and device-key.pem beside the settings file. When either
  * file is missing, a new pair is made for the host name, "localhost",
- * 127.0.0.1, ::1 and the specific listen addresses, and stored with the
- * key readable by its owner only, and *generated is set to 1.
+ * 127.0.0.1, ::1, the specific listen addresses and the addresses of the
+ * PC's interfaces (plat_local_addrs), up to TLS_CERT_ADDR_MAX addresses,
+ * and stored with the key readable by its owner only, and *generated is
+ * set to 1. Existing files are kept as they are, even when the PC's names
+ * or addresses have changed, because devices may have pinned them.
  * fingerprint receives the SHA-256 of the first certificate of the file.
- * NOTE: the PC's other LAN addresses are not in a generated certificate,
- * because the platform layer has no call that lists them.
  */
 int tls_cert_ensure(const struct settings *s, char cert[PLAT_PATH_MAX],
     char key[PLAT_PATH_MAX], int *generated,

@@ -8,6 +8,8 @@ checked too. Clients: python's poplib and smtplib, curl, openssl s_client
 and raw sockets.
 """
 
+import fcntl
+import ipaddress
 import os
 import poplib
 import re
@@ -16,6 +18,7 @@ import smtplib
 import socket
 import ssl
 import stat
+import struct
 import subprocess
 import time
 
@@ -34,6 +37,48 @@ def tls_settings(pop3s, smtps, pop3="", smtp=""):
     return ("[pop3]\nstarttls = yes\ntls_port = %d\n%s"
             "[smtp]\nstarttls = yes\ntls_port = %d\n%s"
             % (pop3s, pop3, smtps, smtp))
+
+
+def local_addresses():
+    """Return the machine's non-loopback, non-link-local addresses.
+
+    IPv4: the first address of each interface (SIOCGIFADDR). IPv6: every
+    address of /proc/net/if_inet6 with global or site scope.
+    """
+    found = set()
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), 0x8915,  # SIOCGIFADDR
+                                     struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue
+            addr = ipaddress.ip_address(packed[20:24])
+            if not addr.is_loopback:
+                found.add(addr)
+    finally:
+        probe.close()
+    try:
+        with open("/proc/net/if_inet6") as f:
+            for line in f:
+                fields = line.split()
+                addr = ipaddress.ip_address(bytes.fromhex(fields[0]))
+                if not addr.is_loopback and not addr.is_link_local:
+                    found.add(addr)
+    except OSError:
+        pass
+    return found
+
+
+def certificate_names(path):
+    """Return (DNS names, IP addresses) of a certificate's SANs."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", path],
+                         stdout=subprocess.PIPE, check=True).stdout.decode()
+    dns = set(re.findall(r"DNS:([^,\s]+)", out))
+    ips = {ipaddress.ip_address(a)
+           for a in re.findall(r"IP Address:([0-9A-Fa-f:.]+)", out)}
+    return dns, ips
 
 
 class TlsTest(ProductTest):
@@ -99,6 +144,20 @@ class CertificateTest(TlsTest):
         fingerprint = out.stdout.decode().strip().split("=", 1)[1]
         log = self.wait_log("Made a self-signed certificate for devices")
         self.assertIn(fingerprint, log)
+
+    def test_generated_cert_names_host_and_addresses(self):
+        dns, ips = certificate_names(self.cert_file)
+        self.assertIn(socket.gethostname(), dns)
+        self.assertIn("localhost", dns)
+        self.assertIn(ipaddress.ip_address("127.0.0.1"), ips)
+        self.assertIn(ipaddress.ip_address("::1"), ips)
+        local = local_addresses()
+        self.assertTrue(local, "this machine has no address besides "
+                        "loopback to check")
+        for addr in local:
+            self.assertIn(addr, ips)
+        for addr in ips:
+            self.assertFalse(addr.is_link_local, addr)
 
     def test_cert_reused_after_restart(self):
         with open(self.cert_file, "rb") as f:

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -603,6 +604,28 @@ TEST(browser_needs_display)
 	CHECK_INT(plat_open_browser("https://127.0.0.1/"), EXO_ERR_IO);
 }
 
+TEST(local_addrs_are_unicast)
+{
+	char		 addrs[32][PLAT_ADDR_MAX], one[1][PLAT_ADDR_MAX];
+	unsigned char	 ip[16];
+	size_t		 n, i;
+
+	n = plat_local_addrs(addrs, 32);
+	for (i = 0; i < n; i++) {
+		if (inet_pton(AF_INET, addrs[i], ip) == 1) {
+			CHECK(ip[0] != 127);
+			continue;
+		}
+		CHECK_INT(inet_pton(AF_INET6, addrs[i], ip), 1);
+		CHECK(strcmp(addrs[i], "::1") != 0);
+		/* fe80::/10 */
+		CHECK(!(ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80));
+	}
+	if (n > 0)
+		CHECK_INT(plat_local_addrs(one, 1), 1);
+	CHECK_INT(plat_local_addrs(one, 0), 0);
+}
+
 int
 main(void)
 {
@@ -646,6 +669,7 @@ main(void)
 	RUN(process_checks);
 	RUN(fd_limit_never_drops);
 	RUN(browser_needs_display);
+	RUN(local_addrs_are_unicast);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	rc = system(cmd);

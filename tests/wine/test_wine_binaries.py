@@ -13,8 +13,8 @@ import unittest
 # 11 and Server 2016 or later installation, Server Core included. USER32
 # comes with ncurses' console driver, which calls MessageBeep for beep().
 ALLOWED_DLLS = {"advapi32.dll", "bcrypt.dll", "crypt32.dll",
-                "kernel32.dll", "msvcrt.dll", "shell32.dll", "user32.dll",
-                "winhttp.dll", "ws2_32.dll"}
+                "iphlpapi.dll", "kernel32.dll", "msvcrt.dll",
+                "shell32.dll", "user32.dll", "winhttp.dll", "ws2_32.dll"}
 OBJDUMP = "x86_64-w64-mingw32-objdump"
 
 

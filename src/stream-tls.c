@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,71 +142,87 @@ struct stream_tls {
 	unsigned char		 hello[TLS_HELLO_MAX]; /* server side */
 };
 
-/* The message and stream code for one BearSSL error. */
+/*
+ * The message and stream code for one BearSSL error. When versions is 1,
+ * the message goes on to name the versions this side accepts.
+ */
 struct tls_error_text {
 	int		 err;
 	int		 code;
 	const char	*text;
+	int		 versions;
 };
 
 static const struct tls_error_text tls_error_texts[] = {
 	{ BR_ERR_X509_NOT_TRUSTED, EXO_ERR_TLS,
 	    "the certificate is not signed by a trusted CA (unknown CA); "
-	    "set ca_file in the [tls] section to the CA that issued it" },
+	    "set ca_file in the [tls] section to the CA that issued it", 0 },
 	{ BR_ERR_X509_BAD_SERVER_NAME, EXO_ERR_TLS,
 	    "the certificate does not carry this host name (name "
-	    "mismatch); check the host name in the settings" },
+	    "mismatch); check the host name in the settings", 0 },
 	{ BR_ERR_X509_EXPIRED, EXO_ERR_TLS,
 	    "the certificate has expired or is not yet valid; check the "
-	    "date and time of this computer" },
+	    "date and time of this computer", 0 },
 	{ BR_ERR_X509_TIME_UNKNOWN, EXO_ERR_TLS,
 	    "the certificate validity could not be checked against the "
-	    "current time; check the date and time of this computer" },
+	    "current time; check the date and time of this computer", 0 },
 	{ BR_ERR_UNSUPPORTED_VERSION, EXO_ERR_TLS,
 	    "no common TLS version: the peer does not offer the versions "
-	    "accepted here" },
+	    "accepted here", 1 },
 	{ BR_ERR_BAD_VERSION, EXO_ERR_TLS,
-	    "no common TLS version: the peer used an unexpected version" },
+	    "no common TLS version: the peer used an unexpected version", 0 },
 	{ BR_ERR_BAD_CIPHER_SUITE, EXO_ERR_TLS,
-	    "no common cipher suite with the peer" },
+	    "no common cipher suite with the peer", 0 },
 	{ BR_ERR_X509_NOT_CA, EXO_ERR_TLS,
-	    "an intermediate certificate of the chain is not a CA" },
+	    "an intermediate certificate of the chain is not a CA", 0 },
 	{ BR_ERR_X509_BAD_SIGNATURE, EXO_ERR_TLS,
-	    "a certificate signature of the chain is invalid" },
+	    "a certificate signature of the chain is invalid", 0 },
 	{ BR_ERR_X509_WEAK_PUBLIC_KEY, EXO_ERR_TLS,
-	    "the certificate key is too weak" },
+	    "the certificate key is too weak", 0 },
 	{ BR_ERR_X509_EMPTY_CHAIN, EXO_ERR_TLS,
-	    "the peer sent no certificate" },
+	    "the peer sent no certificate", 0 },
 	{ BR_ERR_RECV_FATAL_ALERT + 70, EXO_ERR_TLS,
-	    "no common TLS version: the peer sent a protocol_version alert" },
+	    "no common TLS version: the peer sent a protocol_version alert",
+	    1 },
 	{ BR_ERR_SEND_FATAL_ALERT + 70, EXO_ERR_TLS,
 	    "no common TLS version: the peer offered only versions older "
-	    "than this side accepts (TLS 1.2, or 1.0 to 1.2 with legacy TLS "
-	    "allowed)" },
+	    "than this side accepts", 1 },
 	{ BR_ERR_SEND_FATAL_ALERT + 40, EXO_ERR_TLS,
-	    "no common cipher suite with the peer" },
+	    "no common cipher suite with the peer", 0 },
 	{ BR_ERR_RECV_FATAL_ALERT + 40, EXO_ERR_TLS,
 	    "the peer ended the handshake with a handshake_failure alert: "
-	    "no common cipher suite or version" },
+	    "no common cipher suite or version", 0 },
 	{ BR_ERR_RECV_FATAL_ALERT + 42, EXO_ERR_TLS,
-	    "the peer rejected our certificate (bad_certificate alert)" },
+	    "the peer rejected our certificate (bad_certificate alert)", 0 },
 	{ BR_ERR_RECV_FATAL_ALERT + 48, EXO_ERR_TLS,
 	    "the peer does not trust the CA of our certificate (unknown_ca "
-	    "alert)" },
+	    "alert)", 0 },
 };
 
-/* Writes the meaning of a BearSSL error into e and returns the code. */
+/*
+ * Writes the meaning of a BearSSL error into e and returns the code.
+ * versions names the versions this side accepts, such as "TLS 1.2".
+ */
 static int
-tls_error(struct exo_error *e, const char *peer, int err)
+tls_error(struct exo_error *e, const char *peer, int err,
+    const char *versions)
 {
-	size_t	i;
+	const struct tls_error_text	*t;
+	char				 text[256];
+	size_t				 i;
 
 	for (i = 0; i < sizeof(tls_error_texts) / sizeof(tls_error_texts[0]);
 	    i++) {
-		if (tls_error_texts[i].err == err)
-			return (err_set(e, tls_error_texts[i].code,
-			    "TLS with %s failed: %s", peer,
-			    tls_error_texts[i].text));
+		t = &tls_error_texts[i];
+		if (t->err != err)
+			continue;
+		if (t->versions)
+			snprintf(text, sizeof(text), "%s; this side "
+			    "accepts %s", t->text, versions);
+		else
+			str_copy(text, t->text, sizeof(text));
+		return (err_set(e, t->code, "TLS with %s failed: %s", peer,
+		    text));
 	}
 	if (err >= BR_ERR_SEND_FATAL_ALERT)
 		return (err_set(e, EXO_ERR_TLS, "TLS with %s failed: this "
@@ -480,9 +497,13 @@ tls_alloc(void)
 	return (t);
 }
 
-/* Runs the handshake to its end and reports a failure in e. */
+/*
+ * Runs the handshake to its end and reports a failure in e. versions
+ * names the versions this side accepts, for the message.
+ */
 static int
-tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
+tls_handshake(struct stream *s, const char *peer, const char *versions,
+    struct exo_error *e)
 {
 	br_ssl_engine_context	*eng = s->tls->eng;
 	int			 rc;
@@ -502,7 +523,7 @@ tls_handshake(struct stream *s, const char *peer, struct exo_error *e)
 	if (rc == EXO_ERR_IO)
 		return (err_set(e, rc, "TLS with %s failed: socket error "
 		    "during the handshake", peer));
-	return (tls_error(e, peer, br_ssl_engine_last_error(eng)));
+	return (tls_error(e, peer, br_ssl_engine_last_error(eng), versions));
 }
 
 struct tls_session_cache *
@@ -677,10 +698,10 @@ stream_start_tls_client(struct stream *s, const char *server_name,
 	s->tls = t;
 	if (!br_ssl_client_reset(&t->ctx.client, server_name, resume)) {
 		rc = tls_error(e, server_name,
-		    br_ssl_engine_last_error(t->eng));
+		    br_ssl_engine_last_error(t->eng), "TLS 1.2");
 		goto out;
 	}
-	if ((rc = tls_handshake(s, server_name, e)) != EXO_OK) {
+	if ((rc = tls_handshake(s, server_name, "TLS 1.2", e)) != EXO_OK) {
 		tls_session_put(trust->sessions, server_name, NULL, 0);
 		goto out;
 	}
@@ -704,10 +725,12 @@ stream_start_tls_server(struct stream *s,
     const struct tls_server_creds *creds, struct exo_error *e)
 {
 	struct stream_tls	*t;
+	const char		*versions;
 	int			 rc;
 
 	if (s->tls != NULL)
 		return (err_set(e, EXO_ERR_INVALID, "TLS is already active"));
+	versions = creds->legacy ? "TLS 1.0 to 1.2" : "TLS 1.2 with ECDHE";
 
 	/* RFC 3207 section 4.2: discard what the client sent too early. */
 	s->rpos = 0;
@@ -743,9 +766,9 @@ stream_start_tls_server(struct stream *s,
 	s->tls = t;
 	if (!br_ssl_server_reset(&t->ctx.server))
 		return (tls_error(e, "the client",
-		    br_ssl_engine_last_error(t->eng)));
+		    br_ssl_engine_last_error(t->eng), versions));
 	t->capture = 1;
-	rc = tls_handshake(s, "the client", e);
+	rc = tls_handshake(s, "the client", versions, e);
 	t->capture = 0;
 	return (rc);
 }

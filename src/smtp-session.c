@@ -50,6 +50,7 @@ struct session {
 	int			 auth_failures;
 	int			 auth_tried;	/* AUTH was sent on this session */
 	int			 done;		/* end the session */
+	int			 greeted;	/* EHLO or HELO accepted */
 	int			 need_ehlo;	/* TLS started, no EHLO since */
 	int			 first_read;	/* the first byte was checked */
 	int			 bad_input_logged; /* once per connection */
@@ -635,6 +636,20 @@ upstream_login(struct session *s, const char *how)
 
 /* ---- commands ---- */
 
+/*
+ * Replies 503 to AUTH or MAIL before EHLO or HELO: a session is opened
+ * with EHLO or HELO (RFC 5321 section 4.1.4), and AUTH is an EHLO
+ * extension (RFC 4954 section 4). Returns 1 when it replied.
+ */
+static int
+greeting_missing(struct session *s)
+{
+	if (s->greeted)
+		return (0);
+	reply(s, "503 5.5.1 Send EHLO or HELO first");
+	return (1);
+}
+
 static void
 cmd_auth(struct session *s, char *arg)
 {
@@ -642,6 +657,8 @@ cmd_auth(struct session *s, char *arg)
 	char			*initial;
 	size_t			 i;
 
+	if (greeting_missing(s))
+		return;
 	if (s->authed) {
 		reply(s, "503 5.5.1 Already authenticated");
 		return;
@@ -794,6 +811,7 @@ cmd_ehlo(struct session *s, char *arg)
 
 	(void)arg;
 	reset_transaction(s);
+	s->greeted = 1;
 	for (i = 0; i < MECHANISM_COUNT; i++) {
 		size_t	n = strlen(auth);
 
@@ -823,6 +841,7 @@ cmd_helo(struct session *s, char *arg)
 {
 	(void)arg;
 	reset_transaction(s);
+	s->greeted = 1;
 	/* One line and no extensions (RFC 5321 4.1.1.1); AUTH still works. */
 	reply(s, "250 %s", s->hostname);
 }
@@ -925,6 +944,8 @@ cmd_mail(struct session *s, char *arg)
 	long long		 max = s->ctx->settings->smtp.max_message_size;
 	long long		 up_max;
 
+	if (greeting_missing(s))
+		return;
 	if (!s->authed && login_without_auth(s) != EXO_OK)
 		return;
 	if (s->in_mail) {

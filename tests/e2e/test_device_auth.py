@@ -269,6 +269,7 @@ class WithoutAuthTest(DeviceAuthTest):
         other = RawFrom(self.product.smtp_port, OTHER)
         self.addCleanup(other.close)
         other.smtp_reply()
+        self.assertEqual(other.cmd("HELO mfp")[:3], b"250")
         self.assertEqual(other.cmd("MAIL FROM:<%s>" % MAILBOX)[:3], b"530")
 
         # A session whose AUTH failed must not fall back to the POP3 login.

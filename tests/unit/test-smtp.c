@@ -576,6 +576,15 @@ dev_login(struct device *d)
 	    "235 2.7.0 Authentication successful\r\n"));
 }
 
+/* Reads the greeting and sends HELO, as a device must before AUTH. */
+static int
+dev_greet(struct device *d)
+{
+	return (dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n") &&
+	    dev_expect(d, "HELO mfp", "250 proxy.example.lan\r\n"));
+}
+
 /* Waits up to 2 s for the store to record the user's last SMTP use. */
 static int
 wait_last_smtp(struct device *d)
@@ -788,6 +797,41 @@ TEST(mail_before_auth_530)
 	up_stop(&sc);
 }
 
+TEST(auth_and_mail_need_greeting)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	str_copy(d->st.smtp.trusted_devices, "127.0.0.1",
+	    sizeof(d->st.smtp.trusted_devices));
+	str_copy(d->st.smtp.trusted_user, "scanner1",
+	    sizeof(d->st.smtp.trusted_user));
+	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
+	    "ready\r\n"));
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "503 5.5.1 Send EHLO or HELO first\r\n"));
+	CHECK(dev_expect(d, "AUTH LOGIN",
+	    "503 5.5.1 Send EHLO or HELO first\r\n"));
+	/* A trusted device too: no upstream login before the greeting. */
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "503 5.5.1 Send EHLO or HELO first\r\n"));
+	CHECK_INT(sc.connections, 0);
+	CHECK_INT(tok.gets, 0);
+	CHECK_INT(d->logins, 0);
+	CHECK(dev_expect(d, "EHLO mfp", "250-proxy.example.lan\r\n"
+	    "250-SIZE 1000000\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 AUTH PLAIN LOGIN CRAM-MD5\r\n"));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK_INT(sc.connections, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
 TEST(xoauth2_in_two_steps)
 {
 	struct script	 sc = { 0 };
@@ -819,8 +863,7 @@ TEST(xoauth2_json_challenge_empty_line)
 	sc.auth_replies[1] = sc.auth_replies[0];
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
 	CHECK_INT(sc.empty_after_json, 1);
@@ -841,8 +884,7 @@ TEST(smtp_auth_disabled_no_refresh)
 	sc.auth_replies[0] = line;
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
 	CHECK_INT(sc.connections, 1);
@@ -898,8 +940,7 @@ TEST(refreshed_token_still_rejected)
 	sc.auth_replies[1] = sc.auth_replies[0];
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
 	CHECK_INT(sc.connections, 2);
@@ -924,8 +965,7 @@ TEST(fresh_token_not_retried)
 	up_start(&sc);
 	d = dev_start(&sc, 10);
 	tok.fresh = 1;
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Upstream authentication failed, see proxy log\r\n"));
 	CHECK_INT(sc.connections, 1);
@@ -946,8 +986,7 @@ TEST(starttls_421_connection_failed)
 	    "Please upgrade/update your client to support TLS 1.2.\r\n";
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Upstream connection failed, see proxy log\r\n"));
 	CHECK_INT(tok.rejected, 0);
@@ -970,8 +1009,7 @@ TEST(token_error_gives_454_message)
 	up_start(&sc);
 	d = dev_start(&sc, 10);
 	tok.fail = 1;
-	CHECK(dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
-	    "ready\r\n"));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
 	    "454 4.7.0 Mailbox mfp@example.com must be signed in again by "
 	    "the administrator\r\n"));
@@ -1669,7 +1707,7 @@ TEST(cram_md5_login_and_cancel)
 
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "AUTH CRAM-MD5 c2Nhbm5lcjE=",
 	    "501 5.5.2 CRAM-MD5 takes no initial response\r\n"));
 	dev_send(d, "AUTH CRAM-MD5");
@@ -1739,7 +1777,7 @@ TEST(trusted_device_sends_as_user)
 	    sizeof(d->st.smtp.trusted_devices));
 	str_copy(d->st.smtp.trusted_user, "scanner1",
 	    sizeof(d->st.smtp.trusted_user));
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "530 5.7.0 Authentication required\r\n"));
 	CHECK_INT(sc.connections, 0);
@@ -1771,7 +1809,6 @@ TEST(trusted_user_missing_530)
 {
 	struct script	 sc = { 0 };
 	struct device	*d;
-	char		 line[1024];
 
 	up_start(&sc);
 	d = dev_start(&sc, 10);
@@ -1779,7 +1816,7 @@ TEST(trusted_user_missing_530)
 	    sizeof(d->st.smtp.trusted_devices));
 	str_copy(d->st.smtp.trusted_user, "nobody",
 	    sizeof(d->st.smtp.trusted_user));
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "530 5.7.0 Authentication required\r\n"));
 	CHECK(wait_event("smtp.implicit_user_missing") >= 0);
@@ -1792,11 +1829,10 @@ TEST(pop_before_smtp_window)
 {
 	struct script	 sc = { 0 };
 	struct device	*d;
-	char		 line[1024];
 
 	up_start(&sc);
 	d = dev_start(&sc, 10);
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	/* A POP3 login from this address, but the setting is off. */
 	auth_recent_add("127.0.0.1", "scanner1", plat_wall_time());
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
@@ -1815,7 +1851,7 @@ TEST(pop_before_smtp_window)
 	d = dev_start(&sc, 10);
 	d->st.smtp.pop_before_smtp = 10;
 	auth_recent_add("127.0.0.1", "scanner1", plat_wall_time() - 660);
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "530 5.7.0 Authentication required\r\n"));
 	CHECK_INT(sc.connections, 0);
@@ -1827,14 +1863,13 @@ TEST(throttled_address_gets_454)
 {
 	struct script	 sc = { 0 };
 	struct device	*d;
-	char		 line[1024];
 	int64_t		 start;
 	int		 i;
 
 	up_start(&sc);
 	d = dev_start(&sc, 10);
 	auth_throttle_set_delay_ms(300);
-	dev_reply(d, line, sizeof(line));
+	CHECK(dev_greet(d));
 	for (i = 0; i < AUTH_THROTTLE_FAILURES - 1; i++)
 		auth_throttle_fail("127.0.0.1", 0, plat_wall_time());
 	/* \0scanner1\0wrong: the fifth failure blocks the address. */
@@ -1911,7 +1946,6 @@ TEST(upstream_slots_wait_for_quit)
 {
 	struct script	 sc = { 0 };
 	struct device	*d1, *d2;
-	char		 line[1024];
 	int64_t		 start;
 
 	up_start(&sc);
@@ -1924,7 +1958,7 @@ TEST(upstream_slots_wait_for_quit)
 	/* The second device waits in AUTH until the first one quits. */
 	d2 = dev_start(&sc, 10);
 	d2->st.smtp.max_upstream_per_mailbox = 1;
-	dev_reply(d2, line, sizeof(line));
+	CHECK(dev_greet(d2));
 	dev_send(d2, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==");
 	plat_sleep_ms(500);
 	CHECK_INT(sc.connections, 1);
@@ -1969,6 +2003,7 @@ main(void)
 	RUN(login_prompts_byte_exact);
 	RUN(helo_then_lowercase_auth);
 	RUN(mail_before_auth_530);
+	RUN(auth_and_mail_need_greeting);
 	RUN(xoauth2_in_two_steps);
 	RUN(xoauth2_json_challenge_empty_line);
 	RUN(smtp_auth_disabled_no_refresh);

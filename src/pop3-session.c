@@ -625,6 +625,19 @@ pop3_read_sasl(struct pop3_session *ps, const char *prompt, size_t *len)
 	return POP3_READ_OK;
 }
 
+/*
+ * Replies to a SASL response that did not decode: too long when it
+ * decoded to more than a field can contain, else invalid.
+ */
+static enum pop3_next
+pop3_bad_response(struct pop3_session *ps, int rc, const char *invalid)
+{
+	if (rc == EXO_ERR_TOOLONG)
+		return pop3_reply(ps, "-ERR Authentication exchange line is "
+		    "too long");
+	return pop3_reply(ps, invalid);
+}
+
 /* Maps the result of pop3_read_sasl to a handler's result. */
 static enum pop3_next
 pop3_read_next(enum pop3_read r)
@@ -661,11 +674,11 @@ pop3_auth_plain(struct pop3_session *ps, const char *ir)
 
 	rc = sasl_plain_decode(b64, len, &cred);
 	plat_wipe(ps->sasl, sizeof(ps->sasl));
-	if (rc == EXO_ERR_INVALID)
-		return pop3_reply(ps, "-ERR Invalid base64 data or PLAIN "
-		    "message");
-	/* An overlong field or another user's authorization identity
-	 * cannot log in, so it counts as a failed login. */
+	if (rc == EXO_ERR_INVALID || rc == EXO_ERR_TOOLONG)
+		return pop3_bad_response(ps, rc, "-ERR Invalid base64 data or "
+		    "PLAIN message");
+	/* Another user's authorization identity cannot log in, so it
+	 * counts as a failed login. */
 	if (rc != EXO_OK)
 		return pop3_login_failed(ps, "-");
 	next = pop3_login(ps, POP3_PASSWORD, cred.user, cred.password,
@@ -682,22 +695,24 @@ pop3_auth_login(struct pop3_session *ps, const char *ir)
 	enum pop3_next		 next;
 	const char		*b64 = ps->sasl;
 	size_t			 len, ulen, plen;
+	int			 rc;
 
 	if (ir != NULL)
 		b64 = pop3_initial_response(ir, &len);
 	else if ((r = pop3_read_sasl(ps, "+ VXNlcm5hbWU6\r\n", &len)) !=
 	    POP3_READ_OK)
 		return pop3_read_next(r);
-	if (sasl_login_decode(b64, len, user, sizeof(user), &ulen) != EXO_OK)
-		return pop3_reply(ps, "-ERR Invalid base64 data");
+	rc = sasl_login_decode(b64, len, user, sizeof(user), &ulen);
+	if (rc != EXO_OK)
+		return pop3_bad_response(ps, rc, "-ERR Invalid base64 data");
 
 	if ((r = pop3_read_sasl(ps, "+ UGFzc3dvcmQ6\r\n", &len)) !=
 	    POP3_READ_OK)
 		return pop3_read_next(r);
-	if (sasl_login_decode(ps->sasl, len, pass, sizeof(pass), &plen) !=
-	    EXO_OK) {
+	rc = sasl_login_decode(ps->sasl, len, pass, sizeof(pass), &plen);
+	if (rc != EXO_OK) {
 		plat_wipe(ps->sasl, sizeof(ps->sasl));
-		return pop3_reply(ps, "-ERR Invalid base64 data");
+		return pop3_bad_response(ps, rc, "-ERR Invalid base64 data");
 	}
 	plat_wipe(ps->sasl, sizeof(ps->sasl));
 	next = pop3_login(ps, POP3_PASSWORD, user, pass, plen);
@@ -736,8 +751,9 @@ pop3_auth_cram(struct pop3_session *ps, const char *ir)
 	n = base64_decode(ps->sasl, len, resp, sizeof(resp) - 1, 0);
 	plat_wipe(ps->sasl, sizeof(ps->sasl));
 	if (n <= 0 || memchr(resp, '\0', (size_t)n) != NULL)
-		return pop3_reply(ps, "-ERR Invalid base64 data or CRAM-MD5 "
-		    "response");
+		return pop3_bad_response(ps, n == EXO_ERR_TOOLONG ?
+		    EXO_ERR_TOOLONG : EXO_ERR_INVALID, "-ERR Invalid base64 "
+		    "data or CRAM-MD5 response");
 	resp[n] = '\0';
 	if ((sp = strrchr(resp, ' ')) == NULL)
 		return pop3_reply(ps, "-ERR Invalid CRAM-MD5 response");

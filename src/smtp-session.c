@@ -347,6 +347,20 @@ read_sasl(struct session *s, size_t *len)
 	return (EXO_OK);
 }
 
+/*
+ * Replies to a SASL response that did not decode: 500 5.5.6 when it
+ * decoded to more than a field can contain (RFC 4954 section 4), else
+ * invalid.
+ */
+static void
+reply_bad_response(struct session *s, int rc, const char *invalid)
+{
+	if (rc == EXO_ERR_TOOLONG)
+		reply(s, "500 5.5.6 Authentication exchange line is too long");
+	else
+		reply(s, "%s", invalid);
+}
+
 /* Sends a 334 prompt and reads the response. */
 static int
 prompt(struct session *s, const char *challenge, size_t *len)
@@ -387,7 +401,7 @@ mech_plain(struct session *s, const char *initial)
 	else if (rc == EXO_ERR_AUTH)
 		login_failed(s, NULL);	/* authzid differs from user */
 	else
-		reply(s, "501 5.5.2 Invalid base64 data");
+		reply_bad_response(s, rc, "501 5.5.2 Invalid base64 data");
 	sasl_cred_wipe(&cred);
 	plat_wipe(s->sasl, sizeof(s->sasl));
 	return (rc);
@@ -422,7 +436,7 @@ mech_login(struct session *s, const char *initial)
 	goto out;
 
 bad_base64:
-	reply(s, "501 5.5.2 Invalid base64 data");
+	reply_bad_response(s, rc, "501 5.5.2 Invalid base64 data");
 out:
 	plat_wipe(password, sizeof(password));
 	plat_wipe(s->sasl, sizeof(s->sasl));
@@ -463,7 +477,9 @@ mech_cram(struct session *s, const char *initial)
 		digest = strrchr(resp, ' ');
 	}
 	if (digest == NULL) {
-		reply(s, "501 5.5.2 Invalid base64 data or CRAM-MD5 response");
+		reply_bad_response(s, n == EXO_ERR_TOOLONG ? EXO_ERR_TOOLONG :
+		    EXO_ERR_INVALID, "501 5.5.2 Invalid base64 data or CRAM-MD5 "
+		    "response");
 		return (EXO_ERR_INVALID);
 	}
 	*digest++ = '\0';

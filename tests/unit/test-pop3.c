@@ -653,6 +653,63 @@ TEST(sasl_cancel_bad_base64_wrong_password)
 	device_close(&d);
 }
 
+/* Writes base64 of head and fill bytes of 'x', then CRLF, into line. */
+static void
+long_response(char *line, const char *head, size_t head_len, size_t fill)
+{
+	char	raw[2048];
+	size_t	n;
+
+	memcpy(raw, head, head_len);
+	memset(raw + head_len, 'x', fill);
+	base64_encode(raw, head_len + fill, line);
+	n = strlen(line);
+	memcpy(line + n, "\r\n", 3);
+}
+
+TEST(overlong_sasl_response_named)
+{
+	struct device	 d;
+	char		 line[4096];
+	const char	*too_long = "-ERR Authentication exchange line is too "
+	    "long\r\n";
+
+	events_clear();
+	if (device_open(&d) != 0) {
+		CHECK(0);
+		return;
+	}
+	device_line(&d);
+	/* A 600-byte password: valid base64, but over a field's maximum. */
+	device_send(&d, "AUTH PLAIN\r\n");
+	CHECK_STR(device_line(&d), "+ \r\n");
+	long_response(line, "\0scanner1\0", 10, 600);
+	device_send(&d, line);
+	CHECK_STR(device_line(&d), too_long);
+
+	device_send(&d, "AUTH LOGIN\r\n");
+	CHECK_STR(device_line(&d), "+ VXNlcm5hbWU6\r\n");
+	long_response(line, "", 0, 600);
+	device_send(&d, line);
+	CHECK_STR(device_line(&d), too_long);
+	device_send(&d, "AUTH LOGIN c2Nhbm5lcjE=\r\n");
+	CHECK_STR(device_line(&d), "+ UGFzc3dvcmQ6\r\n");
+	device_send(&d, line);
+	CHECK_STR(device_line(&d), too_long);
+
+	device_send(&d, "AUTH CRAM-MD5\r\n");
+	CHECK(strncmp(device_line(&d), "+ ", 2) == 0);
+	long_response(line, "scanner1 ", 9, 600);
+	device_send(&d, line);
+	CHECK_STR(device_line(&d), too_long);
+
+	device_send(&d, "AUTH LOGIN !!!\r\n");
+	CHECK_STR(device_line(&d), "-ERR Invalid base64 data\r\n");
+	CHECK_INT(event_count_of("pop3.login_failed"), 0);
+	CHECK_INT(d.logins, 0);
+	device_close(&d);
+}
+
 TEST(stls_refused_once_logged)
 {
 	struct device	d;
@@ -1860,6 +1917,7 @@ main(void)
 	RUN(auth_check_password_rules);
 	RUN(capa_before_login_lists_no_stls);
 	RUN(sasl_cancel_bad_base64_wrong_password);
+	RUN(overlong_sasl_response_named);
 	RUN(stls_refused_once_logged);
 	RUN(bare_auth_lists_mechanisms);
 	RUN(overlong_line_nul_unknown_command);

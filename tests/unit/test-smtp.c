@@ -369,6 +369,21 @@ on_event(const struct ev *ev, void *ctx)
 	plat_mutex_unlock(seen.mu);
 }
 
+/* Returns how many events id were seen. */
+static int
+seen_count(const char *id)
+{
+	int	i, n = 0;
+
+	plat_mutex_lock(seen.mu);
+	for (i = 0; i < seen.n; i++) {
+		if (strcmp(seen.id[i], id) == 0)
+			n++;
+	}
+	plat_mutex_unlock(seen.mu);
+	return (n);
+}
+
 /* Waits up to 2 s for event id; returns its index or -1. */
 static int
 wait_event(const char *id)
@@ -827,6 +842,57 @@ TEST(auth_and_mail_need_greeting)
 	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
 	    "250 2.1.0 Sender OK\r\n"));
 	CHECK_INT(sc.connections, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+/*
+ * Writes into line (cap bytes) prefix, then the base64 of head followed
+ * by fill bytes of 'x'.
+ */
+static void
+long_response(char *line, size_t cap, const char *prefix, const char *head,
+    size_t head_len, size_t fill)
+{
+	char	raw[2048], b64[4096];
+
+	memcpy(raw, head, head_len);
+	memset(raw + head_len, 'x', fill);
+	base64_encode(raw, head_len + fill, b64);
+	snprintf(line, cap, "%s%s", prefix, b64);
+}
+
+TEST(overlong_sasl_response_500)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	char		 line[4096], text[512];
+	const char	*too_long = "500 5.5.6 Authentication exchange line "
+	    "is too long\r\n";
+
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_greet(d));
+	/* A 600-byte password: valid base64, but over a field's maximum. */
+	CHECK(dev_expect(d, "AUTH PLAIN", "334 \r\n"));
+	long_response(line, sizeof(line), "", "\0scanner1\0", 10, 600);
+	CHECK(dev_expect(d, line, too_long));
+	CHECK(dev_expect(d, "AUTH LOGIN", "334 VXNlcm5hbWU6\r\n"));
+	long_response(line, sizeof(line), "", "", 0, 600);
+	CHECK(dev_expect(d, line, too_long));
+	CHECK(dev_expect(d, "AUTH LOGIN c2Nhbm5lcjE=", "334 UGFzc3dvcmQ6\r\n"));
+	CHECK(dev_expect(d, line, too_long));
+	CHECK_INT(dev_cmd(d, "AUTH CRAM-MD5", text, sizeof(text)), 334);
+	long_response(line, sizeof(line), "", "scanner1 ", 9, 600);
+	CHECK(dev_expect(d, line, too_long));
+	/* Invalid base64 keeps its own reply. */
+	CHECK(dev_expect(d, "AUTH PLAIN !!!notbase64",
+	    "501 5.5.2 Invalid base64 data\r\n"));
+	CHECK_INT(sc.connections, 0);
+	CHECK_INT(seen_count("smtp.login_failed"), 0);
+	CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHNlY3JldA==",
+	    "235 2.7.0 Authentication successful\r\n"));
 	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
 	dev_end(d);
 	up_stop(&sc);
@@ -2004,6 +2070,7 @@ main(void)
 	RUN(helo_then_lowercase_auth);
 	RUN(mail_before_auth_530);
 	RUN(auth_and_mail_need_greeting);
+	RUN(overlong_sasl_response_500);
 	RUN(xoauth2_in_two_steps);
 	RUN(xoauth2_json_challenge_empty_line);
 	RUN(smtp_auth_disabled_no_refresh);

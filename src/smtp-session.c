@@ -615,18 +615,18 @@ login_succeeded(struct session *s, const char *how)
 }
 
 /*
- * Logs in upstream for s->login. A cached token that Exchange rejects is
- * refreshed once and tried on a new connection; a fresh one is not. how
- * names a login without AUTH for the log, or is NULL after AUTH.
+ * Opens the upstream session for s->login. A cached token that Exchange
+ * rejects is refreshed once and tried on a new connection, but a fresh one
+ * is not. On failure the device has its reply and the log its reason.
  */
-static void
-upstream_login(struct session *s, const char *how)
+static int
+upstream_open(struct session *s)
 {
 	struct exo_error	e;
 	int			rc;
 
-	if (get_token(s, 0) != EXO_OK)
-		return;
+	if ((rc = get_token(s, 0)) != EXO_OK)
+		return (rc);
 	err_clear(&e);
 	rc = smtp_upstream_open(s->ctx->settings, s->ctx->trust, &s->lease,
 	    s->hostname, &s->up, &s->reply, &e);
@@ -637,17 +637,42 @@ upstream_login(struct session *s, const char *how)
 		    "retrying with a refreshed token",
 		    "user", s->login, "reply", s->reply.first, (char *)NULL);
 		token_lease_wipe(&s->lease);
-		if (get_token(s, 1) != EXO_OK)
-			return;
+		if ((rc = get_token(s, 1)) != EXO_OK)
+			return (rc);
 		err_clear(&e);
 		rc = smtp_upstream_open(s->ctx->settings, s->ctx->trust,
 		    &s->lease, s->hostname, &s->up, &s->reply, &e);
 	}
-	if (rc == EXO_OK)
-		login_succeeded(s, how);
-	else
+	if (rc != EXO_OK)
 		upstream_login_failed(s, rc, &e);
 	token_lease_wipe(&s->lease);
+	return (rc);
+}
+
+/*
+ * Logs in upstream for s->login. how names a login without AUTH for the
+ * log, or is NULL after AUTH.
+ */
+static void
+upstream_login(struct session *s, const char *how)
+{
+	if (upstream_open(s) == EXO_OK)
+		login_succeeded(s, how);
+}
+
+/*
+ * Resets the upstream session after Exchange rejected a message, so the
+ * next message starts from a clean state. When the RSET fails, the
+ * connection is closed and the next MAIL opens a new one.
+ */
+static void
+upstream_reset(struct session *s)
+{
+	if (smtp_upstream_command(s->up, "RSET", &s->reply) == EXO_OK &&
+	    s->reply.code / 100 == 2)
+		return;
+	smtp_upstream_close(s->up, 0);
+	s->up = NULL;
 }
 
 /* ---- commands ---- */
@@ -964,6 +989,9 @@ cmd_mail(struct session *s, char *arg)
 		return;
 	if (!s->authed && login_without_auth(s) != EXO_OK)
 		return;
+	/* The upstream session closed after the last message. */
+	if (s->up == NULL && upstream_open(s) != EXO_OK)
+		return;
 	if (s->in_mail) {
 		reply(s, "503 5.5.1 Sender already specified");
 		return;
@@ -1203,8 +1231,8 @@ cmd_data(struct session *s, char *arg)
 	if (too_big || up_rc != EXO_OK) {
 		/*
 		 * Closing without the end mark makes Exchange drop the
-		 * message. NOTE: no new upstream session is opened, so a
-		 * later MAIL in this session gets 421.
+		 * message. After a 552 the device may send the next one,
+		 * for which MAIL opens a new upstream session.
 		 */
 		smtp_upstream_close(s->up, 0);
 		s->up = NULL;
@@ -1242,6 +1270,8 @@ cmd_data(struct session *s, char *arg)
 	message_done(s, &d, s->reply.code);
 	if (s->reply.code == 421)
 		end_session(s, N_("upstream closed"));
+	else if (s->reply.code / 100 != 2)
+		upstream_reset(s);
 }
 
 static void

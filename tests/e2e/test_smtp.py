@@ -194,6 +194,44 @@ class SmtpTest(ProductTest):
         self.assertEqual(reply, ["552 5.3.4 Message size exceeds fixed "
                                  "maximum message size"])
 
+    def test_message_after_upstream_451(self):
+        self.doubles.script("smtp", on="DATA-END",
+                            reply="451 4.7.500 Server busy. Please try "
+                            "again later")
+        raw = self.authed()
+        reply = self.send_message(raw, b"Subject: one\r\n\r\nx\r\n.\r\n")
+        self.assertEqual(reply, ["451 4.7.500 Server busy. Please try "
+                                 "again later"])
+        reply = self.send_message(raw, b"Subject: two\r\n\r\nx\r\n.\r\n")
+        self.assertTrue(reply[-1].startswith("250 2.0.0 OK"), reply)
+        st = self.doubles.state()
+        self.assertEqual([m["result"] for m in st["smtp_messages"]],
+                         ["451 4.7.500 Server busy. Please try again later",
+                          "250"])
+        sessions = [x for x in st["smtp_sessions"] if x["mailbox"]]
+        self.assertEqual(len(sessions), 1)
+        commands = sessions[0]["commands"]
+        first_data = commands.index("DATA")
+        self.assertIn("RSET", commands[first_data:])
+        self.assertLess(commands.index("RSET", first_data),
+                        commands.index("DATA", first_data + 1))
+
+    def test_message_after_local_552(self):
+        self.product.stop()
+        self.product.write_conf(max_message_size="1 MB")
+        self.product.serve()
+        raw = self.authed()
+        big = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 1100
+        reply = self.send_message(raw, big + b".\r\n")
+        self.assertEqual(reply, ["552 5.3.4 Message size exceeds fixed "
+                                 "maximum message size"])
+        reply = self.send_message(raw, b"Subject: two\r\n\r\nx\r\n.\r\n")
+        self.assertTrue(reply[-1].startswith("250 2.0.0 OK"), reply)
+        st = self.doubles.state()
+        self.assertEqual(len([x for x in st["smtp_sessions"]
+                              if x["mailbox"]]), 2)
+        self.assertEqual([m["result"] for m in st["smtp_messages"]], ["250"])
+
     def test_send_as_denied_relayed(self):
         raw = self.authed()
         self.assertEqual(raw.cmd("MAIL FROM:<scanner@example.net>")[:3],

@@ -34,11 +34,13 @@ struct script {
 	const char	*auth_replies[4];	/* per connection; NULL: 235 */
 	const char	*after_starttls;	/* instead of 220, then close */
 	const char	*data_reply;		/* NULL: 250 */
+	int		 data_reply_once;	/* data_reply for message 1 */
 	const char	*rcpt_reply;		/* NULL: 250 */
 	int		 bare_334;		/* "334" without the space */
 	int		 json_challenge;	/* 334 with JSON after SASL */
 	int		 drop_after_dot;
 	int		 close_on_noop;
+	int		 close_on_rset;
 	long long	 size;			/* SIZE after TLS, 0: none */
 
 	/* observations */
@@ -48,6 +50,7 @@ struct script {
 	atomic_int	 auth_in_tls;		/* AUTH XOAUTH2 came inside TLS */
 	atomic_int	 messages;		/* data ended by the end mark */
 	atomic_int	 cut_messages;		/* data cut off by a close */
+	atomic_int	 rsets;
 	char		 ehlo_arg[256];
 	char		 sasl[8192];		/* last decoded XOAUTH2 */
 	char		 mail_line[SMTP_LINE_MAX];
@@ -191,14 +194,20 @@ up_serve(struct script *sc, struct stream *s, int conn)
 			sc->messages++;
 			if (sc->drop_after_dot)
 				return;
-			rc = up_send(s, sc->data_reply ? sc->data_reply :
+			rc = up_send(s, sc->data_reply != NULL &&
+			    (!sc->data_reply_once || sc->messages == 1) ?
+			    sc->data_reply :
 			    "250 2.0.0 OK <id@fake> [Hostname=fake]\r\n");
 		} else if (str_casecmp(line, "NOOP") == 0) {
 			if (sc->close_on_noop)
 				return;
 			rc = up_send(s, "250 2.0.0 OK\r\n");
-		} else if (str_casecmp(line, "RSET") == 0)
+		} else if (str_casecmp(line, "RSET") == 0) {
+			sc->rsets++;
+			if (sc->close_on_rset)
+				return;
 			rc = up_send(s, "250 2.0.0 Resetting\r\n");
+		}
 		else if (str_casecmp(line, "QUIT") == 0) {
 			up_send(s, "221 2.0.0 Service closing transmission "
 			    "channel\r\n");
@@ -598,6 +607,20 @@ dev_greet(struct device *d)
 	return (dev_expect(d, NULL, "220 proxy.example.lan exoconnect ESMTP "
 	    "ready\r\n") &&
 	    dev_expect(d, "HELO mfp", "250 proxy.example.lan\r\n"));
+}
+
+/* Sends one short message on a logged-in session; 1 when it got 250. */
+static int
+send_small_message(struct device *d)
+{
+	return (dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n") &&
+	    dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n") &&
+	    dev_expect(d, "DATA", "354 Start mail input; end with "
+	    "<CRLF>.<CRLF>\r\n") &&
+	    dev_expect(d, "Subject: two\r\n\r\nbody\r\n.",
+	    "250 2.0.0 OK <id@fake> [Hostname=fake]\r\n"));
 }
 
 /* Waits up to 2 s for the store to record the user's last SMTP use. */
@@ -1510,6 +1533,67 @@ TEST(message_over_limit_552)
 		stream_write(d->c, line, sizeof(line));
 	CHECK(dev_expect(d, ".", "552 5.3.4 Message size exceeds fixed "
 	    "maximum message size\r\n"));
+	CHECK_INT(sc.messages, 0);
+
+	/* The next message goes through a new upstream session. */
+	CHECK(send_small_message(d));
+	CHECK_INT(sc.connections, 2);
+	CHECK_INT(sc.messages, 1);
+	CHECK_INT(tok.gets, 2);
+	CHECK_INT(d->logins, 1);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+}
+
+TEST(rejected_message_resets_upstream)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	const char	*busy = "451 4.7.500 Server busy. Please try again "
+	    "later\r\n";
+
+	sc.data_reply = busy;
+	sc.data_reply_once = 1;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_expect(d, "DATA", "354 Start mail input; end with "
+	    "<CRLF>.<CRLF>\r\n"));
+	CHECK(dev_expect(d, "Subject: one\r\n\r\nbody\r\n.", busy));
+	CHECK(send_small_message(d));
+	CHECK_INT(sc.rsets, 1);
+	CHECK_INT(sc.connections, 1);
+	CHECK_INT(sc.messages, 2);
+	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+	dev_end(d);
+	up_stop(&sc);
+
+	/* Exchange closes after the rejection: a new session then. */
+	memset(&sc, 0, sizeof(sc));
+	sc.data_reply = "552 5.3.4 Message size exceeds fixed maximum "
+	    "message size\r\n";
+	sc.data_reply_once = 1;
+	sc.close_on_rset = 1;
+	up_start(&sc);
+	d = dev_start(&sc, 10);
+	CHECK(dev_login(d));
+	CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+	    "250 2.1.0 Sender OK\r\n"));
+	CHECK(dev_expect(d, "RCPT TO:<to@example.org>",
+	    "250 2.1.5 Recipient OK\r\n"));
+	CHECK(dev_expect(d, "DATA", "354 Start mail input; end with "
+	    "<CRLF>.<CRLF>\r\n"));
+	CHECK(dev_expect(d, "Subject: one\r\n\r\nbody\r\n.",
+	    "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+	CHECK(send_small_message(d));
+	CHECK_INT(sc.rsets, 1);
+	CHECK_INT(sc.connections, 2);
+	CHECK_INT(sc.messages, 2);
 	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
 	dev_end(d);
 	up_stop(&sc);
@@ -2091,6 +2175,7 @@ main(void)
 	RUN(data_line_rules_across_reads);
 	RUN(data_line_rules_at_block_edges);
 	RUN(message_over_limit_552);
+	RUN(rejected_message_resets_upstream);
 	RUN(reply_line_parsing);
 	RUN(long_multiline_reply_keeps_last);
 	RUN(device_gone_mid_data_not_sent);

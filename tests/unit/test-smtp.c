@@ -1955,6 +1955,59 @@ TEST(trusted_device_sends_as_user)
 	up_stop(&sc);
 }
 
+TEST(failed_auth_blocks_implicit_login)
+{
+	struct script	 sc = { 0 };
+	struct device	*d;
+	int		 i;
+
+	up_start(&sc);
+	for (i = 0; i < 2; i++) {
+		/* Pass 0: trusted_devices; pass 1: POP-before-SMTP. */
+		d = dev_start(&sc, 10);
+		if (i == 0) {
+			str_copy(d->st.smtp.trusted_devices, "127.0.0.0/8",
+			    sizeof(d->st.smtp.trusted_devices));
+			str_copy(d->st.smtp.trusted_user, "scanner1",
+			    sizeof(d->st.smtp.trusted_user));
+		} else {
+			d->st.smtp.pop_before_smtp = 10;
+			auth_recent_add("127.0.0.1", "scanner1",
+			    plat_wall_time());
+		}
+		CHECK(dev_greet(d));
+		/* \0scanner1\0wrong */
+		CHECK(dev_expect(d, "AUTH PLAIN AHNjYW5uZXIxAHdyb25n",
+		    "535 5.7.8 Authentication credentials invalid\r\n"));
+		CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+		    "530 5.7.0 Authentication required\r\n"));
+		CHECK_INT(sc.connections, i);
+		CHECK_INT(d->logins, 0);
+		dev_end(d);
+
+		/* The same address without AUTH may still send. */
+		d = dev_start(&sc, 10);
+		if (i == 0) {
+			str_copy(d->st.smtp.trusted_devices, "127.0.0.0/8",
+			    sizeof(d->st.smtp.trusted_devices));
+			str_copy(d->st.smtp.trusted_user, "scanner1",
+			    sizeof(d->st.smtp.trusted_user));
+		} else {
+			d->st.smtp.pop_before_smtp = 10;
+			auth_recent_add("127.0.0.1", "scanner1",
+			    plat_wall_time());
+		}
+		CHECK(dev_greet(d));
+		CHECK(dev_expect(d, "MAIL FROM:<mfp@example.com>",
+		    "250 2.1.0 Sender OK\r\n"));
+		CHECK_INT(sc.connections, i + 1);
+		CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
+		dev_end(d);
+	}
+	up_stop(&sc);
+	auth_throttle_clear();
+}
+
 TEST(trusted_user_missing_530)
 {
 	struct script	 sc = { 0 };
@@ -2187,6 +2240,7 @@ main(void)
 	RUN(cram_md5_login_and_cancel);
 	RUN(cram_md5_off_not_offered);
 	RUN(trusted_device_sends_as_user);
+	RUN(failed_auth_blocks_implicit_login);
 	RUN(trusted_user_missing_530);
 	RUN(pop_before_smtp_window);
 	RUN(throttled_address_gets_454);

@@ -130,6 +130,8 @@ struct stream_tls {
 	br_x509_minimal_context	 x509;		/* client side only */
 	int			 sock_end;	/* error that ended the
 						 * socket, or 0 */
+	int			 recv_end;	/* end or error of the
+						 * receiving side, or 0 */
 	int64_t			 deadline;	/* plat_monotonic_ms() limit
 						 * of the handshake, or 0 */
 	int			 resumed;	/* 1 when the handshake
@@ -369,6 +371,8 @@ tls_run_until(struct stream *s, unsigned target)
 				flushed = 1;
 				continue;
 			}
+			if (s->tls->recv_end != 0)
+				return (s->tls->recv_end);
 			if ((wait = tls_read_wait_ms(s)) == 0)
 				return (EXO_ERR_TIMEOUT);
 			buf = br_ssl_engine_recvrec_buf(eng, &len);
@@ -378,11 +382,14 @@ tls_run_until(struct stream *s, unsigned target)
 				 * The socket ended without close_notify, which
 				 * BearSSL's own I/O layer reports as BR_ERR_IO.
 				 * Only the caller's framing can tell whether
-				 * the data was complete.
+				 * the data was complete. Writes go on, so a
+				 * session whose reading side was shut down
+				 * (plat_socket_shutdown_read, for a deleted
+				 * user) can still send its reply.
 				 */
-				s->tls->sock_end = n == 0 ? EXO_ERR_CLOSED :
+				s->tls->recv_end = n == 0 ? EXO_ERR_CLOSED :
 				    (int)n;
-				return (s->tls->sock_end);
+				return (s->tls->recv_end);
 			}
 			if (n < 0)
 				return ((int)n);
@@ -406,6 +413,7 @@ stream_tls_read(struct stream *s, void *buf, size_t cap)
 
 	rc = tls_run_until(s, BR_SSL_RECVAPP);
 	if (rc == EXO_ERR_CLOSED && s->tls->sock_end == 0 &&
+	    s->tls->recv_end == 0 &&
 	    br_ssl_engine_last_error(eng) == BR_ERR_OK)
 		return (0);
 	if (rc != EXO_OK)
@@ -514,7 +522,8 @@ tls_handshake(struct stream *s, const char *peer, const char *versions,
 	s->tls->deadline = 0;
 	if (rc == EXO_OK)
 		return (EXO_OK);
-	if (rc == EXO_ERR_CLOSED && s->tls->sock_end != 0)
+	if (rc == EXO_ERR_CLOSED && (s->tls->sock_end != 0 ||
+	    s->tls->recv_end != 0))
 		return (err_set(e, rc, "TLS with %s failed: the connection "
 		    "closed during the handshake", peer));
 	if (rc == EXO_ERR_TIMEOUT)

@@ -427,6 +427,49 @@ class NoCertificateTest(ProductTest):
         self.assertEqual(self.smtp_auth_plain(raw)[:3], "235")
 
 
+class UserDeleteTlsTest(TlsTest):
+    """Deleting a user while its device has a TLS session open."""
+
+    def tls_raw(self, raw):
+        """Wrap RAW's socket in TLS that trusts the device certificate."""
+        raw.sock = self.context().wrap_socket(raw.sock,
+                                              server_hostname="127.0.0.1")
+        return raw
+
+    def delete_user(self):
+        login, _ = self.login()
+        proc = self.product.run("user", "delete", login)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def test_pop3s_session_told_why(self):
+        login, password = self.login()
+        raw = Raw(self.pop3s_port)
+        self.addCleanup(raw.close)
+        self.tls_raw(raw)
+        self.assertTrue(raw.text().startswith("+OK"))
+        self.assertTrue(raw.cmd("USER " + login).startswith(b"+OK"))
+        self.assertTrue(raw.cmd("PASS " + password).startswith(b"+OK"))
+        self.delete_user()
+        raw.sock.settimeout(15)
+        self.assertEqual(raw.text(), "-ERR [SYS/PERM] this user was deleted "
+                         "by the administrator")
+        self.assertTrue(raw.closed())
+        self.assertIn("ended: user deleted user=" + login, self.product.log())
+
+    def test_smtp_starttls_session_told_why(self):
+        raw = self.smtp_connect()
+        self.assertEqual(raw.cmd("STARTTLS")[:3], b"220")
+        self.tls_raw(raw)
+        self.assertEqual(raw.cmd("EHLO mfp")[:3], b"250")
+        raw.smtp_reply()
+        self.assertEqual(self.smtp_auth_plain(raw)[:3], "235")
+        self.delete_user()
+        raw.sock.settimeout(15)
+        self.assertEqual(raw.text(), "421 4.7.0 This user was deleted by "
+                         "the administrator")
+        self.assertTrue(raw.closed())
+
+
 def client_hello(version, suites, record_version=None):
     """Return a TLS ClientHello record offering version and suites."""
     body = (version.to_bytes(2, "big") + bytes(32) + b"\x00" +

@@ -198,6 +198,8 @@ cli_user_add(struct cli_args *a)
 		print_credentials(r.mailbox, r.login, r.password);
 	signin_result_wipe(&r);
 out:
+	if (rc == CLI_OK)
+		cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }
@@ -245,6 +247,8 @@ cli_user_signin(struct cli_args *a)
 	}
 	cli_out("%s", _("The password is unchanged.\n"));
 out:
+	if (rc == CLI_OK)
+		cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }
@@ -511,6 +515,8 @@ cli_user_delete(struct cli_args *a)
 		rc = CLI_FAIL;
 	} else
 		cli_out(_("Deleted user %s.\n"), a->args[0]);
+	if (rc == CLI_OK)
+		cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }
@@ -567,6 +573,8 @@ cli_user_reset_password(struct cli_args *a)
 	}
 	plat_wipe(password, sizeof(password));
 out:
+	if (rc == CLI_OK)
+		cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }
@@ -648,6 +656,8 @@ fail:
 out:
 	plat_wipe(pw, sizeof(pw));
 	plat_wipe(again, sizeof(again));
+	if (rc == CLI_OK)
+		cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }
@@ -713,6 +723,8 @@ cli_user_set(struct cli_args *a)
 		} else
 			cli_out(_("Set %s for %s.\n"), key, a->args[0]);
 	}
+	/* Keys set before a failing one changed the user too. */
+	cli_users_changed(sv);
 	service_close(sv);
 	return rc;
 }

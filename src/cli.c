@@ -337,6 +337,20 @@ cli_open(const struct cli_args *a, unsigned flags, struct service **sv)
 	return CLI_OK;
 }
 
+void
+cli_users_changed(struct service *sv)
+{
+	struct exo_error	err;
+	int			rc;
+
+	err_clear(&err);
+	rc = control_users_changed(service_settings(sv)->data_dir, &err);
+	if (rc != EXO_OK && rc != EXO_ERR_NOTFOUND)
+		cli_err(_("exoconnect: warning: the running serve did not "
+		    "confirm the change (%s); it reads the changed users "
+		    "within a second anyway\n"), err.msg);
+}
+
 /* ---- serve ---- */
 
 static struct service *serving;

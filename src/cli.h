@@ -78,6 +78,13 @@ void cli_clean(char *dst, size_t cap, const char *text);
 int cli_open(const struct cli_args *a, unsigned flags, struct service **sv);
 
 /*
+ * Sends users_changed to a `serve` running on the same data folder, so
+ * its sessions see the change at once. Without a serve it does nothing;
+ * when the serve does not confirm, it prints a warning.
+ */
+void cli_users_changed(struct service *sv);
+
+/*
  * Installs the Ctrl+C handler of the sign-in commands and returns the
  * flag it sets.
  */

@@ -3,9 +3,11 @@
  * JSON object per line (control.h), for both of its ends.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
+#include "json.h"
 
 static void
 msg_put(struct control_msg *m, const char *s, size_t n)
@@ -134,4 +136,42 @@ control_read_line(struct plat_ipc *c, struct control_reader *r,
 	if (memchr(r->buf, '\0', *len) != NULL)
 		return EXO_ERR_PROTO;
 	return EXO_OK;
+}
+
+int
+control_users_changed(const char *data_dir, struct exo_error *e)
+{
+	static const char	 req[] = "{\"op\":\"users_changed\"}\n";
+	struct control_reader	*r = NULL;
+	struct plat_ipc		*c = NULL;
+	struct json_doc		*d = NULL;
+	const char		*line;
+	size_t			 len;
+	long long		 code;
+	int			 rc;
+
+	rc = plat_ipc_connect(data_dir, CONTROL_NOTIFY_TIMEOUT_MS, &c, e);
+	if (rc != EXO_OK)
+		return rc;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		rc = err_set(e, EXO_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = plat_ipc_send_all(c, req, sizeof(req) - 1,
+	    CONTROL_NOTIFY_TIMEOUT_MS);
+	if (rc == EXO_OK)
+		rc = control_read_line(c, r, CONTROL_NOTIFY_TIMEOUT_MS, &line,
+		    &len);
+	if (rc == EXO_OK)
+		rc = json_parse(line, len, &d);
+	if (rc == EXO_OK)
+		rc = json_get_int(d, "rc", &code) == EXO_OK ? (int)code :
+		    EXO_ERR_PROTO;
+	if (rc != EXO_OK)
+		err_set(e, rc, "%s", exo_strerror(rc));
+out:
+	json_free(d);
+	free(r);
+	plat_ipc_close(c);
+	return rc;
 }

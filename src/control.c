@@ -383,6 +383,14 @@ ctl_user_delete(struct ctl_client *c)
 	return ctl_reply(c, rc, &e);
 }
 
+/* Another process changed the user files ("exoconnect user ..."). */
+static int
+ctl_users_changed(struct ctl_client *c)
+{
+	service_users_changed(c->ctl->sv);
+	return ctl_reply(c, EXO_OK, NULL);
+}
+
 static void
 ctl_on_step(const char *line, void *ctx)
 {
@@ -825,6 +833,7 @@ static const struct ctl_op ctl_ops[] = {
 	{ "user_set_password",	 ctl_user_set_password },
 	{ "user_set",		 ctl_user_set },
 	{ "user_delete",	 ctl_user_delete },
+	{ "users_changed",	 ctl_users_changed },
 	{ "user_test",		 ctl_user_test },
 	{ "settings_get",	 ctl_settings_get },
 	{ "settings_ready",	 ctl_settings_ready },

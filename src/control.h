@@ -8,7 +8,8 @@
  * {"op":NAME,...}. The server responds to each with zero or more progress
  * messages {"t":KIND,...} and a final {"t":"done","rc":N,"msg":TEXT,...}.
  * After {"op":"subscribe"} and its "done", the server sends {"t":"event"}
- * messages until the client closes. During "user_add" and "user_signin",
+ * messages until the client closes. {"op":"users_changed"} informs the
+ * server that another process wrote users.conf or secrets.dat. During "user_add" and "user_signin",
  * any line from the client, or its close, cancels the sign-in.
  *
  * A line that is too long, not JSON, or contains a NUL byte ends that
@@ -92,6 +93,16 @@ void control_msg_str(struct control_msg *m, const char *key,
 void control_msg_int(struct control_msg *m, const char *key, long long v);
 /* Closes the object and adds "\n"; EXO_ERR_TOOLONG when it overflowed. */
 int control_msg_end(struct control_msg *m);
+
+/* Wait for the response to users_changed, in milliseconds. */
+#define CONTROL_NOTIFY_TIMEOUT_MS 5000
+
+/*
+ * Sends users_changed to the serve of data_dir, when one runs, so it
+ * re-reads the user files at once. Returns 0 after its response,
+ * EXO_ERR_NOTFOUND when no serve listens, or another error with e set.
+ */
+int control_users_changed(const char *data_dir, struct exo_error *e);
 
 /* Reads lines from a channel connection. */
 struct control_reader {

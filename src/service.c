@@ -1019,6 +1019,15 @@ service_log_start(struct service *sv, int to_stderr, struct exo_error *e)
 }
 
 void
+service_users_changed(struct service *sv)
+{
+	userdb_reload(sv->users);
+	plat_mutex_lock(sv->mu);
+	plat_cond_broadcast(sv->cond);
+	plat_mutex_unlock(sv->mu);
+}
+
+void
 service_reload(struct service *sv)
 {
 	struct settings		*s;

@@ -173,6 +173,13 @@ int service_log_start(struct service *sv, int to_stderr,
  */
 void service_reload(struct service *sv);
 
+/*
+ * Re-reads users.conf and secrets.dat at once, after another process
+ * changed them, and wakes the background thread, so that the sessions of
+ * a deleted user close now instead of within SERVICE_CHECK_SECONDS.
+ */
+void service_users_changed(struct service *sv);
+
 /* Copies the state of one server into *out. */
 void service_server_status(struct service *sv, enum server_kind kind,
     struct server_status *out);
@@ -288,7 +295,8 @@ const char *const *service_user_keys(void);
 
 /*
  * Deletes login. A running service in any process closes that user's
- * sessions within SERVICE_CHECK_SECONDS.
+ * sessions within SERVICE_CHECK_SECONDS, or at once after
+ * service_users_changed.
  */
 int service_user_delete(struct service *sv, const char *login,
     struct exo_error *e);

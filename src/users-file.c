@@ -531,8 +531,8 @@ users_write_one(const char *path, const struct users_list *l,
 	static const char	 conf_header[] =
 	    "# exoconnect users: one [user LOGIN] section per local user.\n"
 	    "# Passwords and refresh tokens are in secrets.dat. Change users "
-	    "with\n# \"exoconnect user\"; hand edits are read within a "
-	    "second.\n";
+	    "with\n# \"exoconnect user\", which a running serve applies at "
+	    "once;\n# it reads hand edits within a second.\n";
 	static const char	 secrets_header[] =
 	    "# exoconnect secrets: passwords and refresh tokens.\n";
 	struct buf		 b;

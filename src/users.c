@@ -118,6 +118,18 @@ users_cache_unlock(struct userdb *db, const struct exo_error *failure)
 
 /* ---- the store ---- */
 
+void
+userdb_reload(struct userdb *db)
+{
+	struct exo_error	failure;
+
+	err_clear(&failure);
+	plat_mutex_lock(db->cache_mutex);
+	db->checked_ms = 0;
+	users_cache_refresh(db, &failure);
+	users_cache_unlock(db, &failure);
+}
+
 int
 userdb_open(const struct settings *s, struct userdb **out, char notice[512],
     struct exo_error *e)

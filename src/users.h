@@ -90,6 +90,13 @@ int userdb_get(struct userdb *db, const char *login, struct user *out,
     struct exo_error *e);
 
 /*
+ * Re-reads the files at once when they changed, instead of at the next
+ * lookup a second later, as after a "users_changed" request from another
+ * exoconnect process that just wrote them.
+ */
+void userdb_reload(struct userdb *db);
+
+/*
  * Returns all users, sorted by login, in a new array (*users, freed with
  * userdb_free_list, which wipes the secrets).
  */

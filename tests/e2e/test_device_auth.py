@@ -64,9 +64,9 @@ class DeviceAuthTest(ProductTest):
         proc = self.product.run("user", "set", login, *pairs)
         self.assertEqual(proc.returncode, 0,
                          proc.stderr.decode("utf-8", "replace"))
-        # The running service looks for changed user files at most once
-        # a second.
-        time.sleep(1.2)
+        # The command sends users_changed to the running serve over the
+        # control channel, so the change applies without waiting.
+        self.assertNotIn(b"warning", proc.stderr)
 
     def wait_log(self, text):
         """Wait until the log contains TEXT; return the log."""
@@ -396,6 +396,18 @@ class SenderTest(DeviceAuthTest):
         log = self.wait_log("smtp.sender_rewritten")
         self.assertEqual(log.count("smtp.sender_rewritten"), 1)
         self.assertIn("scanner@example.net", log)
+
+    def test_rewrite_applies_at_once(self):
+        # A login just before makes the serve's copy of the users fresh,
+        # so only the command's message can make it read them again now.
+        raw = self.auth_raw()
+        self.assertEqual(raw.cmd("QUIT")[:3], b"221")
+        self.user_set("sender=rewrite")
+        raw = self.auth_raw()
+        reply = self.send_plain(raw, "scanner@example.net", MESSAGE)
+        self.assertTrue(reply.startswith("250"), reply)
+        record, _ = self.last_message()
+        self.assertEqual(record["mail_from"], MAILBOX)
 
     def test_rewrite_drops_address_as_name(self):
         self.user_set("sender=rewrite")

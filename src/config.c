@@ -79,8 +79,10 @@ static const struct config_key config_table[] = {
 	    N_("Reject logins before TLS: USER, APOP and AUTH are offered only "
 	    "after STLS or on the implicit-TLS port.")),
 	ROW("pop3", "legacy_tls", CONFIG_BOOL, "no", 0, 1, pop3.legacy_tls,
-	    N_("Also accept TLS 1.0 and 1.1 and RSA key exchange on the POP3 "
-	    "listeners, for old devices. Weaker; logged as a warning.")),
+	    N_("Also accept TLS 1.0 and 1.1, RSA key exchange, and AES-CBC "
+	    "with SHA-1 or 3DES on the POP3 listeners, for old devices. "
+	    "Without it they accept only TLS 1.2 with ECDHE key exchange. "
+	    "Weaker; logged as a warning.")),
 	ROW("pop3", "apop", CONFIG_BOOL, "yes", 0, 1, pop3.apop,
 	    N_("Offer APOP: the greeting carries a timestamp, and devices may "
 	    "log in with an MD5 digest instead of the password.")),
@@ -123,8 +125,10 @@ static const struct config_key config_table[] = {
 	    N_("Reject logins before TLS: AUTH is offered only after STARTTLS "
 	    "or on the implicit-TLS port.")),
 	ROW("smtp", "legacy_tls", CONFIG_BOOL, "no", 0, 1, smtp.legacy_tls,
-	    N_("Also accept TLS 1.0 and 1.1 and RSA key exchange on the SMTP "
-	    "listeners, for old devices. Weaker; logged as a warning.")),
+	    N_("Also accept TLS 1.0 and 1.1, RSA key exchange, and AES-CBC "
+	    "with SHA-1 or 3DES on the SMTP listeners, for old devices. "
+	    "Without it they accept only TLS 1.2 with ECDHE key exchange. "
+	    "Weaker; logged as a warning.")),
 	ROW("smtp", "cram_md5", CONFIG_BOOL, "yes", 0, 1, smtp.cram_md5,
 	    N_("Offer AUTH CRAM-MD5 on the SMTP server.")),
 	ROW("smtp", "pop_before_smtp", CONFIG_INT, "0", 0, 1440,

@@ -101,9 +101,9 @@ static const uint16_t tls_suites_gcm_first[] = {
  * The device side's suites unless legacy_tls is on: ECDHE key exchange
  * only, for forward secrecy, with the AEAD suites first. The listener
  * picks from this order (BR_OPT_ENFORCE_SERVER_PREFERENCES). ECDHE with
- * AES-CBC and SHA-256 or SHA-384 stays for TLS 1.2 devices whose stacks
- * predate GCM in embedded TLS libraries; BearSSL's CBC decryption runs
- * in constant time. legacy_tls = yes uses BearSSL's full list instead,
+ * AES-CBC and SHA-256 or SHA-384 is kept for TLS 1.2 devices that may
+ * offer no AEAD suite; BearSSL checks CBC records in constant time
+ * (ssl_rec_cbc.c). legacy_tls = yes uses BearSSL's full list instead,
  * which adds RSA key exchange, AES-CBC with SHA-1 and 3DES.
  */
 static const uint16_t tls_suites_device[] = {

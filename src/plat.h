@@ -298,9 +298,9 @@ void plat_raise_fd_limit(void);
  * named pipe \\.\pipe\exoconnect-HASH with access for the current user,
  * SYSTEM and Administrators only. HASH is 16 hex digits of FNV-1a over
  * the data folder's absolute path (on Windows with ASCII letters in lower
- * case and "/" as a backslash), and the absolute path also decides
- * whether the socket fits sun_path, so a relative and an absolute form
- * of one folder reach the same endpoint. Both sides check that the other
+ * case and "/" as a backslash). The absolute path also decides whether
+ * the socket fits sun_path, so a relative and an absolute form of one
+ * folder reach the same endpoint. Both sides check that the other
  * runs as the same user or as an administrator (root, SYSTEM) where the
  * platform tells them. On Windows the client also trusts a pipe of the
  * account the installed service runs as (plat_svc_status).

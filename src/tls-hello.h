@@ -32,7 +32,7 @@
 #define TLS_HELLO_ECDHE_OLD	0x02	/* ECDHE with AES-CBC-SHA or 3DES */
 #define TLS_HELLO_RSA		0x04	/* RSA key exchange */
 
-/* What a ClientHello offered. */
+/* The versions and key exchanges a ClientHello offered. */
 struct tls_hello {
 	int		 parsed;	/* 1 when the bytes began a ClientHello */
 	int		 sslv2;		/* sent in the SSL 2.0 record format */

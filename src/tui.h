@@ -80,10 +80,10 @@ struct tui_log_line {
 	enum ev_level	level;
 	char		text[TUI_LOG_LINE_MAX];	/* rendered, with the time */
 	/*
-	 * The event, to render it again in another language: its English
-	 * template, then each parameter's name, value and mark ("m" for a
-	 * message id, "e" and the layout for an error, else empty), each
-	 * ended by a NUL; NULL when out of memory.
+	 * The event, kept to render it again in another language. It is the
+	 * English template, then each parameter's name, value and mark ("m"
+	 * for a message id, "e" and the layout for an error, else empty),
+	 * each ended by a NUL. NULL when out of memory.
 	 */
 	char		*source;
 	int		 nparams;

@@ -359,6 +359,7 @@ check_scope(const char *path, int machine)
 	CHECK_INT(plat_secret_unprotect(sealed, sealed_len, &plain,
 	    &plain_len, &e), 0);
 	CHECK_INT(plain_len, sizeof(secret) - 1);
+	CHECK(plain != NULL);
 	CHECK(plain != NULL && memcmp(plain, secret, plain_len) == 0);
 	free(plain);
 	free(sealed);

@@ -1445,7 +1445,9 @@ TEST(data_line_rules_across_reads)
 	CHECK(dev_expect(d, NULL, "250 2.0.0 OK <id@fake> "
 	    "[Hostname=fake]\r\n"));
 	CHECK(dev_reply(d, text, sizeof(text)) == 250);
-	CHECK(sc.data.len == 6 && memcmp(sc.data.data, "p\r\n.\r\n", 6) == 0);
+	CHECK_INT(sc.data.len, 6);
+	CHECK(sc.data.len == 6 &&
+	    memcmp(sc.data.data, "p\r\n.\r\n", 6) == 0);
 
 	CHECK(dev_expect(d, "QUIT", "221 2.0.0 Bye\r\n"));
 	dev_end(d);

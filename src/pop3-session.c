@@ -516,15 +516,8 @@ pop3_log_tls_hello(struct pop3_session *ps)
 	const struct settings	*st = ps->ctx->settings;
 	char			 fix[256], port[16];
 
-	if (st->pop3.tls_port != 0)
-		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
-		    "%u; set the device to STARTTLS or use port %u",
-		    ps->ctx->local_port, st->pop3.tls_port);
-	else
-		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
-		    "%u; set the device to STARTTLS (with starttls = yes) or "
-		    "to no encryption, or set tls_port = 995 under [pop3] and "
-		    "use that port", ps->ctx->local_port);
+	tls_hello_plain_port_fix("pop3", ps->ctx->local_port,
+	    st->pop3.tls_port, 995, fix, sizeof(fix));
 	snprintf(port, sizeof(port), "%u", ps->ctx->local_port);
 	ev_emit(EV_WARN, ps->ctx->conn, "pop3.tls_on_plain_port", "Device "
 	    "{peer} sent a TLS handshake to the plain POP3 port {port}: {fix}",

@@ -1463,15 +1463,8 @@ log_tls_hello(struct session *s)
 	const struct settings	*st = s->ctx->settings;
 	char			 fix[256], port[16];
 
-	if (st->smtp.tls_port != 0)
-		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
-		    "%u; set the device to STARTTLS or use port %u",
-		    s->ctx->local_port, st->smtp.tls_port);
-	else
-		snprintf(fix, sizeof(fix), "this device uses SSL/TLS on port "
-		    "%u; set the device to STARTTLS (with starttls = yes) or "
-		    "to no encryption, or set tls_port = 465 under [smtp] and "
-		    "use that port", s->ctx->local_port);
+	tls_hello_plain_port_fix("smtp", s->ctx->local_port,
+	    st->smtp.tls_port, 465, fix, sizeof(fix));
 	snprintf(port, sizeof(port), "%u", s->ctx->local_port);
 	ev_emit(EV_WARN, s->ctx->conn, "smtp.tls_on_plain_port", "Device "
 	    "{peer} sent a TLS handshake to the plain SMTP port {port}: {fix}",

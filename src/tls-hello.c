@@ -351,3 +351,18 @@ tls_hello_fix(const char *msg, const struct tls_hello *h, const char *peer,
 	}
 	return NULL;
 }
+
+const char *
+tls_hello_plain_port_fix(const char *section, unsigned port,
+    unsigned tls_port, unsigned usual_port, char *buf, size_t cap)
+{
+	if (tls_port != 0)
+		snprintf(buf, cap, "this device uses SSL/TLS on port %u; set "
+		    "the device to STARTTLS or use port %u", port, tls_port);
+	else
+		snprintf(buf, cap, "this device uses SSL/TLS on port %u; set "
+		    "the device to STARTTLS (with starttls = yes) or to no "
+		    "encryption, or set tls_port = %u under [%s] and use that "
+		    "port", port, usual_port, section);
+	return (buf);
+}

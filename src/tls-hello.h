@@ -77,4 +77,12 @@ const char *tls_hello_fix(const char *msg, const struct tls_hello *h,
     const char *peer, int legacy, const char *section, char *buf,
     size_t cap);
 
+/*
+ * Writes the fix for a TLS handshake that a device sent to the plain port
+ * of [section] into buf: use the implicit-TLS port tls_port, or, when it
+ * is 0, STARTTLS or no encryption, or tls_port = usual_port. Returns buf.
+ */
+const char *tls_hello_plain_port_fix(const char *section, unsigned port,
+    unsigned tls_port, unsigned usual_port, char *buf, size_t cap);
+
 #endif

@@ -341,6 +341,19 @@ TEST(fix_prefers_hello_over_message)
 	    sizeof(buf)) == NULL);
 }
 
+TEST(plain_port_fix_names_port)
+{
+	char	buf[256];
+
+	CHECK_STR(tls_hello_plain_port_fix("pop3", 110, 995, 995, buf,
+	    sizeof(buf)), "this device uses SSL/TLS on port 110; set the "
+	    "device to STARTTLS or use port 995");
+	CHECK_STR(tls_hello_plain_port_fix("smtp", 2525, 0, 465, buf,
+	    sizeof(buf)), "this device uses SSL/TLS on port 2525; set the "
+	    "device to STARTTLS (with starttls = yes) or to no encryption, "
+	    "or set tls_port = 465 under [smtp] and use that port");
+}
+
 int
 main(void)
 {
@@ -354,5 +367,6 @@ main(void)
 	RUN(explain_names_offer_and_fix);
 	RUN(fix_from_message_without_hello);
 	RUN(fix_prefers_hello_over_message);
+	RUN(plain_port_fix_names_port);
 	return TEST_EXIT();
 }
